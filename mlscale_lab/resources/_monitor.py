@@ -1,0 +1,276 @@
+"""Sample memory, CPU and I/O of a process tree in a background thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reading of the monitored process tree."""
+
+    t: float  #: seconds since the monitor started
+    rss_bytes: int  #: resident memory of the whole tree
+    cpu_percent: float  #: CPU use since the last sample, in percent of one CPU (200 = two busy)
+    read_bytes: int | None = None  #: cumulative bytes read by the tree (when ``io=True``)
+    write_bytes: int | None = None  #: cumulative bytes written by the tree (when ``io=True``)
+    phase: str = ""  #: label set by the last :meth:`ResourceMonitor.mark`
+
+
+@dataclass
+class MonitorSummary:
+    """What a monitored block used."""
+
+    seconds: float
+    samples: int
+    start_rss_bytes: int
+    peak_rss_bytes: int
+    peak_rise_bytes: int
+    mean_cpu_percent: float
+    cpu_seconds: float
+    phases: dict[str, dict] = field(default_factory=dict)
+
+
+class ResourceMonitor:
+    """Sample resident memory, CPU and (optionally) I/O of a process tree while a block runs.
+
+    Parameters
+    ----------
+    interval : float, default 0.1
+        Seconds between samples (10 Hz by default). Must be > 0.
+    include_children : bool, default True
+        Count the children of the process too (workers, kernels, subprocesses).
+    pid : int, optional
+        The process to watch; default this one.
+    io : bool, default False
+        Also sample cumulative bytes read and written (not available on macOS).
+
+    Examples
+    --------
+    >>> with ResourceMonitor(interval=0.05) as mon:
+    ...     mon.mark("allocate")
+    ...     block = bytearray(20_000_000)
+    >>> mon.peak_rss_bytes > 0
+    True
+    >>> "allocate" in mon.summary().phases
+    True
+    """
+
+    def __init__(
+        self,
+        interval: float = 0.1,
+        include_children: bool = True,
+        *,
+        pid: int | None = None,
+        io: bool = False,
+    ):
+        if not isinstance(interval, (int, float)) or not interval > 0:
+            raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
+        self.interval = float(interval)
+        self.include_children = bool(include_children)
+        self.pid = os.getpid() if pid is None else int(pid)
+        self.io = bool(io)
+        self.samples: list[Sample] = []
+        self._marks: list[tuple[float, str]] = []
+        self._phase = ""
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._procs: dict[int, psutil.Process] = {}
+        self._cpu_first: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
+        self._t0 = 0.0
+        self._t_end: float | None = None
+        self._last_t = 0.0
+        self._last_cpu_total = 0.0
+        self._listeners: list = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> ResourceMonitor:
+        if self._thread is not None:
+            raise RuntimeError("this ResourceMonitor is already running; create a new one")
+        try:
+            self._root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            raise ValueError(f"pid={self.pid}: no such process") from None
+        self._t0 = time.perf_counter()
+        self._last_t = 0.0
+        self._last_cpu_total = self._read_tree(first=True)[1]
+        self._take_sample()
+        self._thread = threading.Thread(target=self._run, name="mlscale-ResourceMonitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> ResourceMonitor:
+        if self._thread is None:
+            return self
+        self._stop.set()
+        self._thread.join()
+        self._take_sample()  # a final reading, so short blocks have at least two
+        self._t_end = time.perf_counter()
+        return self
+
+    def __enter__(self) -> ResourceMonitor:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- labelling ---------------------------------------------------------------------------
+    def mark(self, phase: str) -> None:
+        """Label the samples from now on with ``phase`` (an epoch, ``"fit"``, ``"predict"``)."""
+        t = time.perf_counter() - self._t0 if self._thread else 0.0
+        with self._lock:
+            self._phase = str(phase)
+            self._marks.append((t, self._phase))
+
+    def add_listener(self, callback) -> None:
+        """Call ``callback(sample)`` from the sampling thread after every sample (for live views)."""
+        self._listeners.append(callback)
+
+    # -- sampling ----------------------------------------------------------------------------
+    def _tree(self) -> list[psutil.Process]:
+        procs = [self._root]
+        if self.include_children:
+            try:
+                procs += self._root.children(recursive=True)
+            except psutil.Error:
+                pass
+        # Keep Process objects across samples: psutil caches per-object state.
+        alive = []
+        for p in procs:
+            alive.append(self._procs.setdefault(p.pid, p))
+        return alive
+
+    def _read_tree(self, first: bool = False) -> tuple[int, float, int | None, int | None]:
+        rss = 0
+        cpu_total = 0.0
+        rb: int | None = 0 if self.io else None
+        wb: int | None = 0 if self.io else None
+        for p in self._tree():
+            try:
+                with p.oneshot():
+                    rss += p.memory_info().rss
+                    ct = p.cpu_times()
+                    cpu = ct.user + ct.system
+                    if p.pid == self.pid:  # children already reaped count towards the root
+                        cpu += getattr(ct, "children_user", 0.0) + getattr(ct, "children_system", 0.0)
+                    if self.io:
+                        try:
+                            io = p.io_counters()
+                            rb += io.read_bytes
+                            wb += io.write_bytes
+                        except (AttributeError, psutil.AccessDenied):
+                            pass
+            except psutil.Error:  # exited between listing and reading: keep what we had
+                continue
+            if p.pid not in self._cpu_first:
+                # A child born after the monitor started used all of its CPU inside the block.
+                born_inside = (not first) and p.pid != self.pid
+                self._cpu_first[p.pid] = 0.0 if born_inside else cpu
+            self._cpu_last[p.pid] = cpu
+            cpu_total += cpu
+        return rss, cpu_total, rb, wb
+
+    def _take_sample(self) -> None:
+        rss, cpu_total, rb, wb = self._read_tree()
+        t = time.perf_counter() - self._t0
+        dt = t - self._last_t
+        cpu_pct = max(0.0, (cpu_total - self._last_cpu_total) / dt * 100.0) if dt > 0 else 0.0
+        self._last_t, self._last_cpu_total = t, cpu_total
+        with self._lock:
+            sample = Sample(t, rss, cpu_pct, rb, wb, self._phase)
+            self.samples.append(sample)
+        for callback in list(self._listeners):
+            try:
+                callback(sample)
+            except Exception:  # a broken view must not stop the measurement
+                self._listeners.remove(callback)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._take_sample()
+            except psutil.NoSuchProcess:  # the watched process itself exited
+                break
+
+    # -- results -----------------------------------------------------------------------------
+    @property
+    def peak_rss_bytes(self) -> int:
+        """Highest resident memory of the tree seen in any sample."""
+        with self._lock:
+            return max((s.rss_bytes for s in self.samples), default=0)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the tree used during the block."""
+        return sum(self._cpu_last[pid] - self._cpu_first.get(pid, 0.0) for pid in self._cpu_last)
+
+    def timeseries(self) -> dict[str, list]:
+        """The samples as columns: ``t``, ``rss_bytes``, ``cpu_percent``, ``phase`` (and I/O)."""
+        with self._lock:
+            samples = list(self.samples)
+        cols = {
+            "t": [s.t for s in samples],
+            "rss_bytes": [s.rss_bytes for s in samples],
+            "cpu_percent": [s.cpu_percent for s in samples],
+            "phase": [s.phase for s in samples],
+        }
+        if self.io:
+            cols["read_bytes"] = [s.read_bytes for s in samples]
+            cols["write_bytes"] = [s.write_bytes for s in samples]
+        return cols
+
+    @property
+    def marks(self) -> list[tuple[float, str]]:
+        """``(seconds since start, phase)`` for every :meth:`mark`."""
+        return list(self._marks)
+
+    def summary(self) -> MonitorSummary:
+        """Totals for the block and, per phase, its duration, peak memory and mean CPU."""
+        with self._lock:
+            samples = list(self.samples)
+        if not samples:
+            raise RuntimeError("no samples yet: use the monitor as a context manager or call start()")
+        end = (self._t_end - self._t0) if self._t_end else samples[-1].t
+        phases: dict[str, dict] = {}
+        for s in samples:
+            if not s.phase:
+                continue
+            ph = phases.setdefault(s.phase, {"peak_rss_bytes": 0, "cpu": [], "samples": 0})
+            ph["peak_rss_bytes"] = max(ph["peak_rss_bytes"], s.rss_bytes)
+            ph["cpu"].append(s.cpu_percent)
+            ph["samples"] += 1
+        bounds = self._marks + [(end, "")]
+        for (t0, name), (t1, _) in zip(bounds, bounds[1:], strict=False):
+            if name in phases:
+                phases[name]["seconds"] = phases[name].get("seconds", 0.0) + (t1 - t0)
+        for ph in phases.values():
+            cpu = ph.pop("cpu")
+            ph["mean_cpu_percent"] = sum(cpu) / len(cpu) if cpu else 0.0
+        cpu_vals = [s.cpu_percent for s in samples[1:]]
+        return MonitorSummary(
+            seconds=end,
+            samples=len(samples),
+            start_rss_bytes=samples[0].rss_bytes,
+            peak_rss_bytes=self.peak_rss_bytes,
+            peak_rise_bytes=self.peak_rss_bytes - samples[0].rss_bytes,
+            mean_cpu_percent=sum(cpu_vals) / len(cpu_vals) if cpu_vals else 0.0,
+            cpu_seconds=self.cpu_seconds,
+            phases=phases,
+        )
+
+    def plot(self, ax=None):
+        """Plot memory and CPU over time with the phases marked; returns the figure."""
+        from mlscale_lab.views.monitor import plot_monitor
+
+        return plot_monitor(self, ax=ax)
