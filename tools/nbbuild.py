@@ -70,12 +70,17 @@ class LabBuilder:
         }
         return cell
 
-    def save(self, path: str | Path):
+    def save(self, path: str | Path, mlscale: dict | None = None):
+        """Write the notebook; ``mlscale`` is the lab's own metadata (see tests/test_labs.py):
+        ``{"topic", "minutes", "measures", "budget": {"seconds", "peak_memory_mb"},
+        "records": {name: {"min": x, "max": y} | {"equals": v}}}``."""
         nb = new_notebook(cells=self.cells)
         nb.metadata = {
             "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
             "language_info": {"name": "python"},
         }
+        if mlscale:
+            nb.metadata["mlscale"] = mlscale
         for i, cell in enumerate(nb.cells):
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             cell.id = _cell_id(gid or f"{self.lab}", i)
