@@ -45,3 +45,11 @@ def test_notebook_records_what_its_metadata_expects(path):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     for name in nb.metadata["mlscale"]["records"]:
         assert f'record("{name}"' in code or f"record('{name}'" in code, f"{path.name} never records {name}"
+
+
+def test_readme_lists_every_lab():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for path in LABS:
+        assert f"labs/{path.name}" in readme, f"README.md's lab table has no row for {path.name}"
