@@ -1,0 +1,208 @@
+"""Tables, plots and the explorer widget for lab 02 (feature selection and PCA).
+
+Thin views over :mod:`mlscale_lab.selection`: nothing here measures. matplotlib and
+ipywidgets are imported inside the functions that draw.
+"""
+
+from __future__ import annotations
+
+import html
+import numbers
+from collections.abc import Mapping, Sequence
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+class Table:
+    """Rows of dicts shown as an HTML table in a notebook and as aligned text elsewhere."""
+
+    def __init__(self, rows: Sequence, columns: Sequence[str] | None = None,
+                 formats: Mapping[str, str] | None = None, title: str | None = None):
+        rows = [r.as_dict() if hasattr(r, "as_dict") else dict(r) for r in rows]
+        if not rows:
+            raise ValueError("Table(rows=...): no rows to show")
+        self.rows = rows
+        self.columns = list(columns) if columns is not None else list(rows[0])
+        missing = [c for c in self.columns if c not in rows[0]]
+        if missing:
+            raise ValueError(f"Table(columns=...): {missing} not in the rows' keys {list(rows[0])}")
+        self.formats = dict(formats or {})
+        self.title = title
+
+    def _cell(self, column: str, value) -> str:
+        fmt = self.formats.get(column)
+        if fmt is not None:
+            return format(value, fmt)
+        if isinstance(value, bool) or not isinstance(value, numbers.Number):
+            return str(value)
+        if isinstance(value, numbers.Integral):
+            return f"{value:,}"
+        return f"{value:.4g}"
+
+    def cells(self) -> list[list[str]]:
+        """The formatted cells, one list per row (headers excluded)."""
+        return [[self._cell(c, r[c]) for c in self.columns] for r in self.rows]
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:right'>{html.escape(v)}</td>" for v in row)
+            + "</tr>"
+            for row in self.cells()
+        )
+        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __str__(self) -> str:
+        grid = [self.columns, *self.cells()]
+        widths = [max(len(row[i]) for row in grid) for i in range(len(self.columns))]
+        lines = ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in grid]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        if self.title:
+            lines.insert(0, self.title)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+SWEEP_COLUMNS = ("method", "k", "features_to_collect", "accuracy", "model_bytes",
+                 "fit_seconds", "latency_ms", "batch_ms")
+SWEEP_FORMATS = {"accuracy": ".3f", "fit_seconds": ".3f", "latency_ms": ".3f", "batch_ms": ".3f",
+                 "model_bytes": ",d"}
+
+
+def sweep_table(points, title: str | None = None, columns=SWEEP_COLUMNS) -> Table:
+    """A :class:`Table` of sweep rows (:class:`~mlscale_lab.selection.SweepPoint`)."""
+    return Table(points, columns=columns, formats=SWEEP_FORMATS, title=title)
+
+
+# -- plots -------------------------------------------------------------------------------------------
+def plot_sweeps(sweeps: Mapping[str, Sequence], *, reference=None, title: str | None = None):
+    """Accuracy, model bytes and latency against k, one line per sweep. Returns the figure.
+
+    ``sweeps`` maps a label to a list of sweep rows; ``reference`` is an optional row (all
+    features) drawn as a dashed line on each panel.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    panels = [("accuracy", "CV accuracy"), ("model_bytes", "model bytes"),
+              ("batch_ms", "predict time (ms)")]
+    for label, points in sweeps.items():
+        ks = [p.k for p in points]
+        for ax, (field, _) in zip(axes, panels, strict=True):
+            ax.plot(ks, [getattr(p, field) for p in points], marker="o", ms=3, label=label)
+    for ax, (field, name) in zip(axes, panels, strict=True):
+        if reference is not None:
+            ax.axhline(getattr(reference, field), color="grey", ls="--", lw=1, label="all features")
+        ax.set_xlabel("k (features or components kept)")
+        ax.set_ylabel(name)
+    if sweeps:
+        batch = next(iter(sweeps.values()))[0].batch_size
+        axes[2].set_ylabel(f"predict time, {batch} rows (ms)")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_variance_curve(cumulative, targets: Sequence[float] = (0.90, 0.95, 0.99), *, ax=None,
+                        title: str | None = None):
+    """The cumulative explained-variance curve with the components each target needs."""
+    import matplotlib.pyplot as plt
+
+    from mlscale_lab.selection import components_for_variance
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+    else:
+        fig = ax.figure
+    n = range(1, len(cumulative) + 1)
+    ax.plot(n, cumulative, color="tab:blue")
+    for i, t in enumerate(targets):
+        c = components_for_variance(cumulative, t)
+        ax.axhline(t, color=f"C{i + 1}", ls=":", lw=1)
+        ax.axvline(c, color=f"C{i + 1}", ls=":", lw=1)
+        ax.annotate(f"{t:.0%}: {c}", (c, t), textcoords="offset points", xytext=(4, -12),
+                    fontsize=8, color=f"C{i + 1}")
+    ax.set_xlabel("principal components")
+    ax.set_ylabel("cumulative explained variance")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title or "How many components keep how much variance")
+    fig.tight_layout()
+    return fig
+
+
+# -- the explorer --------------------------------------------------------------------------------------
+class SweepExplorer:
+    """A slider over a precomputed sweep: each position shows accuracy, size and latency at once.
+
+    Nothing is fitted when the slider moves; :meth:`render` looks the row up and formats it,
+    so an update costs well under a millisecond (tests time it against the 100 ms goal).
+
+    Parameters
+    ----------
+    points : list of SweepPoint
+        One sweep (same method), e.g. ``sweep(X, y, ks, "chi2")``.
+    reference : SweepPoint, optional
+        The all-features row to compare with.
+    """
+
+    def __init__(self, points: Sequence, reference=None):
+        if not points:
+            raise ValueError("SweepExplorer(points=...): the sweep is empty; run sweep(...) first")
+        self.points = sorted(points, key=lambda p: p.k)
+        self._by_k = {p.k: p for p in self.points}
+        self.reference = reference
+        self._max = {f: max(getattr(p, f) for p in self.points + ([reference] if reference else []))
+                     for f in ("accuracy", "model_bytes", "batch_ms")}
+        self._slider = None
+        self._out = None
+
+    @property
+    def ks(self) -> list[int]:
+        return [p.k for p in self.points]
+
+    def _bar(self, field: str, value: float, color: str) -> str:
+        top = self._max[field] or 1.0
+        width = max(1.0, 100.0 * value / top)
+        return (f"<div style='background:#eee;width:240px;height:10px'>"
+                f"<div style='background:{color};width:{width:.1f}%;height:10px'></div></div>")
+
+    def render(self, k: int) -> str:
+        """HTML for the row with ``k`` features (raises KeyError for a k not in the sweep)."""
+        if k not in self._by_k:
+            raise KeyError(f"k={k!r} is not in the sweep; choose one of {self.ks}")
+        p = self._by_k[k]
+        ref = self.reference
+        rows = [
+            ("accuracy", f"{p.accuracy:.3f}" + (f" (all features {ref.accuracy:.3f})" if ref else ""),
+             self._bar("accuracy", p.accuracy, "#4c78a8")),
+            ("model bytes", f"{p.model_bytes:,}" + (f" ({ref.model_bytes / p.model_bytes:.1f}x smaller)"
+                                                   if ref else ""),
+             self._bar("model_bytes", p.model_bytes, "#f58518")),
+            (f"predict {p.batch_size} rows", f"{p.batch_ms:.2f} ms",
+             self._bar("batch_ms", p.batch_ms, "#54a24b")),
+            ("features to collect", f"{p.features_to_collect:,}", ""),
+        ]
+        body = "".join(f"<tr><td>{html.escape(a)}</td><td style='text-align:right'>{html.escape(b)}"
+                       f"</td><td>{bar}</td></tr>" for a, b, bar in rows)
+        return f"<b>{html.escape(p.method)}, k = {p.k}</b><table>{body}</table>"
+
+    def update(self, k: int) -> str:
+        """What a slider move runs: render row ``k`` into the widget (if built) and return it."""
+        text = self.render(k)
+        if self._out is not None:
+            self._out.value = text
+        return text
+
+    def widget(self):
+        """The ipywidgets box: a slider over the sweep's ks and the HTML it updates."""
+        import ipywidgets as widgets
+
+        self._slider = widgets.SelectionSlider(options=self.ks, value=self.ks[len(self.ks) // 2],
+                                               description="k", continuous_update=True)
+        self._out = widgets.HTML(self.render(self._slider.value))
+        self._slider.observe(lambda change: self.update(change["new"]), names="value")
+        return widgets.VBox([self._slider, self._out])

@@ -1,0 +1,224 @@
+"""Feature selection and PCA helpers (lab 02): checks at the door, sweeps, leakage, explorer."""
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import StandardScaler
+
+from mlscale_lab import selection as sel
+from mlscale_lab.views.selection import SweepExplorer, Table, sweep_table
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def digits_sweep(digits):
+    X, y = digits
+    points = sel.sweep(X, y, [4, 16, 64], "chi2", cv=3, repeats=3, batch_size=32)
+    full = sel.evaluate(X, y, "all", cv=3, repeats=3, batch_size=32)
+    return points, full
+
+
+# -- bad input ------------------------------------------------------------------------------------
+def test_chi2_on_standardised_features_says_why_and_suggests_a_fix(digits):
+    X, y = digits
+    Xs = StandardScaler().fit_transform(X)
+    with pytest.raises(ValueError, match="non-negative") as info:
+        sel.sweep(Xs, y, [5], "chi2")
+    assert "MinMaxScaler" in str(info.value)
+    assert "negative values" in str(info.value)
+    with pytest.raises(ValueError, match="MinMaxScaler"):
+        sel.leakage_demo(Xs, y, k=5)
+    with pytest.raises(ValueError, match="MinMaxScaler"):
+        sel.compare_selectors(Xs, y, 5)
+    # PCA and the other selectors accept centred data.
+    assert sel.evaluate(Xs, y, "pca", 5, cv=2, repeats=1, batch_size=4).k == 5
+
+
+@pytest.mark.parametrize("k", [65, 0, -3])
+def test_k_outside_the_features_names_the_limit(digits, k):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"between 1 and 64"):
+        sel.sweep(X, y, [8, k], "chi2")
+    with pytest.raises(ValueError, match=r"between 1 and 64"):
+        sel.check_k(k, 64)
+
+
+def test_k_must_be_an_integer():
+    with pytest.raises(TypeError, match="integer"):
+        sel.check_k(2.5, 64)
+    with pytest.raises(TypeError, match="integer"):
+        sel.check_k(True, 64)
+
+
+@pytest.mark.parametrize("target", [0, -0.1, 1.01, 95, float("nan")])
+def test_variance_target_outside_0_1_is_refused(target):
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        sel.components_for_variance([0.5, 0.9, 1.0], target)
+
+
+def test_variance_target_given_as_percent_gets_a_hint():
+    with pytest.raises(ValueError, match="did you mean 0.95"):
+        sel.check_variance_target(95)
+    with pytest.raises(TypeError):
+        sel.check_variance_target("0.95")
+
+
+def test_unknown_method_is_refused(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="method"):
+        sel.evaluate(X, y, "lasso", 5)
+    with pytest.raises(ValueError, match="not a selector"):
+        sel.compare_selectors(X, y, 5, methods=("chi2", "pca"))
+
+
+# -- PCA --------------------------------------------------------------------------------------------
+def test_components_for_variance_is_the_first_crossing():
+    c = np.array([0.4, 0.7, 0.9, 0.95, 0.99, 1.0])
+    assert sel.components_for_variance(c, 0.9) == 3
+    assert sel.components_for_variance(c, 0.91) == 4
+    assert sel.components_for_variance(c, 1.0) == 6
+    assert sel.components_for_variance(c, 0.1) == 1
+
+
+def test_digits_variance_curve_matches_pca_and_needs_fewer_components_than_pixels(digits):
+    X, _ = digits
+    curve = sel.explained_variance_curve(X)
+    assert curve.shape == (64,)
+    assert np.all(np.diff(curve) >= -1e-12)
+    assert curve[-1] == pytest.approx(1.0)
+    rows = sel.components_table(X, (0.9, 0.95, 0.99))
+    counts = [r["components"] for r in rows]
+    assert counts == sorted(counts) and counts[0] < counts[-1] < 64
+    # Definition: n components reach the target, n - 1 do not.
+    n95 = counts[1]
+    assert curve[n95 - 1] >= 0.95 > curve[n95 - 2]
+
+
+def test_variance_of_data_with_few_directions():
+    # 3 directions of variance in 20 columns: 3 components explain everything.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 20))
+    assert sel.components_for_variance(sel.explained_variance_curve(X), 0.999) == 3
+
+
+# -- sweeps -----------------------------------------------------------------------------------------
+def test_sweep_rows_measure_what_they_claim(digits_sweep):
+    points, full = digits_sweep
+    assert [p.k for p in points] == [4, 16, 64]
+    assert [p.features_to_collect for p in points] == [4, 16, 64]
+    # Fewer features, smaller model: the classifier holds one weight per class and feature.
+    sizes = [p.model_bytes for p in points]
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert sizes[1] - sizes[0] >= 10 * 12 * 8  # 10 classes x 12 more features x float64
+    assert points[0].accuracy < points[1].accuracy < points[2].accuracy
+    assert points[2].accuracy == pytest.approx(full.accuracy, abs=0.01)
+    for p in points:
+        assert p.fit_seconds > 0 and p.latency_ms > 0 and p.batch_ms > 0
+        assert 0 <= p.accuracy_std < 0.2
+
+
+def test_pca_needs_every_raw_feature_but_selection_does_not(digits):
+    X, y = digits
+    pca = sel.evaluate(X, y, "pca", 10, cv=2, repeats=1, batch_size=4)
+    chi = sel.evaluate(X, y, "chi2", 10, cv=2, repeats=1, batch_size=4)
+    assert pca.features_to_collect == 64
+    assert chi.features_to_collect == 10
+    # PCA stores a 10 x 64 projection on top of the classifier.
+    assert pca.model_bytes - chi.model_bytes >= 10 * 64 * 8
+
+
+def test_serving_bytes_counts_the_kept_indices_not_the_scores(digits):
+    from sklearn.feature_selection import SelectKBest
+
+    X, y = digits
+    pipe = sel.make_pipeline("chi2", 8).fit(X, y)
+    select = pipe.named_steps["select"]
+    assert isinstance(select, SelectKBest) and select.scores_.shape == (64,)
+    from mlscale_lab.footprint import model_footprint
+
+    rest = sum(model_footprint(s).dense_bytes for _, s in pipe.steps[1:])
+    assert sel.serving_bytes(pipe) == rest + 8 * 8
+    assert sel.features_to_collect(pipe, 64) == 8
+
+
+def test_smallest_k_within_picks_the_first_k_close_enough(digits_sweep):
+    points, full = digits_sweep
+    chosen = sel.smallest_k_within(points, full.accuracy, 0.01)
+    assert chosen.k == 64  # 16 features lose several points on digits
+    loose = sel.smallest_k_within(points, full.accuracy, 0.5)
+    assert loose.k == 4
+    with pytest.raises(ValueError, match="sweep larger ks"):
+        sel.smallest_k_within(points[:1], 0.99, 0.01)
+
+
+def test_wide_counts_have_few_informative_features_that_chi2_finds():
+    X, y = sel.make_wide_counts(n_samples=300, n_features=500, n_informative=10, random_state=1)
+    assert X.shape == (300, 500) and X.min() >= 0 and np.all(np.round(X) == X)
+    assert set(np.unique(y)) == {0, 1}
+    rows = sel.compare_selectors(X, y, 10, methods=("chi2",))
+    few = sel.evaluate(X, y, "chi2", 10, cv=3, repeats=1, batch_size=4)
+    full = sel.evaluate(X, y, "all", cv=3, repeats=1, batch_size=4)
+    # The noise columns hurt: the 10 selected features beat all 500.
+    assert few.accuracy > full.accuracy
+    assert full.model_bytes > 20 * few.model_bytes
+    assert rows[0]["accuracy"] > 0.7
+
+
+def test_compare_selectors_reports_each_selector(digits):
+    X, y = digits
+    rows = sel.compare_selectors(X, y, 20)
+    assert [r["method"] for r in rows] == ["chi2", "mutual_info", "l1"]
+    for r in rows:
+        assert len(r["features"]) == 20 and len(set(r["features"])) == 20
+        assert 0.8 < r["accuracy"] <= 1.0
+        assert 0 <= r["overlap_with_first"] <= 20
+    assert rows[0]["overlap_with_first"] == 20
+
+
+# -- leakage ----------------------------------------------------------------------------------------
+def test_selection_before_cv_inflates_accuracy_on_noise():
+    X, y = sel.noise_data(n_samples=120, n_features=2000, random_state=3)
+    res = sel.leakage_demo(X, y, k=20, cv=4)
+    assert res.chance == 0.5
+    assert res.inflated_accuracy > 0.7
+    assert abs(res.leakage_free_accuracy - 0.5) < 0.15
+    assert res.inflated_accuracy - res.leakage_free_accuracy > 0.2
+
+
+# -- views ------------------------------------------------------------------------------------------
+def test_table_renders_html_and_text(digits_sweep):
+    points, _ = digits_sweep
+    t = sweep_table(points, title="chi2 on digits")
+    html = t._repr_html_()
+    assert html.count("<tr>") == len(points) + 1
+    assert "chi2 on digits" in html and "model_bytes" in html
+    text = str(t)
+    assert f"{points[0].model_bytes:,}" in text
+    with pytest.raises(ValueError, match="not in the rows"):
+        Table([{"a": 1}], columns=["b"])
+
+
+def test_explorer_update_answers_within_100_ms(digits_sweep):
+    points, full = digits_sweep
+    explorer = SweepExplorer(points, reference=full)
+    box = explorer.widget()
+    assert box.children[0].options == tuple(explorer.ks)
+    worst = 0.0
+    for _ in range(20):
+        for k in explorer.ks:
+            t0 = time.perf_counter()
+            explorer.update(k)
+            worst = max(worst, time.perf_counter() - t0)
+    assert worst < 0.1, f"a slider move took {worst * 1000:.1f} ms"
+    # Moving the slider changes the widget's text to that row's numbers.
+    box.children[0].value = points[0].k
+    shown = box.children[1].value
+    assert f"k = {points[0].k}" in shown and f"{points[0].accuracy:.3f}" in shown
+    with pytest.raises(KeyError, match="not in the sweep"):
+        explorer.render(5)
