@@ -324,15 +324,22 @@ def holdout():
     return data["X"], data["y"]
 
 
+def _load(path):
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # a broken artifact is a failed gate with its reason
+        pytest.fail(f"cannot load {path.name}: {type(exc).__name__}: {exc}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def candidate():
-    return joblib.load(_path("MLSCALE_GATE_CANDIDATE", "candidate.joblib"))
+    return _load(_path("MLSCALE_GATE_CANDIDATE", "candidate.joblib"))
 
 
 @pytest.fixture(scope="session")
 def production():
     path = _path("MLSCALE_GATE_PRODUCTION", "production.joblib")
-    return joblib.load(path) if path.exists() else None  # first deployment: nothing to beat
+    return _load(path) if path.exists() else None  # first deployment: nothing to beat
 
 
 def test_schema(candidate, holdout):

@@ -1,0 +1,119 @@
+"""Plots for lab 04: accuracy over a drifting stream, accuracy against compute, detector traces."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _mark_drifts(ax, drift_points, width: int = 0):
+    for i, p in enumerate(drift_points):
+        label = "drift" if i == 0 else None
+        if width:
+            ax.axvspan(p - width / 2, p + width / 2, color="grey", alpha=0.15, label=label)
+        else:
+            ax.axvline(p, color="grey", ls="--", lw=1, label=label)
+
+
+def plot_prequential(
+    results, drift_points=(), *, window: int = 500, width: int = 0, ax=None, title=None
+):
+    """Rolling prequential accuracy of each strategy over the stream, drift points marked,
+    detector alarms shown as ticks. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+    else:
+        fig = ax.figure
+    for i, r in enumerate(results):
+        acc = r.rolling_accuracy(window)
+        ax.plot(np.arange(acc.size), acc, color=f"C{i}", lw=1.4, label=r.name)
+        if r.alarms:
+            ax.plot(
+                r.alarms,
+                np.full(len(r.alarms), 0.02),
+                "v",
+                color=f"C{i}",
+                ms=8,
+                transform=ax.get_xaxis_transform(),
+            )
+    _mark_drifts(ax, drift_points, width)
+    ax.set_xlabel("sample")
+    ax.set_ylabel(f"accuracy (last {window})")
+    ax.set_ylim(0.3, 1.0)
+    ax.legend(loc="lower left", fontsize=8, ncol=2)
+    ax.set_title(title or "prequential accuracy (test, then train)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_compute(rows, *, accuracy_key: str = "after_drift", ax=None):
+    """One point per strategy: CPU seconds against accuracy (rows from ``results_table``)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    else:
+        fig = ax.figure
+    for i, row in enumerate(rows):
+        ax.scatter(row["cpu_seconds"], row[accuracy_key], color=f"C{i}", s=60)
+        ax.annotate(
+            row["strategy"],
+            (row["cpu_seconds"], row[accuracy_key]),
+            fontsize=8,
+            xytext=(5, 4),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("CPU seconds over the stream")
+    ax.set_ylabel(accuracy_key.replace("_", " ") + " accuracy")
+    ax.set_title("what each strategy buys, and costs")
+    fig.tight_layout()
+    return fig
+
+
+def plot_detector(values, statistics, threshold, drift_points=(), alarms=(), ax=None):
+    """A detector's input (e.g. a rolling error rate) and its test statistic against the threshold."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 3.2))
+    else:
+        fig = ax.figure
+    ax.plot(statistics, color="tab:purple", lw=1.2, label="Page-Hinkley statistic")
+    ax.axhline(threshold, color="tab:red", lw=1, label="threshold")
+    for a in alarms:
+        ax.axvline(a, color="tab:red", lw=2, alpha=0.6)
+    _mark_drifts(ax, drift_points)
+    ax.set_xlabel("sample")
+    ax.set_ylabel("statistic")
+    if values is not None:
+        ax2 = ax.twinx()
+        ax2.plot(values, color="tab:grey", lw=0.8, alpha=0.7)
+        ax2.set_ylabel("rolling error rate", color="tab:grey")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_serving_timeline(timeline, *, ax=None, now: float | None = None):
+    """Which registry version served when (from ``ModelRegistry.timeline()``)."""
+    import matplotlib.pyplot as plt
+
+    if not timeline:
+        raise ValueError("timeline is empty: promote a version first")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 2.2))
+    else:
+        fig = ax.figure
+    t0 = timeline[0]["start"]
+    end = now if now is not None else max(e["start"] for e in timeline) + 1.0
+    versions = list(dict.fromkeys(e["version"] for e in timeline))
+    for e in timeline:
+        row = versions.index(e["version"])
+        stop = e["end"] if e["end"] is not None else end
+        ax.barh(row, stop - e["start"], left=e["start"] - t0, color=f"C{row}")
+    ax.set_yticks(range(len(versions)), versions, fontsize=8)
+    ax.set_xlabel("seconds since the first promotion")
+    ax.set_title("which version served when")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from mlscale_lab.drift import PageHinkley, detect_drifts, score_detections
+
+
+def _errors(rng, rates_and_lengths):
+    return np.concatenate([rng.random(n) < p for p, n in rates_and_lengths]).astype(float)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sudden_jump_in_error_is_found_within_300_samples(seed):
+    rng = np.random.default_rng(seed)
+    errors = _errors(rng, [(0.1, 5000), (0.5, 2000)])
+    report = score_detections(detect_drifts(PageHinkley(), errors), [5000], max_delay=300)
+    assert report.detected_all, report
+    assert report.false_alarms == 0, report
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_no_alarm_on_a_stationary_stream_of_10000(seed):
+    rng = np.random.default_rng(100 + seed)
+    for p in (0.05, 0.15, 0.3):
+        assert detect_drifts(PageHinkley(), _errors(rng, [(p, 10_000)])) == []
+
+
+def test_a_drop_in_error_is_not_an_alarm():
+    rng = np.random.default_rng(0)
+    assert detect_drifts(PageHinkley(), _errors(rng, [(0.5, 2000), (0.1, 5000)])) == []
+
+
+def test_higher_threshold_means_later_detection():
+    rng = np.random.default_rng(1)
+    errors = _errors(rng, [(0.1, 3000), (0.4, 3000)])
+    fast = detect_drifts(PageHinkley(threshold=10), errors)
+    slow = detect_drifts(PageHinkley(threshold=80), errors)
+    first = [next(a for a in alarms if a >= 3000) for alarms in (fast, slow)]
+    assert first[0] < first[1]
+
+
+def test_detector_resets_after_an_alarm_and_finds_the_next_drift():
+    rng = np.random.default_rng(2)
+    errors = _errors(rng, [(0.1, 3000), (0.5, 100), (0.1, 3000), (0.6, 1000)])
+    alarms = detect_drifts(PageHinkley(), errors)
+    report = score_detections(alarms, [3000, 6100], max_delay=300)
+    assert report.detected_all, report
+
+
+def test_score_detections_counts_misses_and_false_alarms():
+    r = score_detections([50, 1100, 1150, 9000], [1000, 5000], max_delay=300)
+    assert r.delays == (100, None)
+    assert r.false_alarms == 3
+    assert not r.detected_all
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"threshold": -1}, "threshold"),
+        ({"threshold": 0}, "threshold"),
+        ({"delta": -0.1}, "delta"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"min_instances": 0}, "min_instances"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        PageHinkley(**kwargs)
+
+
+def test_detect_drifts_refuses_an_object_without_update():
+    with pytest.raises(TypeError, match="update"):
+        detect_drifts(object(), [0.0, 1.0])

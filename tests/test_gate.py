@@ -1,0 +1,196 @@
+import joblib
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from mlscale_lab import gate
+from mlscale_lab.online import full_retrain
+from mlscale_lab.streams import make_stream
+
+
+@pytest.fixture(scope="module")
+def data():
+    s = make_stream("sudden", 9000, [3000], seed=11)
+    X, y = s.X, s.y
+    good = full_retrain(X[3000:7000], y[3000:7000])
+    stale = full_retrain(X[:3000], y[:3000])  # trained before the drift: a regression today
+    return {"X": X[7000:], "y": y[7000:], "good": good, "stale": stale}
+
+
+class Crashes:
+    """A candidate whose predict raises (e.g. a feature pipeline that changed)."""
+
+    n_features_in_ = 10
+
+    def predict(self, X):
+        raise KeyError("column 'age' not found")
+
+
+class WrongShape:
+    def predict(self, X):
+        return np.zeros((len(X), 2))
+
+
+def _by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_good_candidate_passes_every_check(data):
+    res = _by_name(gate.run_checks(data["good"], data["stale"], data["X"], data["y"]))
+    assert all(r.passed for r in res.values()), [r for r in res.values() if not r.passed]
+    assert res["accuracy"].value > 0.85
+    assert res["no_regression"].value < 0  # better than production: a negative drop
+
+
+def test_regressed_candidate_fails_accuracy_and_regression(data):
+    res = _by_name(gate.run_checks(data["stale"], data["good"], data["X"], data["y"]))
+    assert not res["accuracy"].passed and not res["no_regression"].passed
+    assert "beyond" in res["no_regression"].reason
+    assert res["schema"].passed  # it is a working model, just a worse one
+
+
+def test_margin_decides_a_small_regression(data):
+    X, y = data["X"], data["y"]
+    acc = data["good"].score(X, y)
+    # Flip a few of the good model's right answers into the labels: the same model scores lower.
+    tight = gate.check_no_regression(data["good"], data["good"], X, y, max_regression=0.0)
+    assert tight.passed and tight.value == pytest.approx(0.0)
+    worse = DummyClassifier(strategy="constant", constant=1).fit(X, y)
+    drop = acc - worse.score(X, y)
+    assert gate.check_no_regression(worse, data["good"], X, y, max_regression=drop + 0.01).passed
+    assert not gate.check_no_regression(
+        worse, data["good"], X, y, max_regression=drop - 0.01
+    ).passed
+
+
+@pytest.mark.parametrize("model, words", [(Crashes(), "KeyError"), (WrongShape(), "shape")])
+def test_a_model_that_cannot_predict_fails_with_the_reason(data, model, words):
+    res = gate.run_checks(model, data["good"], data["X"], data["y"])
+    failed = {r.name: r.reason for r in res if not r.passed}
+    assert {"schema", "accuracy", "no_regression", "p95_latency", "invariance"} <= set(failed)
+    assert words in failed["schema"]
+
+
+def test_schema_catches_a_feature_count_mismatch(data):
+    narrow = DummyClassifier().fit(data["X"][:, :4], data["y"])
+    r = gate.check_schema(narrow, data["X"], classes=[0, 1])
+    assert not r.passed and "expects 4 features" in r.reason
+    labels = DummyClassifier(strategy="constant", constant=7).fit(
+        data["X"], np.full(len(data["y"]), 7)
+    )
+    r = gate.check_schema(labels, data["X"], classes=[0, 1])
+    assert not r.passed and "[7]" in r.reason
+
+
+def test_size_and_latency_budgets_bite(data):
+    assert not gate.check_size(data["good"], max_bytes=10).passed
+    assert gate.check_size(data["good"], max_bytes=10**6).passed
+
+    class Slow:
+        def predict(self, X):
+            import time
+
+            time.sleep(0.01)
+            return np.zeros(len(X), dtype=int)
+
+    r = gate.check_latency(Slow(), data["X"], max_p95_ms=2.0, repeats=5)
+    assert not r.passed and r.value >= 10
+
+
+def test_invariance_flags_a_model_that_reacts_to_noise(data):
+    class Jumpy:
+        """Predicts from the 6th decimal of the first feature: noise flips it half the time."""
+
+        def predict(self, X):
+            return (np.floor(np.asarray(X)[:, 0] * 1e6) % 2).astype(int)
+
+    assert not gate.check_invariance(Jumpy(), data["X"]).passed
+    assert gate.check_invariance(data["good"], data["X"]).passed
+
+
+def test_gate_config_checks_and_round_trips(tmp_path):
+    with pytest.raises(ValueError, match="min_accuracy"):
+        gate.GateConfig(min_accuracy=1.5)
+    with pytest.raises(ValueError, match="max_regression"):
+        gate.GateConfig(max_regression=-0.1)
+    cfg = gate.GateConfig(min_accuracy=0.7)
+    p = tmp_path / "c.json"
+    p.write_text(__import__("json").dumps(cfg.as_dict()))
+    assert gate.GateConfig.from_json(p) == cfg
+
+
+@pytest.fixture(scope="module")
+def gate_dir(data, tmp_path_factory):
+    d = tmp_path_factory.mktemp("ws")
+    test_file = gate.write_gate(d / "gate", data["X"], data["y"])
+    for name in ("good", "stale"):
+        joblib.dump(data[name], d / f"{name}.joblib")
+    joblib.dump(Crashes(), d / "crashes.joblib")
+    return d, test_file
+
+
+def test_pytest_gate_passes_a_good_candidate(gate_dir):
+    d, test_file = gate_dir
+    run = gate.run_gate(test_file, d / "good.joblib", d / "stale.joblib")
+    assert run.passed and run.returncode == 0, run
+    assert len(run.checks) == 6 and run.failed == []
+    assert "6 passed" in run.summary
+
+
+def test_pytest_gate_blocks_a_regression_and_says_why(gate_dir):
+    d, test_file = gate_dir
+    run = gate.run_gate(test_file, d / "stale.joblib", d / "good.joblib")
+    assert not run.passed and run.returncode == 1
+    assert set(run.failed) == {"test_accuracy", "test_no_regression"}
+    assert "beyond the allowed" in run.checks["test_no_regression"]["message"]
+
+
+def test_pytest_gate_fails_a_model_that_cannot_take_the_schema(gate_dir, data):
+    d, test_file = gate_dir
+    narrow = full_retrain(data["X"][:, :4], data["y"])  # trained on 4 features, served 10
+    joblib.dump(narrow, d / "narrow.joblib")
+    run = gate.run_gate(test_file, d / "narrow.joblib")  # first deploy: no production
+    assert not run.passed
+    assert run.checks["test_schema"]["outcome"] == "failed"
+    assert "expects 4 features" in run.checks["test_schema"]["message"]
+    assert "features" in run.checks["test_accuracy"]["message"]
+    assert run.checks["test_artifact_size"]["outcome"] == "passed"
+
+
+def test_pytest_gate_reports_an_artifact_it_cannot_load(gate_dir):
+    d, test_file = gate_dir
+    # Crashes lives in this test module, which the gate's subprocess cannot import.
+    run = gate.run_gate(test_file, d / "crashes.joblib")
+    assert not run.passed
+    assert run.checks["test_schema"]["outcome"] == "error"
+    assert "cannot load crashes.joblib" in run.checks["test_schema"]["message"]
+
+
+def test_run_gate_refuses_missing_files(gate_dir):
+    d, test_file = gate_dir
+    with pytest.raises(FileNotFoundError, match="candidate"):
+        gate.run_gate(test_file, d / "nope.joblib")
+    with pytest.raises(FileNotFoundError, match="test_file"):
+        gate.run_gate(d / "missing.py", d / "good.joblib")
+
+
+def test_ci_workflow_runs_the_same_gate_and_parses(gate_dir):
+    yaml = pytest.importorskip("yaml")
+    d, test_file = gate_dir
+    wf = gate.write_ci_workflow(d, test_file)
+    assert wf == d / ".github" / "workflows" / "model-gate.yml"
+    doc = gate.validate_workflow(wf)
+    assert set(doc["on"]) == {"push", "pull_request"}
+    runs = [s.get("run", "") for s in doc["jobs"]["gate"]["steps"]]
+    assert any("pytest gate/test_model_gate.py" in r for r in runs)
+    bad = d / "bad.yml"
+    bad.write_text("name: x\non: push\njobs: {}\n")  # bare `on` is the boolean True in YAML 1.1
+    assert yaml.safe_load(bad.read_text()).get(True) == "push"
+    with pytest.raises(ValueError, match="'on'"):
+        gate.validate_workflow(bad)
+
+
+def test_ci_workflow_needs_the_gate_inside_the_workspace(tmp_path, gate_dir):
+    _, test_file = gate_dir
+    with pytest.raises(ValueError, match="inside workspace"):
+        gate.write_ci_workflow(tmp_path / "elsewhere", test_file)
