@@ -1,0 +1,118 @@
+"""Training-memory estimate: its parts follow the model, optimizer and batch; it is near a measured peak."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mlscale_lab.training_memory import (  # noqa: E402
+    TrainingMemoryEstimate,
+    estimate_training_memory,
+    measure_training_peak,
+    optimizer_tensors_per_param,
+)
+
+MB = 1024**2
+
+
+def mlp(width=64, d_in=32, classes=5):
+    return torch.nn.Sequential(
+        torch.nn.Linear(d_in, width), torch.nn.ReLU(), torch.nn.Linear(width, classes)
+    )
+
+
+def n_bytes(model):
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def test_weights_gradients_and_optimizer_state():
+    net = mlp()
+    X = torch.randn(16, 32)
+    adam = estimate_training_memory(net, torch.optim.Adam(net.parameters()), X)
+    sgd = estimate_training_memory(net, torch.optim.SGD(net.parameters(), lr=0.1), X)
+    mom = estimate_training_memory(net, torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9), X)
+    assert adam.weights_bytes == adam.gradients_bytes == n_bytes(net)
+    assert adam.optimizer_bytes == 2 * n_bytes(net)
+    assert mom.optimizer_bytes == n_bytes(net)
+    assert sgd.optimizer_bytes == 0
+    assert adam.batch_bytes == 16 * 32 * 4
+    assert adam.total_bytes == sum(adam.parts().values())
+    assert isinstance(adam, TrainingMemoryEstimate)
+
+
+def test_frozen_parameters_have_no_gradients_and_buffers_count_as_weights():
+    net = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))
+    for p in net[0].parameters():
+        p.requires_grad_(False)
+    est = estimate_training_memory(net, torch.optim.Adam, torch.randn(4, 8))
+    trainable = sum(p.numel() * 4 for p in net.parameters() if p.requires_grad)
+    buffers = sum(b.numel() * b.element_size() for b in net.buffers())
+    assert est.gradients_bytes == trainable
+    assert est.optimizer_bytes == 2 * trainable
+    assert est.weights_bytes == n_bytes(net) + buffers
+
+
+def test_activations_grow_with_batch_and_exclude_weights():
+    net = mlp(width=256)
+    a = estimate_training_memory(net, torch.optim.Adam, torch.randn(32, 32)).activations_bytes
+    b = estimate_training_memory(net, torch.optim.Adam, torch.randn(64, 32)).activations_bytes
+    assert a > 0
+    assert b == pytest.approx(2 * a, rel=0.01)
+    # Saved tensors: ReLU output (32 x 256) and the logits (32 x 5); never the weights or input.
+    assert a == (32 * 256 + 32 * 5) * 4
+
+
+def test_loss_with_targets_adds_its_saved_tensors():
+    net = mlp()
+    X, y = torch.randn(16, 32), torch.randint(0, 5, (16,))
+    without = estimate_training_memory(net, torch.optim.Adam, X)
+    with_loss = estimate_training_memory(net, torch.optim.Adam, X, y)
+    assert with_loss.activations_bytes > without.activations_bytes
+    assert with_loss.batch_bytes == without.batch_bytes + 16 * 8
+
+
+def test_estimate_does_not_change_the_model():
+    net = mlp()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.eval()
+    estimate_training_memory(net, torch.optim.Adam, torch.randn(4, 32))
+    assert not net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_optimizer_table_and_bad_input():
+    assert optimizer_tensors_per_param(torch.optim.AdamW) == 2
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    assert optimizer_tensors_per_param(torch.optim.Adam(p, amsgrad=True)) == 3
+    with pytest.raises(ValueError, match="LBFGS"):
+        optimizer_tensors_per_param(torch.optim.LBFGS)
+    with pytest.raises(TypeError, match="optimizer"):
+        optimizer_tensors_per_param("adam")
+    with pytest.raises(TypeError, match="model"):
+        estimate_training_memory("net", torch.optim.Adam, torch.zeros(1, 2))
+    with pytest.raises(TypeError, match="inputs"):
+        estimate_training_memory(mlp(), torch.optim.Adam, [[0.0] * 32])
+    with pytest.raises(ValueError, match="steps"):
+        measure_training_peak(mlp(), torch.optim.Adam, torch.zeros(1, 32), steps=0)
+
+
+def test_estimate_is_near_the_measured_peak():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(256, 1024),
+        torch.nn.ReLU(),
+        torch.nn.Linear(1024, 1024),
+        torch.nn.ReLU(),
+        torch.nn.Linear(1024, 10),
+    )
+    X, y = torch.randn(256, 256), torch.randint(0, 10, (256,))
+    est = estimate_training_memory(net, torch.optim.Adam, X, y)
+    peak = measure_training_peak(net, torch.optim.Adam, X, y, steps=2)
+    assert peak.peak_rise_bytes > est.weights_bytes, "the measured rise must include the weights"
+    ratio = est.total_bytes / peak.peak_rise_bytes
+    assert 0.6 < ratio < 1.5, (
+        f"estimate {est.total_bytes / MB:.1f} MB vs measured {peak.peak_rise_bytes / MB:.1f} MB"
+    )
+    # Same model with SGD and no momentum: less optimizer state, a lower measured peak.
+    sgd = measure_training_peak(net, torch.optim.SGD(net.parameters(), lr=0.1), X, y, steps=2)
+    assert sgd.peak_rise_bytes < peak.peak_rise_bytes
