@@ -1,0 +1,363 @@
+"""Auto-scaling over a request-rate trace: static provisioning against the Kubernetes HPA rule.
+
+The simulator is a fluid model stepped every ``step`` seconds: replicas serve
+``1 / service_time`` requests per second each; arrivals beyond capacity queue up (and are dropped
+past a per-replica queue limit); within capacity, the chance a request misses the latency SLO is
+that of an M/M/c queue (Erlang C) at that step's rate and ready replicas.
+
+The target-tracking controller follows the HPA algorithm: every ``sync_period`` it computes
+``desired = ceil(current * metric / target)`` (no change while ``metric / target`` is within
+``tolerance`` of 1), takes the highest recommendation of the last ``stabilization_window``
+seconds before scaling down, limits a scale-up to ``max(scale_up_pods, scale_up_percent%)``
+per period, and new replicas cost money at once but serve only after ``startup_delay``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mlscale_lab.scaling._queueing import _check_positive
+
+STRATEGIES = ("static_peak", "static_mean", "hpa")
+
+
+def hpa_desired_replicas(
+    current_replicas: int, current_metric: float, target_metric: float, tolerance: float = 0.1
+) -> int:
+    """The Kubernetes HPA rule: ``ceil(current_replicas * current_metric / target_metric)``.
+
+    No change while the ratio ``current_metric / target_metric`` is within ``tolerance`` of 1
+    (the default 10% stops the replica count flapping on metric noise).
+
+    Examples
+    --------
+    >>> hpa_desired_replicas(50, 90, 75)  # 50 * 1.2 = 60
+    60
+    >>> hpa_desired_replicas(10, 0.63, 0.6)  # ratio 1.05: within tolerance
+    10
+    >>> hpa_desired_replicas(4, 0.15, 0.6)
+    1
+    """
+    if isinstance(current_replicas, bool) or not isinstance(current_replicas, numbers.Integral):
+        raise TypeError(f"current_replicas must be an int >= 1, got {current_replicas!r}")
+    if current_replicas < 1:
+        raise ValueError(
+            f"current_replicas={current_replicas!r}: the HPA needs at least one running replica "
+            "to measure (Kubernetes disables autoscaling at 0); pass current_replicas >= 1"
+        )
+    if isinstance(current_metric, bool) or not isinstance(current_metric, numbers.Real) or not (
+        math.isfinite(current_metric) and current_metric >= 0
+    ):
+        raise ValueError(f"current_metric must be a finite number >= 0, got {current_metric!r}")
+    target = _check_positive(target_metric, "target_metric")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be a fraction in [0, 1), got {tolerance!r}")
+    ratio = float(current_metric) / target
+    if abs(ratio - 1.0) <= tolerance:
+        return int(current_replicas)
+    # round() first: 3 * (0.7 / 0.35) is 6.000000000000001 in floating point, and ceil would say 7.
+    return max(1, math.ceil(round(current_replicas * ratio, 9)))
+
+
+@dataclass(frozen=True)
+class RateTrace:
+    """Requests per second over time, one value per ``step`` seconds."""
+
+    t: np.ndarray
+    rate: np.ndarray
+    step: float
+
+    @property
+    def total_requests(self) -> float:
+        return float(self.rate.sum() * self.step)
+
+
+def make_request_trace(
+    *,
+    hours: float = 24.0,
+    step: float = 5.0,
+    low: float = 60.0,
+    high: float = 400.0,
+    peak_hour: float = 14.0,
+    spike_hour: float | None = 20.0,
+    spike_factor: float = 2.0,
+    spike_minutes: float = 30.0,
+    spike_ramp_minutes: float = 5.0,
+    noise: float = 0.05,
+    seed: int = 0,
+) -> RateTrace:
+    """A deterministic request-rate trace: a daily cycle between ``low`` and ``high`` requests
+    per second peaking at ``peak_hour``, a spike that multiplies the rate by ``spike_factor``
+    for ``spike_minutes`` (ramping up over ``spike_ramp_minutes``), and seeded noise.
+
+    >>> tr = make_request_trace(seed=0)
+    >>> tr.rate.shape, tr.step
+    ((17280,), 5.0)
+    >>> bool(make_request_trace(seed=0).rate[100] == tr.rate[100])
+    True
+    """
+    for name, v in (("hours", hours), ("step", step), ("high", high)):
+        _check_positive(v, name)
+    if not 0 <= low <= high:
+        raise ValueError(f"low must be between 0 and high={high}, got {low!r}")
+    if spike_factor < 1:
+        raise ValueError(f"spike_factor must be >= 1 (1 means no spike), got {spike_factor!r}")
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, hours * 3600, step)
+    phase = 2 * np.pi * (t / 3600 - peak_hour) / 24
+    rate = low + (high - low) * (1 + np.cos(phase)) / 2
+    if spike_hour is not None:
+        start = spike_hour * 3600
+        ramp = max(spike_ramp_minutes * 60, step)
+        up = np.clip((t - start) / ramp, 0, 1)
+        down = np.clip((start + spike_minutes * 60 + ramp - t) / ramp, 0, 1)
+        rate *= 1 + (spike_factor - 1) * np.minimum(up, down)
+    # Noise that persists for a minute or so, like real traffic, rather than white noise.
+    eps = rng.normal(0, noise, t.size)
+    alpha = min(1.0, step / 60)
+    smooth = np.empty_like(eps)
+    acc = 0.0
+    for i, e in enumerate(eps):
+        acc = (1 - alpha) * acc + alpha * e * math.sqrt(2 / alpha)
+        smooth[i] = acc
+    rate = np.maximum(rate * (1 + smooth), 0.0)
+    return RateTrace(t=t, rate=rate, step=float(step))
+
+
+@dataclass
+class AutoscaleResult:
+    """What a scaling strategy cost and how it served a trace.
+
+    Attributes
+    ----------
+    strategy : str
+    replica_seconds : float
+        Cost: replicas paid for (starting ones included) times seconds.
+    slo_violation_rate : float
+        Fraction of requests slower than the SLO, dropped ones included.
+    dropped_rate : float
+        Fraction of requests dropped because the queues were full.
+    mean_replicas, max_replicas : float, int
+    t, rate, replicas, ready, violation : numpy.ndarray
+        Per step: time, arrival rate, replicas paid for, replicas serving, and the fraction of
+        that step's requests that missed the SLO.
+    """
+
+    strategy: str
+    replica_seconds: float
+    slo_violation_rate: float
+    dropped_rate: float
+    mean_replicas: float
+    max_replicas: int
+    t: np.ndarray = field(repr=False)
+    rate: np.ndarray = field(repr=False)
+    replicas: np.ndarray = field(repr=False)
+    ready: np.ndarray = field(repr=False)
+    violation: np.ndarray = field(repr=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "strategy": self.strategy,
+            "replica_seconds": self.replica_seconds,
+            "replica_hours": self.replica_seconds / 3600,
+            "slo_violation_rate": self.slo_violation_rate,
+            "dropped_rate": self.dropped_rate,
+            "mean_replicas": self.mean_replicas,
+            "max_replicas": self.max_replicas,
+        }
+
+
+def _latency_exceeds(c: np.ndarray, lam: np.ndarray, mu: float, slo: float) -> np.ndarray:
+    """P(wait + service > slo) in M/M/c, elementwise over steps (c >= 1, lam < c * mu)."""
+    a = lam / mu
+    c_max = int(c.max())
+    b = np.ones_like(a)
+    erlang_b = np.ones_like(a)
+    for k in range(1, c_max + 1):  # Erlang B recursion for every step at once
+        b = a * b / (k + a * b)
+        erlang_b = np.where(c == k, b, erlang_b)
+    rho = a / c
+    p_wait = erlang_b / (1 - rho * (1 - erlang_b))
+    alpha = c * mu - lam  # rate of the exponential wait, given a wait
+    p_service = np.exp(-mu * slo)
+    close = np.abs(alpha - mu) < 1e-9 * mu
+    safe = np.where(close, alpha + 1e-6 * mu, alpha)
+    # Exp(alpha) wait + Exp(mu) service exceeding slo (hypoexponential tail).
+    p_both = (safe * np.exp(-mu * slo) - mu * np.exp(-safe * slo)) / (safe - mu)
+    p_both = np.where(close, (1 + mu * slo) * np.exp(-mu * slo), p_both)
+    return np.clip((1 - p_wait) * p_service + p_wait * p_both, 0.0, 1.0)
+
+
+def simulate_autoscaler(
+    trace: RateTrace,
+    strategy: str = "hpa",
+    *,
+    service_time: float = 0.1,
+    slo_latency: float = 0.6,
+    target_utilisation: float = 0.6,
+    tolerance: float = 0.1,
+    sync_period: float = 15.0,
+    stabilization_window: float = 300.0,
+    scale_up_pods: int = 4,
+    scale_up_percent: float = 100.0,
+    startup_delay: float = 30.0,
+    min_replicas: int = 1,
+    max_replicas: int = 500,
+    queue_limit: int = 100,
+) -> AutoscaleResult:
+    """Serve ``trace`` with a scaling ``strategy`` and return its cost and SLO violations.
+
+    Parameters
+    ----------
+    trace : RateTrace
+        From :func:`make_request_trace` (or your own: ``t``, ``rate`` per second, ``step``).
+    strategy : {"static_peak", "static_mean", "hpa"}
+        ``static_peak``: a fixed fleet sized for the trace's peak at ``target_utilisation``;
+        ``static_mean``: sized for its mean; ``hpa``: target tracking with the HPA rule.
+    service_time : float
+        Mean seconds one replica spends on a request (exponential); capacity ``1/service_time``.
+    slo_latency : float
+        A request violates the SLO when its response time exceeds this many seconds.
+    target_utilisation : float
+        The HPA's target average utilisation (CPU busy fraction), in (0, 1].
+    tolerance, sync_period, stabilization_window : float
+        The HPA's tolerance (0.1), control period (15 s) and scale-down window (300 s).
+    scale_up_pods, scale_up_percent : int, float
+        Scale-up limit per period: add at most ``max(pods, percent% of current)`` replicas
+        (Kubernetes' defaults: 4 pods or 100%).
+    startup_delay : float
+        Seconds before a new replica serves (image pull, model load); it is paid for meanwhile.
+    min_replicas, max_replicas : int
+        Bounds on the replica count.
+    queue_limit : int
+        Requests queued per ready replica before new ones are dropped.
+
+    Returns
+    -------
+    AutoscaleResult
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy={strategy!r} is not known; use one of {', '.join(STRATEGIES)}")
+    s = _check_positive(service_time, "service_time")
+    slo = _check_positive(slo_latency, "slo_latency")
+    if not 0 < target_utilisation <= 1:
+        raise ValueError(f"target_utilisation must be in (0, 1], got {target_utilisation!r}")
+    if not 1 <= min_replicas <= max_replicas:
+        raise ValueError(
+            f"need 1 <= min_replicas <= max_replicas, got min_replicas={min_replicas!r}, "
+            f"max_replicas={max_replicas!r}"
+        )
+    for name, v in (("sync_period", sync_period), ("queue_limit", queue_limit)):
+        _check_positive(v, name)
+    for name, v in (("stabilization_window", stabilization_window), ("startup_delay", startup_delay)):
+        if v < 0:
+            raise ValueError(f"{name} must be >= 0 seconds, got {v!r}")
+    rate = np.asarray(trace.rate, dtype=float)
+    step = float(trace.step)
+    if rate.ndim != 1 or rate.size == 0 or np.any(rate < 0) or not np.all(np.isfinite(rate)):
+        raise ValueError("trace.rate must be a non-empty 1-D array of finite rates >= 0")
+    mu = 1.0 / s
+    n = rate.size
+
+    def clamp(r):
+        return int(min(max(r, min_replicas), max_replicas))
+
+    if strategy == "static_peak":
+        fixed = clamp(math.ceil(rate.max() / (mu * target_utilisation)))
+    elif strategy == "static_mean":
+        fixed = clamp(math.ceil(rate.mean() / (mu * target_utilisation)))
+    else:
+        fixed = clamp(math.ceil(rate[0] / (mu * target_utilisation)))
+
+    paid = np.empty(n, dtype=np.int64)
+    ready = np.empty(n, dtype=np.int64)
+    served_frac = np.empty(n)  # fraction of each step's arrivals served without queue overflow
+    backlog_delay = np.empty(n)
+    dropped = np.empty(n)
+    backlog = 0.0
+    replicas = fixed
+    starting: deque[tuple[float, int]] = deque()  # (ready time, count)
+    n_ready = fixed
+    history: deque[tuple[float, int]] = deque()  # (time, recommendation) for stabilisation
+    busy_acc, busy_steps = 0.0, 0
+    steps_per_sync = max(1, round(sync_period / step))
+    for i in range(n):
+        now = i * step
+        while starting and starting[0][0] <= now:
+            n_ready += starting.popleft()[1]
+        lam = rate[i]
+        arrivals = lam * step
+        capacity = n_ready * mu * step
+        work = backlog + arrivals
+        served = min(work, capacity)
+        backlog = work - served
+        limit = queue_limit * n_ready
+        drop = max(0.0, backlog - limit)
+        backlog -= drop
+        dropped[i] = drop
+        served_frac[i] = 1.0 - drop / arrivals if arrivals > 0 else 1.0
+        backlog_delay[i] = backlog / (n_ready * mu)
+        # What a metrics server would report: busy fraction of all replicas, unready ones at 0
+        # (the HPA's own treatment of pods that are still starting when it scales up).
+        busy_acc += min(work / step / mu, n_ready) / replicas
+        busy_steps += 1
+        paid[i] = replicas
+        ready[i] = n_ready
+        if strategy == "hpa" and (i + 1) % steps_per_sync == 0:
+            metric = busy_acc / busy_steps
+            busy_acc, busy_steps = 0.0, 0
+            desired = clamp(hpa_desired_replicas(replicas, metric, target_utilisation, tolerance))
+            t_next = now + step
+            history.append((t_next, desired))
+            while history and history[0][0] < t_next - stabilization_window:
+                history.popleft()
+            if desired < replicas:
+                # Scale down only as far as the highest recommendation of the window allows.
+                desired = min(replicas, max(r for _, r in history))
+            else:
+                limit_up = max(scale_up_pods, math.ceil(replicas * scale_up_percent / 100))
+                desired = min(desired, replicas + limit_up)
+            if desired > replicas:
+                starting.append((t_next + startup_delay, desired - replicas))
+            elif desired < replicas:
+                remove = replicas - desired
+                # Cancel replicas still starting first, then stop ready ones.
+                while remove and starting:
+                    when, count = starting.pop()
+                    take = min(count, remove)
+                    remove -= take
+                    if count > take:
+                        starting.append((when, count - take))
+                n_ready -= remove
+            replicas = desired
+
+    # Latency: past the backlog, a step's requests see M/M/c at that step's rate.
+    c = ready.astype(float)
+    lam = rate.copy()
+    stable = lam < c * mu * 0.999
+    p_miss = np.ones(n)
+    if stable.any():
+        p_miss[stable] = _latency_exceeds(c[stable], lam[stable], mu, slo)
+    p_miss = np.where(backlog_delay > slo, 1.0, p_miss)
+    violation = 1.0 - served_frac * (1.0 - p_miss)
+    weights = rate * step
+    total = float(weights.sum())
+    viol_rate = float((violation * weights).sum() / total) if total > 0 else 0.0
+    return AutoscaleResult(
+        strategy=strategy,
+        replica_seconds=float(paid.sum() * step),
+        slo_violation_rate=viol_rate,
+        dropped_rate=float(dropped.sum() / total) if total > 0 else 0.0,
+        mean_replicas=float(paid.mean()),
+        max_replicas=int(paid.max()),
+        t=np.asarray(trace.t, dtype=float),
+        rate=rate,
+        replicas=paid,
+        ready=ready,
+        violation=violation,
+    )
