@@ -10,6 +10,36 @@ from dataclasses import dataclass, field
 import psutil
 
 
+def _children_fast(pid: int) -> list[int] | None:
+    """Descendants of ``pid`` from ``/proc/<pid>/task/<tid>/children`` (Linux), else None.
+
+    psutil finds children by reading the parent of *every* process on the machine; on a busy
+    host that takes milliseconds per sample, and the sampling thread holds the GIL meanwhile.
+    The kernel's per-thread children lists cost microseconds.
+    """
+    found: list[int] = []
+    todo = [pid]
+    try:
+        while todo:
+            current = todo.pop()
+            for tid in os.listdir(f"/proc/{current}/task"):
+                try:
+                    with open(f"/proc/{current}/task/{tid}/children") as fh:
+                        kids = [int(k) for k in fh.read().split()]
+                except FileNotFoundError:
+                    if current == pid and tid == str(pid):
+                        return None  # kernel built without CONFIG_PROC_CHILDREN
+                    continue  # the thread or process just exited
+                found.extend(kids)
+                todo.extend(kids)
+    except FileNotFoundError:
+        if not found and not os.path.exists(f"/proc/{pid}"):
+            return [] if os.path.exists("/proc/self/task") else None
+    except (OSError, ValueError):
+        return None
+    return found
+
+
 @dataclass(frozen=True)
 class Sample:
     """One reading of the monitored process tree."""
@@ -102,7 +132,9 @@ class ResourceMonitor:
         self._last_t = 0.0
         self._last_cpu_total = self._read_tree(first=True)[1]
         self._take_sample()
-        self._thread = threading.Thread(target=self._run, name="mlscale-ResourceMonitor", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="mlscale-ResourceMonitor", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -141,10 +173,21 @@ class ResourceMonitor:
     def _tree(self) -> list[psutil.Process]:
         procs = [self._root]
         if self.include_children:
-            try:
-                procs += self._root.children(recursive=True)
-            except psutil.Error:
-                pass
+            pids = _children_fast(self.pid)
+            if pids is not None:
+                for pid in pids:
+                    p = self._procs.get(pid)
+                    if p is None:
+                        try:
+                            p = psutil.Process(pid)
+                        except psutil.Error:
+                            continue
+                    procs.append(p)
+            else:
+                try:
+                    procs += self._root.children(recursive=True)
+                except psutil.Error:
+                    pass
         # Keep Process objects across samples: psutil caches per-object state.
         alive = []
         for p in procs:
@@ -161,9 +204,9 @@ class ResourceMonitor:
                 with p.oneshot():
                     rss += p.memory_info().rss
                     ct = p.cpu_times()
+                    # Not children_user/children_system: a reaped child would then count twice,
+                    # once from its own samples and once in its parent's total.
                     cpu = ct.user + ct.system
-                    if p.pid == self.pid:  # children already reaped count towards the root
-                        cpu += getattr(ct, "children_user", 0.0) + getattr(ct, "children_system", 0.0)
                     if self.io:
                         try:
                             io = p.io_counters()
@@ -172,6 +215,7 @@ class ResourceMonitor:
                         except (AttributeError, psutil.AccessDenied):
                             pass
             except psutil.Error:  # exited between listing and reading: keep what we had
+                self._procs.pop(p.pid, None)
                 continue
             if p.pid not in self._cpu_first:
                 # A child born after the monitor started used all of its CPU inside the block.
@@ -198,9 +242,11 @@ class ResourceMonitor:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if not self._root.is_running():  # the watched process itself exited
+                break
             try:
                 self._take_sample()
-            except psutil.NoSuchProcess:  # the watched process itself exited
+            except psutil.NoSuchProcess:
                 break
 
     # -- results -----------------------------------------------------------------------------
@@ -240,7 +286,9 @@ class ResourceMonitor:
         with self._lock:
             samples = list(self.samples)
         if not samples:
-            raise RuntimeError("no samples yet: use the monitor as a context manager or call start()")
+            raise RuntimeError(
+                "no samples yet: use the monitor as a context manager or call start()"
+            )
         end = (self._t_end - self._t0) if self._t_end else samples[-1].t
         phases: dict[str, dict] = {}
         for s in samples:

@@ -29,3 +29,107 @@ def plot_monitor(monitor, ax=None, *, title: str | None = None):
     ax.set_title(title or f"peak {monitor.peak_rss_bytes / _MB:.0f} MB")
     fig.tight_layout()
     return fig
+
+
+def _sparkline(values, width: int = 320, height: int = 48, color: str = "#1f77b4") -> str:
+    """An inline SVG polyline: cheap to send from a background thread, no matplotlib."""
+    if len(values) < 2:
+        return f'<svg width="{width}" height="{height}"></svg>'
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    step = width / (len(values) - 1)
+    pts = " ".join(
+        f"{i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
+        for i, v in enumerate(values)
+    )
+    return (
+        f'<svg width="{width}" height="{height}" style="background:#f7f7f7">'
+        f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{pts}"/></svg>'
+    )
+
+
+class LiveMonitorView:
+    """A gauge and timeline of a running :class:`~mlscale_lab.resources.ResourceMonitor`.
+
+    Updated from the monitor's sampling thread (at most ``fps`` times a second) while the cell
+    runs. Build it with :func:`live_view`, which returns None where widgets cannot show.
+    """
+
+    def __init__(
+        self, monitor, *, memory_limit_bytes: int | None = None, window: int = 300, fps: float = 4.0
+    ):
+        import ipywidgets as w
+
+        if memory_limit_bytes is None:
+            from mlscale_lab.resources import machine_budget
+
+            memory_limit_bytes = machine_budget().memory_limit_bytes
+        self.limit = int(memory_limit_bytes)
+        self.window = int(window)
+        self.min_gap = 1.0 / fps
+        self._last = -1.0
+        self._rss: list[float] = []
+        self._cpu: list[float] = []
+        self.gauge = w.FloatProgress(
+            value=0.0,
+            min=0.0,
+            max=self.limit / _MB,
+            description="memory",
+            bar_style="info",
+            layout=w.Layout(width="360px"),
+        )
+        self.label = w.HTML()
+        self.timeline = w.HTML()
+        self.widget = w.VBox([w.HBox([self.gauge, self.label]), self.timeline])
+        monitor.add_listener(self.update)
+
+    def update(self, sample) -> None:
+        self._rss.append(sample.rss_bytes / _MB)
+        self._cpu.append(sample.cpu_percent)
+        del self._rss[: -self.window], self._cpu[: -self.window]
+        if sample.t - self._last < self.min_gap:
+            return
+        self._last = sample.t
+        mb = sample.rss_bytes / _MB
+        self.gauge.value = min(mb, self.gauge.max)
+        share = sample.rss_bytes / self.limit
+        self.gauge.bar_style = "danger" if share > 0.85 else "warning" if share > 0.6 else "info"
+        phase = f" &middot; phase <b>{sample.phase}</b>" if sample.phase else ""
+        self.label.value = (
+            f"{mb:,.0f} / {self.limit / _MB:,.0f} MB &middot; CPU {sample.cpu_percent:.0f}%"
+            f" &middot; {sample.t:.1f} s{phase}"
+        )
+        self.timeline.value = (
+            f"<div>memory (MB, {min(self._rss):,.0f} to {max(self._rss):,.0f})</div>"
+            + _sparkline(self._rss)
+            + "<div>CPU (%)</div>"
+            + _sparkline(self._cpu, color="#ff7f0e")
+        )
+
+
+def live_view(monitor, *, memory_limit_bytes: int | None = None, display: bool = True):
+    """Show a live memory gauge and timeline for ``monitor`` in the notebook; return the view.
+
+    Returns None, and does nothing, in a headless run (``MLSCALE_HEADLESS=1``, set by
+    ``mlscale-lab run``) or where ipywidgets is missing: the measurement works the same.
+
+    Examples
+    --------
+    >>> from mlscale_lab.resources import ResourceMonitor
+    >>> with ResourceMonitor(interval=0.1) as mon:   # doctest: +SKIP
+    ...     live_view(mon)
+    ...     train()
+    """
+    import os
+
+    if os.environ.get("MLSCALE_HEADLESS", "") not in ("", "0"):
+        return None
+    try:
+        view = LiveMonitorView(monitor, memory_limit_bytes=memory_limit_bytes)
+    except ImportError:
+        return None
+    if display:
+        from IPython.display import display as show
+
+        show(view.widget)
+    return view

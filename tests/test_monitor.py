@@ -1,0 +1,166 @@
+"""ResourceMonitor: samples, phases, children, accuracy, and behaviour on bad input or errors."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from mlscale_lab.resources import ResourceMonitor
+
+MB = 1024**2
+
+# A child that imports numpy, says "ready", waits for a line, then allocates and touches N MB.
+ALLOC_CHILD = r"""
+import sys, time
+import numpy as np
+print("ready", flush=True)
+sys.stdin.readline()
+block = np.ones(int(sys.argv[1]) * 1024**2 // 8)
+time.sleep(float(sys.argv[2]))
+print("done", flush=True)
+"""
+
+
+def monitor_threads():
+    return [t for t in threading.enumerate() if t.name == "mlscale-ResourceMonitor"]
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, float("nan"), "0.1", None])
+def test_interval_must_be_positive(bad):
+    with pytest.raises(ValueError, match="interval"):
+        ResourceMonitor(interval=bad)
+
+
+def test_samples_phases_and_summary():
+    with ResourceMonitor(interval=0.02) as mon:
+        mon.mark("small")
+        time.sleep(0.15)
+        mon.mark("big")
+        block = bytearray(60 * MB)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page
+        time.sleep(0.15)
+    del block
+    s = mon.summary()
+    assert s.samples >= 5
+    assert set(s.phases) == {"small", "big"}
+    assert s.phases["big"]["peak_rss_bytes"] - s.phases["small"]["peak_rss_bytes"] > 50 * MB
+    assert s.phases["small"]["seconds"] == pytest.approx(0.15, abs=0.1)
+    ts = mon.timeseries()
+    assert len(ts["t"]) == len(ts["rss_bytes"]) == s.samples
+    assert ts["t"] == sorted(ts["t"])
+    assert s.peak_rss_bytes == max(ts["rss_bytes"]) == mon.peak_rss_bytes
+
+
+def test_cpu_seconds_of_busy_block():
+    with ResourceMonitor(interval=0.05) as mon:
+        t_end = time.process_time() + 0.4
+        while time.process_time() < t_end:
+            pass
+    assert 0.3 < mon.cpu_seconds < 1.0
+
+
+def test_block_that_raises_stops_the_sampler():
+    before = len(monitor_threads())
+    with pytest.raises(ZeroDivisionError), ResourceMonitor(interval=0.01) as mon:
+        time.sleep(0.05)
+        raise ZeroDivisionError("inside the block")
+    assert not mon.running
+    assert len(monitor_threads()) == before
+    assert len(mon.samples) >= 2  # what was sampled before the error is kept
+
+
+def test_nested_monitors():
+    with ResourceMonitor(interval=0.02) as outer:
+        outer.mark("outer")
+        with ResourceMonitor(interval=0.02) as inner:
+            inner.mark("inner")
+            time.sleep(0.1)
+        time.sleep(0.1)
+    assert not outer.running and not inner.running
+    assert outer.summary().seconds > inner.summary().seconds
+    assert "inner" not in outer.summary().phases
+    assert len(outer.samples) > len(inner.samples)
+
+
+def test_child_memory_counts_and_exit_midway_keeps_samples():
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ALLOC_CHILD, "200", "0.4"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with ResourceMonitor(interval=0.05, include_children=True) as mon:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "done"
+            proc.wait(timeout=30)  # the child exits while the monitor samples
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+    rise = mon.summary().peak_rise_bytes
+    assert 180 * MB < rise < 240 * MB, f"peak rise {rise / MB:.0f} MB for a 200 MB child"
+    assert mon.timeseries()["rss_bytes"][-1] < mon.peak_rss_bytes - 150 * MB  # it is gone
+
+
+def test_children_ignored_when_asked():
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ALLOC_CHILD, "150", "0.3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with ResourceMonitor(interval=0.05, include_children=False) as mon:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert mon.summary().peak_rise_bytes < 50 * MB
+
+
+def test_listener_called_and_broken_listener_dropped():
+    seen = []
+
+    def broken(sample):
+        raise RuntimeError("a view bug")
+
+    with ResourceMonitor(interval=0.02) as mon:
+        mon.add_listener(seen.append)
+        mon.add_listener(broken)
+        time.sleep(0.15)
+    assert len(seen) >= 3
+    assert seen[-1] is mon.samples[-1]
+
+
+def test_summary_before_start_and_restart():
+    mon = ResourceMonitor()
+    with pytest.raises(RuntimeError, match="no samples"):
+        mon.summary()
+    mon.start()
+    with pytest.raises(RuntimeError, match="already running"):
+        mon.start()
+    mon.stop()
+
+
+def test_live_view_is_harmless_headless(monkeypatch):
+    from mlscale_lab.views.monitor import LiveMonitorView, live_view
+
+    monkeypatch.setenv("MLSCALE_HEADLESS", "1")
+    with ResourceMonitor(interval=0.02) as mon:
+        assert live_view(mon) is None
+        time.sleep(0.05)
+    assert mon.summary().samples >= 2
+    # Built directly (not displayed), the view follows the samples.
+    pytest.importorskip("ipywidgets")
+    with ResourceMonitor(interval=0.02) as mon:
+        view = LiveMonitorView(mon, memory_limit_bytes=4 * 1024**3, fps=100)
+        time.sleep(0.2)
+    assert view.gauge.value == pytest.approx(mon.samples[-1].rss_bytes / MB, rel=0.2)
+    assert "<polyline" in view.timeline.value and "MB" in view.label.value
