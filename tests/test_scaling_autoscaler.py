@@ -1,0 +1,84 @@
+"""The Kubernetes HPA rule and the auto-scaling simulator."""
+
+import numpy as np
+import pytest
+
+from mlscale_lab.scaling import hpa_desired_replicas, make_request_trace, simulate_autoscaler
+
+
+def test_hpa_rule():
+    assert hpa_desired_replicas(50, 90, 75) == 60  # the Kubernetes docs' example
+    assert hpa_desired_replicas(10, 0.65, 0.6) == 10  # ratio 1.083: within tolerance 0.1
+    assert hpa_desired_replicas(10, 0.67, 0.6) == 12  # ratio 1.117: out of it
+    assert hpa_desired_replicas(10, 0.3, 0.6) == 5
+    assert hpa_desired_replicas(3, 0.7, 0.35) == 6  # no floating-point 6.000000001 -> 7
+    assert hpa_desired_replicas(4, 0.0, 0.5) == 1  # never below one
+    assert hpa_desired_replicas(10, 0.65, 0.6, tolerance=0.0) == 11
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [((0, 0.5, 0.5), ["current_replicas=0"]), ((2, 0.5, 0.0), ["target_metric"]),
+     ((2, -1.0, 0.5), ["current_metric"])],
+)
+def test_hpa_bad_input(args, words):
+    with pytest.raises((ValueError, TypeError)) as info:
+        hpa_desired_replicas(*args)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_trace_is_deterministic_with_daily_cycle_and_spike():
+    a, b = make_request_trace(seed=3), make_request_trace(seed=3)
+    assert np.array_equal(a.rate, b.rate)
+    hours = a.t / 3600
+    assert a.rate[(hours > 13.5) & (hours < 14.5)].mean() > 4 * a.rate[(hours > 1.5) & (hours < 2.5)].mean()
+    spike = a.rate[(hours > 20.1) & (hours < 20.4)].mean()
+    before = a.rate[(hours > 19.5) & (hours < 19.9)].mean()
+    assert spike > 1.7 * before
+
+
+def test_autoscaler_goal_cost_and_slo():
+    """Target tracking: at most 0.6 of static-at-peak's cost with at most 1% SLO violations."""
+    trace = make_request_trace(seed=0)
+    peak = simulate_autoscaler(trace, "static_peak")
+    mean = simulate_autoscaler(trace, "static_mean")
+    hpa = simulate_autoscaler(trace, "hpa")
+    assert hpa.replica_seconds <= 0.6 * peak.replica_seconds
+    assert hpa.slo_violation_rate <= 0.01
+    assert peak.slo_violation_rate <= 0.01 and peak.dropped_rate == 0
+    # Static at the mean is cheap and fails the peak hours.
+    assert mean.slo_violation_rate > 0.05 and mean.dropped_rate > 0
+
+
+def test_startup_delay_and_slow_controller_hurt():
+    trace = make_request_trace(seed=0, spike_ramp_minutes=1, spike_factor=2.5)
+    fast = simulate_autoscaler(trace, "hpa", target_utilisation=0.8, startup_delay=10)
+    slow = simulate_autoscaler(trace, "hpa", target_utilisation=0.8, startup_delay=180)
+    assert slow.slo_violation_rate > fast.slo_violation_rate
+    capped = simulate_autoscaler(trace, "hpa", target_utilisation=0.8, scale_up_pods=1, scale_up_percent=5)
+    assert capped.slo_violation_rate > fast.slo_violation_rate
+
+
+def test_stabilisation_window_trades_cost_for_fewer_scale_downs():
+    trace = make_request_trace(seed=1)
+    short = simulate_autoscaler(trace, "hpa", stabilization_window=0)
+    long = simulate_autoscaler(trace, "hpa", stabilization_window=1800)
+    assert long.replica_seconds > short.replica_seconds
+    assert np.count_nonzero(np.diff(long.replicas) < 0) < np.count_nonzero(np.diff(short.replicas) < 0)
+
+
+def test_cost_is_replica_seconds():
+    trace = make_request_trace(hours=1, seed=0)
+    r = simulate_autoscaler(trace, "static_peak")
+    assert r.replica_seconds == pytest.approx(r.max_replicas * 3600)
+
+
+def test_autoscaler_bad_input():
+    trace = make_request_trace(hours=1)
+    with pytest.raises(ValueError, match="strategy='magic'"):
+        simulate_autoscaler(trace, "magic")
+    with pytest.raises(ValueError, match="target_utilisation"):
+        simulate_autoscaler(trace, target_utilisation=1.5)
+    with pytest.raises(ValueError, match="min_replicas"):
+        simulate_autoscaler(trace, min_replicas=0)

@@ -1,0 +1,138 @@
+"""Queueing theory, and the load-balancer simulator held against it."""
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mlscale_lab.scaling import (
+    POLICIES,
+    erlang_c,
+    heterogeneous_means,
+    mm1_latency_quantile,
+    mm1_mean_wait,
+    mmc_mean_wait,
+    simulate_balancer,
+)
+
+
+def test_import_is_light():
+    code = (
+        "import sys, mlscale_lab.scaling; "
+        "print(sorted(m for m in ('dask', 'distributed', 'torch', 'sklearn', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_erlang_c_known_values():
+    assert erlang_c(1, 0.8) == pytest.approx(0.8)  # M/M/1: P(wait) = rho
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    # Textbook call-centre value: 10 agents, 8 Erlangs.
+    assert erlang_c(10, 8.0) == pytest.approx(0.4092, abs=1e-4)
+    assert erlang_c(5, 0.0) == 0.0
+    # Large c with no overflow, and more servers never wait more.
+    assert 0 < erlang_c(1000, 950.0) < erlang_c(999, 950.0) < 1
+
+
+def test_mmc_reduces_to_mm1():
+    assert mmc_mean_wait(1, 0.8, 1.0) == pytest.approx(mm1_mean_wait(0.8, 1.0)) == pytest.approx(4.0)
+    assert mm1_latency_quantile(0.9, 1.0, 0.99) == pytest.approx(math.log(100) / 0.1)
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: erlang_c(2, 2.0), ["utilisation", ">= 1", "unstable"]),
+        (lambda: erlang_c(0, 0.5), ["servers=0", "at least one"]),
+        (lambda: mm1_mean_wait(1.2, 1.0), ["utilisation", "unstable"]),
+        (lambda: simulate_balancer("round_robin", 4, 4.0, 1.0, 100), ["utilisation", ">= 1"]),
+        (lambda: simulate_balancer("random", 0, 1.0, 1.0, 100), ["servers=0"]),
+        (lambda: simulate_balancer("fastest", 4, 1.0, 1.0, 100), ["policy='fastest'", "power_of_two"]),
+        (lambda: simulate_balancer("random", 4, 1.0, [1.0, 1.0], 100), ["one mean per replica"]),
+        (lambda: simulate_balancer("random", 4, 1.0, lambda rng, n: rng.random(3), 100), ["shape"]),
+    ],
+)
+def test_bad_input_says_what_was_wrong(call, words):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_central_queue_matches_erlang_c():
+    """M/M/c at utilisation 0.8: mean wait within 5% of Erlang C, over the first five seeds."""
+    c, rho, s = 8, 0.8, 1.0
+    lam = rho * c / s
+    sims = [simulate_balancer("central_queue", c, lam, s, 100_000, seed).mean_wait for seed in range(5)]
+    assert np.mean(sims) == pytest.approx(mmc_mean_wait(c, lam, s), rel=0.05)
+
+
+def test_random_routing_matches_mm1():
+    """Random routing splits a Poisson stream into independent M/M/1 queues."""
+    c, rho, s = 4, 0.8, 1.0
+    lam = rho * c / s
+    sims = [simulate_balancer("random", c, lam, s, 100_000, seed).mean_wait for seed in range(5)]
+    assert np.mean(sims) == pytest.approx(mm1_mean_wait(lam / c, s), rel=0.05)
+
+
+def test_round_robin_beats_random_and_deterministic_service_is_md1():
+    # Round robin smooths arrivals (Erlang-c interarrivals): less waiting than random.
+    rr = simulate_balancer("round_robin", 4, 3.2, 1.0, 50_000, 0)
+    rnd = simulate_balancer("random", 4, 3.2, 1.0, 50_000, 0)
+    assert rr.mean_wait < 0.8 * rnd.mean_wait
+    # A sampler: constant service on one server is M/D/1, wait = rho s / (2 (1 - rho)).
+    md1 = simulate_balancer("random", 1, 0.8, lambda rng, n: np.ones(n), 100_000, 0)
+    assert md1.mean_wait == pytest.approx(0.8 / (2 * 0.2), rel=0.05)
+
+
+def test_utilisation_and_counts():
+    r = simulate_balancer("round_robin", 5, 4.0, 1.0, 50_000, 3)
+    assert r.utilisation.shape == (5,)
+    assert np.allclose(r.utilisation, 0.8, atol=0.03)
+    assert r.requests_per_replica.tolist() == [10_000] * 5
+    assert r.p50 < r.p95 < r.p99
+    assert r.mean_latency == pytest.approx(r.mean_wait + 1.0, rel=0.03)
+
+
+def test_same_seed_same_result():
+    a = simulate_balancer("power_of_two", 6, 5.0, 1.0, 20_000, 7)
+    b = simulate_balancer("power_of_two", 6, 5.0, 1.0, 20_000, 7)
+    assert a.p99 == b.p99 and a.mean_wait == b.mean_wait
+
+
+def test_power_of_two_halves_p99_with_heterogeneous_replicas():
+    means = heterogeneous_means(10, spread=0.1)
+    lam = 0.9 * sum(1 / m for m in means)
+    rnd = simulate_balancer("random", 10, lam, means, 200_000, 0)
+    po2 = simulate_balancer("power_of_two", 10, lam, means, 200_000, 0)
+    jsq = simulate_balancer("least_connections", 10, lam, means, 200_000, 0)
+    assert po2.p99 <= 0.5 * rnd.p99
+    assert jsq.p99 <= po2.p99
+    # The balanced policies keep every replica near the offered utilisation.
+    assert np.ptp(jsq.utilisation) < np.ptp(rnd.utilisation)
+
+
+def test_dynamic_policies_lie_between_central_queue_and_random():
+    lam = 0.9 * 8
+    p99 = {p: simulate_balancer(p, 8, lam, 1.0, 100_000, 1).p99 for p in POLICIES}
+    assert p99["central_queue"] <= p99["least_connections"] <= p99["power_of_two"] < p99["random"]
+
+
+def test_custom_policy_is_called_and_checked():
+    def shortest(queue_lengths, rng):
+        return int(np.argmin(queue_lengths))
+
+    mine = simulate_balancer(shortest, 4, 3.6, 1.0, 20_000, 0)
+    rnd = simulate_balancer("random", 4, 3.6, 1.0, 20_000, 0)
+    assert mine.policy == "custom" and mine.p99 < 0.5 * rnd.p99
+    with pytest.raises(ValueError, match="replica index"):
+        simulate_balancer(lambda q, rng: 99, 4, 1.0, 1.0, 100)
+
+
+def test_heterogeneous_means_keep_capacity():
+    m = heterogeneous_means(6, 0.4)
+    assert sum(1 / x for x in m) == pytest.approx(6)
+    assert max(m) / min(m) == pytest.approx(1.2 / 0.8)
