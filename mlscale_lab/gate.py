@@ -391,7 +391,8 @@ def write_gate(directory: str | os.PathLike, X, y, config: GateConfig | None = N
         json.dumps((config or GateConfig()).as_dict(), indent=1) + "\n"
     )
     np.savez(d / "holdout.npz", X=X, y=y)
-    (d / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    # Self-contained: no cache folder, and no unrelated plugins slowing the start (anyio's).
+    (d / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider -p no:anyio\n")
     test_file = d / "test_model_gate.py"
     test_file.write_text(GATE_TESTS)
     return test_file
@@ -473,6 +474,7 @@ def run_gate(
         "pytest",
         str(test_file),
         "-q",
+        "--color=no",
         "-c",
         str(d / "pytest.ini"),
         "--rootdir",
