@@ -225,7 +225,10 @@ def effective_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
             out[base] = (value * sd[base + "_mask"]).detach().clone()
         else:
             out[key] = value.detach().clone()
-    return out
+    # Pruning re-registers `weight` as `weight_orig` after `bias`; restore the usual order.
+    prefixes = list(dict.fromkeys(k.rpartition(".")[0] for k in out))
+    return dict(sorted(out.items(), key=lambda kv: (prefixes.index(kv[0].rpartition(".")[0]),
+                                                    kv[0].rpartition(".")[2] != "weight")))
 
 
 # --------------------------------------------------------------------------- reports
