@@ -59,6 +59,76 @@ def _cmd_run(args) -> int:
     return 0 if all(r.status == "ok" for r in runs) else 1
 
 
+def _cmd_release(args) -> int:
+    from mlscale_lab.grading import release_labs
+    from mlscale_lab.labs import UnknownLabError, resolve_labs
+
+    try:
+        paths = resolve_labs(args.labs)
+    except UnknownLabError as exc:
+        print(f"mlscale-lab release: {exc}", file=sys.stderr)
+        return 2
+    written = release_labs(paths, args.out)
+    print(json.dumps([str(p) for p in written]) if args.json else
+          f"wrote {len(written)} student version(s) to {args.out}: " + ", ".join(p.name for p in written))
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from pathlib import Path
+
+    from mlscale_lab.grading import check_notebook, format_check
+
+    checks, problem = check_notebook(args.notebook, timeout=args.timeout)
+    if args.json:
+        print(json.dumps({"exercises": [c.__dict__ for c in checks], "problem": problem}, indent=2))
+    else:
+        print(format_check(Path(args.notebook).name, checks, problem))
+    return 0 if checks and all(c.passed for c in checks) else 1
+
+
+def _cmd_grade(args) -> int:
+    from mlscale_lab.grading import NO_SANDBOX_RISK, SandboxUnavailableError, grade_submissions
+
+    if args.no_sandbox:
+        print(f"mlscale-lab grade: WARNING: --no-sandbox: {NO_SANDBOX_RISK}.", file=sys.stderr)
+    try:
+        results = grade_submissions(args.submissions, args.out, workers=args.workers,
+                                    timeout=args.timeout, budget=args.budget, memory=args.memory or None,
+                                    no_sandbox=args.no_sandbox, progress=not args.json)
+    except SandboxUnavailableError as exc:
+        print(f"mlscale-lab grade: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            print(f"{r.student:<20} {r.lab:<28} {r.points:g}/{r.max_points:g}  {r.status}"
+                  + ("" if r.status == "graded" else f"  ({r.reason})"))
+        print(f"grades: {args.out}/grades.csv; feedback: {args.out}/feedback/<student>/<lab>.html")
+    return 0 if all(r.status == "graded" for r in results) else 1
+
+
+def _cmd_lint(args) -> int:
+    from mlscale_lab.grading import lint_labs
+    from mlscale_lab.labs import UnknownLabError, resolve_labs
+
+    try:
+        paths = resolve_labs(args.labs)
+    except UnknownLabError as exc:
+        print(f"mlscale-lab lint: {exc}", file=sys.stderr)
+        return 2
+    report = lint_labs(paths)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for lab, problems in report.items():
+            print(f"{lab}: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
+            for problem in problems:
+                print(f"  - {problem}")
+    return 0 if not any(report.values()) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlscale-lab",
@@ -76,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_doctor)
 
     p = sub.add_parser("start", help="create your lab workspace and open it in JupyterLab",
-                       description="Add the lab notebooks missing from DIR (never overwriting one that "
-                       "is there) and launch JupyterLab on it.")
+                       description="Add the student versions of the labs missing from DIR (never "
+                       "overwriting a notebook that is there) and launch JupyterLab on it.")
     p.add_argument("directory", nargs="?", default="workspace", metavar="DIR",
                    help="workspace folder (default: ./workspace)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -98,6 +168,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executed", metavar="DIR", help="save the executed notebooks into DIR")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("release", help="write the student versions of labs (solutions and hidden tests removed)",
+                       description="Write student versions with nbgrader's generate_assignment "
+                       "preprocessors: solutions replaced by `raise NotImplementedError()`, hidden tests "
+                       "removed, test cells locked, checksums set.")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="lab number (03) or file stem; default all")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the student versions to")
+    p.add_argument("--json", action="store_true", help="print the written paths as JSON")
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("check", help="run your notebook and say which exercises pass their tests",
+                       description="Run NOTEBOOK top to bottom in a fresh kernel and report, per "
+                       "exercise, whether its tests pass. Your file is not changed. Exit status 1 if "
+                       "any exercise does not pass.")
+    p.add_argument("notebook", metavar="NOTEBOOK", help="your lab notebook (.ipynb)")
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds per cell (default 300)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("grade", help="autograde a class's submissions safely (sandbox, limits, feedback)",
+                       description="Grade SUBMISSIONS/<student>/<lab>.ipynb (or nbgrader's "
+                       "submitted/<student>/<lab>/<lab>.ipynb) with nbgrader, each in a fresh sandboxed "
+                       "kernel that sees only its own submission. Writes DIR/grades.csv and "
+                       "DIR/feedback/<student>/<lab>.html. Exit status 1 if a submission could not be "
+                       "graded fully (status timeout, kernel_died or error), 3 if no sandbox exists.")
+    p.add_argument("submissions", metavar="SUBMISSIONS", help="folder of submissions")
+    p.add_argument("--out", required=True, metavar="DIR", help="where grades.csv and feedback go")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="submissions graded in parallel (default 1)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds a cell may run before it is interrupted (default 120)")
+    p.add_argument("--budget", type=float, default=900.0, metavar="S",
+                   help="seconds a whole submission may run before it is killed (default 900)")
+    p.add_argument("--memory", type=int, default=4 * 1024**3, metavar="BYTES",
+                   help="address-space cap of each kernel process (default 4 GiB; 0 for none)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade without a sandbox where none exists (submissions then run with your permissions)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("lint", help="check the labs' exercise format (grade_ids, points, tests)",
+                       description="Check each lab's nbgrader exercises: unique grade_ids, points on "
+                       "every test cell, every answer cell followed by its tests, test code printing "
+                       "to stdout only. Exit status 1 on any problem.")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="lab number (03) or file stem; default all")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(func=_cmd_lint)
     return parser
 
 

@@ -1,12 +1,17 @@
-"""The learner's workspace: their own copies of the labs, never overwritten."""
+"""The learner's workspace: their own student versions of the labs, never overwritten.
+
+A student version is made from the lab's source notebook by nbgrader's own preprocessors
+(:func:`mlscale_lab.grading.generate_student_version`): reference solutions replaced by
+``raise NotImplementedError()``, hidden tests removed, test cells locked and checksummed.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlscale_lab.grading import release_labs
 from mlscale_lab.labs import list_labs
 
 
@@ -18,7 +23,8 @@ class WorkspaceResult:
 
 
 def prepare_workspace(directory: str | os.PathLike, labs_directory=None) -> WorkspaceResult:
-    """Add the labs missing from ``directory``; keep every notebook already there untouched.
+    """Add the student versions of the labs missing from ``directory``; keep every notebook
+    already there untouched.
 
     A learner's edited notebook is never replaced: to get a fresh copy, rename or move theirs
     and run this again.
@@ -33,9 +39,6 @@ def prepare_workspace(directory: str | os.PathLike, labs_directory=None) -> Work
         if dest.exists():
             result.kept.append(lab.name)
             continue
-        # Write to a temporary name and rename, so a crash never leaves half a notebook.
-        tmp = dest.with_suffix(".ipynb.part")
-        shutil.copyfile(lab, tmp)
-        os.replace(tmp, dest)
+        release_labs([lab], target, overwrite=False)
         result.added.append(lab.name)
     return result

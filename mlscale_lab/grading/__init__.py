@@ -1,0 +1,37 @@
+"""Instructor grading on top of nbgrader: student versions, the learner's self-check, safe
+autograding of a class, and a check of the labs' exercise format.
+
+Each idea has its private module; the public names are re-exported here. Importing this package
+is cheap: nbgrader and nbclient are imported inside the functions that use them.
+"""
+
+from mlscale_lab.grading._check import ExerciseCheck, check_notebook, format_check
+from mlscale_lab.grading._grade import (
+    CSV_COLUMNS,
+    DEFAULT_BUDGET,
+    DEFAULT_MEMORY,
+    DEFAULT_TIMEOUT,
+    STATUSES,
+    CellGrade,
+    SubmissionResult,
+    find_submissions,
+    grade_submission,
+    grade_submissions,
+    prepare_lab,
+    write_grades_csv,
+)
+from mlscale_lab.grading._lint import lint_labs, lint_notebook
+from mlscale_lab.grading._release import (
+    generate_student_version,
+    hidden_test_lines,
+    release_labs,
+)
+from mlscale_lab.grading._sandbox import NO_SANDBOX_RISK, SandboxUnavailableError, require_sandbox
+
+__all__ = [
+    "CSV_COLUMNS", "DEFAULT_BUDGET", "DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "NO_SANDBOX_RISK",
+    "STATUSES", "CellGrade", "ExerciseCheck", "SandboxUnavailableError", "SubmissionResult",
+    "check_notebook", "find_submissions", "format_check", "generate_student_version",
+    "grade_submission", "grade_submissions", "hidden_test_lines", "lint_labs", "lint_notebook",
+    "prepare_lab", "release_labs", "require_sandbox", "write_grades_csv",
+]

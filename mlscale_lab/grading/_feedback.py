@@ -1,0 +1,114 @@
+"""Feedback HTML that never shows a hidden test, not even inside a traceback.
+
+nbgrader's own feedback shows the autograded notebook, whose test cells were restored from the
+gradebook *with* their hidden tests. Here the hidden regions are cleared with nbgrader's
+``ClearHiddenTests``, a failure raised on a hidden line is reported without its text, and any
+output line that quotes hidden test code (a traceback's context lines, or a submission that
+printed ``In[-1]``) is removed.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+import re
+from pathlib import Path
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line (\d+)")
+HIDDEN_FAILURE = (
+    "A hidden test failed ({ename}). Hidden tests check cases you have not seen; "
+    "re-read the exercise and test your answer on other inputs."
+)
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def hidden_line_numbers(source: str) -> set[int]:
+    """1-based line numbers of a test cell's hidden region, markers included."""
+    inside, numbers = False, set()
+    for i, line in enumerate(source.splitlines(), start=1):
+        if "### BEGIN HIDDEN TESTS" in line:
+            inside = True
+        if inside:
+            numbers.add(i)
+        if "### END HIDDEN TESTS" in line:
+            inside = False
+    return numbers
+
+
+def _quotes_hidden(text: str, hidden: set[str]) -> bool:
+    plain = strip_ansi(text)
+    return any(h in plain for h in hidden)
+
+
+def _failing_line(output, execution_count) -> int | None:
+    """The line of the test cell that raised, read from IPython's traceback frames."""
+    for chunk in output.get("traceback", []):
+        m = _FRAME.search(strip_ansi(chunk))
+        if m and execution_count is not None and int(m.group(1)) == execution_count:
+            return int(m.group(2))
+    return None
+
+
+def scrub_outputs(nb, hidden: set[str]) -> None:
+    """Remove hidden test text from every output of ``nb``, in place."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        hidden_lines = hidden_line_numbers(cell.source)
+        for out in cell.outputs:
+            if out.output_type == "error":
+                line = _failing_line(out, cell.get("execution_count"))
+                if (line is not None and line in hidden_lines) or _quotes_hidden(out.get("evalue", ""), hidden):
+                    out.evalue = ""
+                    out.traceback = [HIDDEN_FAILURE.format(ename=out.ename)]
+                else:
+                    out.traceback = [
+                        "\n".join(ln for ln in chunk.split("\n") if not _quotes_hidden(ln, hidden))
+                        for chunk in out.get("traceback", [])
+                    ]
+            elif out.output_type == "stream":
+                out.text = "".join(ln for ln in out.text.splitlines(keepends=True)
+                                   if not _quotes_hidden(ln, hidden))
+            elif "data" in out:
+                for mime, value in list(out.data.items()):
+                    if isinstance(value, str) and _quotes_hidden(value, hidden) or isinstance(value, list) and _quotes_hidden("".join(value), hidden):
+                        del out.data[mime]
+
+
+def feedback_html(nb, resources: dict, hidden: set[str], note: str | None = None) -> str:
+    """Render graded notebook ``nb`` (scores from nbgrader's ``GetGrades``) as feedback HTML."""
+    import nbgrader
+    from nbconvert.exporters import HTMLExporter
+    from nbformat.v4 import new_markdown_cell
+    from nbgrader.preprocessors import ClearHiddenTests
+    from traitlets.config import Config
+
+    nb = copy.deepcopy(nb)
+    scrub_outputs(nb, hidden)
+    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    if note:
+        nb.cells.insert(0, new_markdown_cell(f"**Grading note:** {note}"))
+    base = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    c = Config()
+    c.HTMLExporter.template_name = "feedback"
+    c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
+    c.HTMLExporter.extra_template_paths = [str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+    exporter = HTMLExporter(config=c)
+    body, _ = exporter.from_notebook_node(nb, resources=copy.deepcopy(resources))
+    # Last line of defence: no hidden line survives, raw or HTML-escaped.
+    for h in hidden:
+        for form in {h, html.escape(h), html.escape(h, quote=False)}:
+            body = body.replace(form, "[hidden test]")
+    return body
+
+
+def write_feedback(path: str | os.PathLike, body: str) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(body, encoding="utf-8")
+    return p

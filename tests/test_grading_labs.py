@@ -1,0 +1,41 @@
+"""Every lab, graded in the sandbox under the default limits: the reference solution gets full
+marks and the blank student version scores 0 with status ``graded``.
+
+One grading run per lab, two submissions on two workers, so the run costs about one execution
+of the lab. New labs in ``labs/`` are covered automatically.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+
+from mlscale_lab.grading import DEFAULT_MEMORY, generate_student_version, grade_submissions
+from mlscale_lab.labs import list_labs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
+def test_reference_gets_full_marks_and_blank_scores_zero(lab, tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "reference").mkdir(parents=True)
+    (subs / "blank").mkdir()
+    shutil.copyfile(lab, subs / "reference" / lab.name)
+    nbformat.write(generate_student_version(lab), str(subs / "blank" / lab.name))
+    budget = nbformat.read(str(lab), as_version=4).metadata.get("mlscale", {}).get("budget", {})
+    seconds = float(budget.get("seconds", 120))
+    results = {r.student: r for r in grade_submissions(
+        subs, tmp_path / "out", workers=2, timeout=max(120.0, 2 * seconds),
+        budget=max(600.0, 6 * seconds), memory=DEFAULT_MEMORY, labs_directory=lab.parent,
+        progress=False)}
+    ref, blank = results["reference"], results["blank"]
+    assert ref.status == "graded", ref.reason
+    # written answers (markdown) wait for a human: points None, "needs manual grading"
+    auto = [c for c in ref.cells if c.points is not None]
+    assert auto, "the lab has autograded exercises"
+    assert all(c.points == c.max_points for c in auto), [(c.grade_id, c.points, c.reason) for c in auto]
+    assert blank.status == "graded", blank.reason
+    assert all(not c.points for c in blank.cells), [(c.grade_id, c.points, c.reason) for c in blank.cells]

@@ -1,0 +1,66 @@
+"""`mlscale-lab lint`: every lab's exercise format, and the problems the lint must catch."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from test_grading_helpers import find_cell, make_source_lab
+
+from mlscale_lab.cli import main
+from mlscale_lab.grading import lint_labs, lint_notebook
+from mlscale_lab.labs import list_labs
+
+
+@pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
+def test_every_lab_passes_the_exercise_lint(lab):
+    assert lint_notebook(lab) == []
+
+
+def test_grade_ids_are_unique_across_labs():
+    report = lint_labs(list_labs())
+    assert not [p for problems in report.values() for p in problems if "also used in" in p]
+
+
+def test_synthetic_lab_is_clean(tmp_path):
+    assert lint_notebook(make_source_lab(tmp_path)) == []
+
+
+def _broken(tmp_path, edit):
+    path = make_source_lab(tmp_path)
+    nb = nbformat.read(str(path), as_version=4)
+    edit(nb)
+    nbformat.write(nb, str(path))
+    return lint_notebook(path)
+
+
+def _tests_cell(nb):
+    return nb.cells[find_cell(nb, "lab99-double-tests")]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda nb: _tests_cell(nb).metadata.nbgrader.update(grade_id="lab99-mean-tests"), "unique"),
+    (lambda nb: _tests_cell(nb).metadata.nbgrader.pop("points"), "points"),
+    (lambda nb: _tests_cell(nb).metadata.nbgrader.update(points=0), "points > 0"),
+    (lambda nb: nb.cells.pop(find_cell(nb, "lab99-double-tests")), "not followed by its test cell"),
+    (lambda nb: setattr(_tests_cell(nb), "source", _tests_cell(nb).source + "\nimport sys\nprint('x', file=sys.stderr)"),
+     "stdout only"),
+    (lambda nb: setattr(_tests_cell(nb), "source", "import warnings\nwarnings.warn('careful')\n" + _tests_cell(nb).source),
+     "warnings.warn"),
+    (lambda nb: setattr(_tests_cell(nb), "source", "for i in tqdm(range(3)):\n    pass\n" + _tests_cell(nb).source),
+     "tqdm"),
+    (lambda nb: _tests_cell(nb).metadata.nbgrader.update(grade_id="lab07-double-tests"), "lab99-"),
+])
+def test_lint_catches_format_problems(tmp_path, edit, expected):
+    problems = _broken(tmp_path, edit)
+    assert any(expected in p for p in problems), problems
+
+
+def test_lint_command_exit_status(tmp_path, capsys, monkeypatch):
+    path = make_source_lab(tmp_path)
+    monkeypatch.setenv("MLSCALE_LABS_DIR", str(tmp_path))
+    assert main(["lint"]) == 0
+    nb = nbformat.read(str(path), as_version=4)
+    _tests_cell(nb).metadata.nbgrader.pop("points")
+    nbformat.write(nb, str(path))
+    assert main(["lint", "99"]) == 1
+    assert "points" in capsys.readouterr().out
