@@ -73,7 +73,7 @@ def check_nonnegative(X, *, name: str = "X") -> np.ndarray:
         raise ValueError(
             f"chi-squared needs non-negative features (counts or frequencies), but {name} has "
             f"{negative} negative values (smallest {float(X.min()):.4g}). Standardised data "
-            "(StandardScaler) is centred on 0, so half of it is negative: use raw counts, or "
+            "(StandardScaler) is centred on 0, so many values are negative: use raw counts, or "
             "rescale with MinMaxScaler() (to [0, 1]) inside the pipeline, before SelectKBest(chi2)."
         )
     return X
@@ -344,73 +344,110 @@ class SweepPoint:
         return asdict(self)
 
 
-def evaluate(X, y, method: str = "chi2", k: int | None = None, *, estimator=None, cv: int = 5,
-             random_state: int = 0, batch_size: int = 256, repeats: int = 20,
-             threads: int | None = 1) -> SweepPoint:
-    """Cross-validate and measure one reduce-then-classify pipeline (see :func:`sweep`)."""
-    X, y = _check_xy(X, y)
+def _check_config(X, method, k) -> int:
     n_features = X.shape[1]
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {METHODS}")
     if method == "all":
-        k = n_features
-    else:
-        k = check_k(k, n_features if method != "pca" else min(X.shape), name="k")
+        return n_features
+    k = check_k(k, n_features if method != "pca" else min(X.shape), name="k")
     if method == "chi2":
         check_nonnegative(X)
-    if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
-        raise ValueError(f"cv must be an integer >= 2 (number of folds), got {cv!r}")
-    pipe = make_pipeline(method, k, estimator=estimator, random_state=random_state)
-    folds = StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
-    # Small linear models: BLAS threads cost more than they bring, and on a shared machine
-    # they can slow a fit down tenfold. One thread makes the timings steady.
-    with threadpool_limits(threads):
-        scores = cross_val_score(pipe, X, y, cv=folds, n_jobs=1)
-        t0 = time.perf_counter()
-        pipe.fit(X, y)
-        fit_seconds = time.perf_counter() - t0
-        one, batch = measure_latency(pipe.predict, X, (1, batch_size), warmup=3, repeats=repeats)
-    return SweepPoint(
-        method=method,
-        k=int(k),
-        features_to_collect=features_to_collect(pipe, n_features),
-        accuracy=float(scores.mean()),
-        accuracy_std=float(scores.std()),
-        model_bytes=serving_bytes(pipe),
-        fit_seconds=float(fit_seconds),
-        latency_ms=one.p50_ms,
-        batch_ms=batch.p50_ms,
-        batch_size=int(batch_size),
-    )
+    return k
 
 
-def sweep(X, y, ks: Sequence[int], method: str = "chi2", *, estimator=None, cv: int = 5,
-          random_state: int = 0, batch_size: int = 256, repeats: int = 20,
-          threads: int | None = 1, progress: bool = False) -> list[SweepPoint]:
-    """Accuracy, model bytes, fit time and latency for each ``k`` in ``ks``: one row each.
+def evaluate_many(X, y, configs: Sequence[tuple[str, int | None]], *, estimator=None,
+                  cv: int = 5, random_state: int = 0, batch_size: int = 256,
+                  repeats: int = 20, rounds: int = 5, threads: int | None = 1,
+                  progress: bool = False) -> list[SweepPoint]:
+    """Cross-validate and measure several reduce-then-classify pipelines: one row each.
 
     Parameters
     ----------
     X, y : arrays
-        Data; for ``method="chi2"`` the features must be non-negative.
-    ks : sequence of int
-        Features (or components, for ``"pca"``) to keep; each between 1 and the number of
-        features. Rows come back in increasing ``k``.
-    method : str
-        See :func:`make_pipeline`.
+        Data; for ``"chi2"`` the features must be non-negative.
+    configs : sequence of (method, k)
+        Pipelines to build with :func:`make_pipeline`, e.g. ``[("all", None), ("chi2", 10)]``.
     cv : int
         Folds of stratified, shuffled cross-validation. The reduction is fitted inside each
         fold (it is a pipeline step), so the accuracy is free of selection leakage.
     batch_size, repeats : int
         Latency is measured on one row and on ``batch_size`` rows, ``repeats`` calls each.
+    rounds : int
+        The latency calls are spread over this many rounds that visit every pipeline in turn,
+        so that a burst of load on a shared machine hits all rows alike; each row reports the
+        median over its rounds of the per-round median.
     threads : int or None
-        BLAS/OpenMP threads during the sweep (``None``: leave as is).
+        BLAS/OpenMP threads during the measurements (``None``: leave as is).
     progress : bool
-        Show a tqdm progress bar.
+        Show a tqdm progress bar over the fits.
 
     Returns
     -------
-    list of SweepPoint
+    list of SweepPoint, in the order of ``configs``
+    """
+    X, y = _check_xy(X, y)
+    configs = list(configs)
+    if not configs:
+        raise ValueError("configs must hold at least one (method, k), e.g. [('chi2', 10)]")
+    ks = [_check_config(X, m, k) for m, k in configs]
+    for name, v, lo in (("cv", cv, 2), ("repeats", repeats, 1), ("rounds", rounds, 1),
+                        ("batch_size", batch_size, 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    folds = StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
+    items = list(zip(configs, ks, strict=True))
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="fitting", leave=False)
+    fitted = []
+    # Small linear models: BLAS threads cost more than they bring, and on a shared machine
+    # they can slow a fit down many times. One thread makes the timings steady.
+    with threadpool_limits(threads):
+        for (method, _), k in items:
+            pipe = make_pipeline(method, k, estimator=estimator, random_state=random_state)
+            scores = cross_val_score(pipe, X, y, cv=folds, n_jobs=1)
+            t0 = time.perf_counter()
+            pipe.fit(X, y)
+            fitted.append((method, k, pipe, scores, time.perf_counter() - t0))
+        per_round = max(1, math.ceil(repeats / rounds))
+        one = [[] for _ in fitted]
+        batch = [[] for _ in fitted]
+        for r in range(rounds):
+            for i, (_, _, pipe, _, _) in enumerate(fitted):
+                a, b = measure_latency(pipe.predict, X, (1, batch_size),
+                                       warmup=2 if r == 0 else 1, repeats=per_round)
+                one[i].append(a.p50_ms)
+                batch[i].append(b.p50_ms)
+    return [
+        SweepPoint(
+            method=method,
+            k=int(k),
+            features_to_collect=features_to_collect(pipe, X.shape[1]),
+            accuracy=float(scores.mean()),
+            accuracy_std=float(scores.std()),
+            model_bytes=serving_bytes(pipe),
+            fit_seconds=float(fit_seconds),
+            latency_ms=float(np.median(one[i])),
+            batch_ms=float(np.median(batch[i])),
+            batch_size=int(batch_size),
+        )
+        for i, (method, k, pipe, scores, fit_seconds) in enumerate(fitted)
+    ]
+
+
+def evaluate(X, y, method: str = "chi2", k: int | None = None, **kwargs) -> SweepPoint:
+    """One row of :func:`evaluate_many`: a single pipeline, cross-validated and measured."""
+    return evaluate_many(X, y, [(method, k)], **kwargs)[0]
+
+
+def sweep(X, y, ks: Sequence[int], method: str = "chi2", **kwargs) -> list[SweepPoint]:
+    """Accuracy, model bytes, fit time and latency for each ``k`` in ``ks``: one row each.
+
+    ``ks`` are features (or components, for ``"pca"``) to keep, each between 1 and the number
+    of features; rows come back in increasing ``k``. Keyword arguments go to
+    :func:`evaluate_many`, which measures all of them (cross-validated, leakage-free).
     """
     X, y = _check_xy(X, y)
     if isinstance(ks, numbers.Integral):
@@ -420,19 +457,15 @@ def sweep(X, y, ks: Sequence[int], method: str = "chi2", *, estimator=None, cv: 
         raise ValueError("ks must hold at least one k, e.g. [5, 10, 20]")
     limit = X.shape[1] if method != "pca" else min(X.shape)
     ks = sorted({check_k(k, limit, name="ks") for k in ks})
-    if method == "chi2":
-        check_nonnegative(X)
-    if progress:
-        from tqdm.auto import tqdm
+    return evaluate_many(X, y, [(method, k) for k in ks], **kwargs)
 
-        ks_iter = tqdm(ks, desc=f"{method} sweep", leave=False)
-    else:
-        ks_iter = ks
-    return [
-        evaluate(X, y, method, k, estimator=estimator, cv=cv, random_state=random_state,
-                 batch_size=batch_size, repeats=repeats, threads=threads)
-        for k in ks_iter
-    ]
+
+def by_method(points: Sequence[SweepPoint]) -> dict[str, list[SweepPoint]]:
+    """Group rows by method, each group sorted by ``k``."""
+    groups: dict[str, list[SweepPoint]] = {}
+    for p in points:
+        groups.setdefault(p.method, []).append(p)
+    return {m: sorted(g, key=lambda p: p.k) for m, g in groups.items()}
 
 
 def smallest_k_within(points: Sequence[SweepPoint], reference: float, tolerance: float = 0.01) -> SweepPoint:

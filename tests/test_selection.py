@@ -123,6 +123,20 @@ def test_sweep_rows_measure_what_they_claim(digits_sweep):
         assert 0 <= p.accuracy_std < 0.2
 
 
+def test_evaluate_many_keeps_the_order_and_measures_every_row(digits):
+    X, y = digits
+    rows = sel.evaluate_many(X, y, [("pca", 6), ("all", None), ("chi2", 6)], cv=2, repeats=4,
+                             rounds=2, batch_size=8)
+    assert [(r.method, r.k) for r in rows] == [("pca", 6), ("all", 64), ("chi2", 6)]
+    assert all(r.latency_ms > 0 and r.batch_ms > 0 and r.batch_size == 8 for r in rows)
+    groups = sel.by_method(rows + sel.sweep(X, y, [3], "chi2", cv=2, repeats=1, batch_size=2))
+    assert [p.k for p in groups["chi2"]] == [3, 6]
+    with pytest.raises(ValueError, match="rounds"):
+        sel.evaluate_many(X, y, [("all", None)], rounds=0)
+    with pytest.raises(ValueError, match="configs"):
+        sel.evaluate_many(X, y, [])
+
+
 def test_pca_needs_every_raw_feature_but_selection_does_not(digits):
     X, y = digits
     pca = sel.evaluate(X, y, "pca", 10, cv=2, repeats=1, batch_size=4)
