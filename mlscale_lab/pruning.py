@@ -369,6 +369,7 @@ def saved_bytes(model: nn.Module, path: str | os.PathLike) -> int:
 
 
 def _index_dtype(n: int) -> np.dtype:
+    # The smallest unsigned integer type that holds the n values 0 .. n-1.
     return np.dtype(np.uint8) if n <= 256 else np.dtype(np.uint16) if n <= 65536 else np.dtype(np.uint32)
 
 
@@ -377,8 +378,8 @@ def save_sparse(model: nn.Module, path: str | os.PathLike, *, value_dtype: str =
     """Write the model's effective parameters in a compact sparse format; return bytes on disk.
 
     Each 2-D tensor is stored in CSR form (compressed sparse rows): per row the count of
-    non-zeros, the column index of each non-zero in the smallest unsigned integer that holds
-    it (``uint8`` up to 256 columns, else ``uint16``), and the non-zero values in
+    non-zeros and the column index of each non-zero, in the smallest unsigned integer that holds
+    them (``uint8`` up to 255 or 256 columns, else ``uint16``), and the non-zero values in
     ``value_dtype`` (``"float32"`` loses nothing, ``"float16"`` halves the values). Other
     tensors are stored dense. The whole payload is zlib-compressed when ``compress``.
     Read it back with :func:`load_sparse`.
@@ -392,8 +393,8 @@ def save_sparse(model: nn.Module, path: str | os.PathLike, *, value_dtype: str =
         if a.ndim == 2:
             rows, cols = a.shape
             r, c = np.nonzero(a)
-            counts = np.bincount(r, minlength=rows).astype(_index_dtype(cols))
-            parts = [counts, c.astype(_index_dtype(cols - 1)), a[r, c].astype(value_dtype)]
+            counts = np.bincount(r, minlength=rows).astype(_index_dtype(cols + 1))  # 0..cols
+            parts = [counts, c.astype(_index_dtype(cols)), a[r, c].astype(value_dtype)]
             entry.update(kind="csr", dtypes=[str(p.dtype) for p in parts], lengths=[p.size for p in parts])
         else:
             parts = [a.astype(value_dtype).ravel()]

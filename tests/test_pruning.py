@@ -198,6 +198,14 @@ def test_sparse_file_is_much_smaller_than_the_dense_file(tmp_path):
     assert torch.allclose(loaded16["2.weight"], w, rtol=1e-3, atol=1e-4)
 
 
+def test_sparse_file_handles_full_rows_of_256_columns(tmp_path):
+    # a row of 256 non-zeros does not fit a uint8 count: it must not wrap to 0
+    model = nn.Sequential(nn.Linear(256, 3))
+    size = P.save_sparse(model, tmp_path / "full")
+    assert size > 0
+    assert torch.equal(P.load_sparse(tmp_path / "full")["0.weight"], model[0].weight.detach())
+
+
 def test_sparse_file_refuses_other_files(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"not sparse")
     with pytest.raises(ValueError, match="save_sparse"):
