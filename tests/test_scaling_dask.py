@@ -1,0 +1,86 @@
+"""Dask helpers on a real LocalCluster: same code through a scheduler address, failures, adapt,
+and no process left behind."""
+
+import os
+
+import numpy as np
+import psutil
+import pytest
+
+from mlscale_lab.scaling import (
+    adapt_under_bursts,
+    connect,
+    dask_grid_search,
+    local_cluster,
+    local_predict,
+    make_model,
+    measure_worker_speedup,
+    partitioned_predict,
+    survive_worker_death,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _children():
+    """Child processes, except multiprocessing's resource tracker (it lives as long as we do)."""
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(p.cmdline()):
+                out.append(p.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model(hidden=(32,))
+
+
+def test_cluster_via_address_failure_and_cleanup(model, tmp_path):
+    before = set(_children())
+    with local_cluster(2) as (cluster, client):
+        assert len(cluster.workers) == 2
+        # The same function through a scheduler address, as on a real cluster.
+        with connect(cluster.scheduler_address) as remote:
+            pred, seconds = partitioned_predict(remote, model, 3000, 6)
+        assert seconds > 0
+        np.testing.assert_allclose(pred, local_predict(model, 3000, 6))
+        sp = measure_worker_speedup(client, model, 4000, 4, (1, 2))
+        assert sp.workers == (1, 2) and all(s > 0 for s in sp.seconds)
+        search, _, per_worker = dask_grid_search(client, {"C": [1.0, 10.0], "gamma": [1e-3]}, cv=2)
+        assert search.best_score_ > 0.9 and sum(per_worker.values()) >= 4
+        # A worker dies mid-task: Dask reschedules it on the other worker.
+        out = survive_worker_death(client, str(tmp_path / "marker"), timeout=120)
+        assert out["result"] == 49 and out["died_pid"] != os.getpid()
+    assert set(_children()) - before == set(), "a Dask process outlived its cluster"
+
+
+def test_always_dying_task_is_a_clear_error_not_a_hang():
+    import dask
+    from distributed import KilledWorker
+
+    from mlscale_lab.scaling._horizontal import _always_die
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), local_cluster(1) as (_, client):
+        fut = client.submit(_always_die, 1, pure=False)
+        with pytest.raises(KilledWorker):
+            fut.result(timeout=120)
+
+
+def test_adapt_follows_bursts():
+    with local_cluster(2) as (cluster, client):
+        tl = adapt_under_bursts(cluster, client, minimum=1, maximum=2, bursts=(12,),
+                                task_seconds=0.3, gap_seconds=1.5, timeout=120)
+    assert len(tl.t) == len(tl.workers) == len(tl.pending) > 5
+    assert min(tl.workers) >= 1 and max(tl.workers) <= 2
+    assert max(tl.pending) >= 1
+
+
+def test_partitioned_predict_bad_input(model):
+    with pytest.raises(ValueError, match="n_partitions"):
+        partitioned_predict(None, model, 10, 20)
+    with pytest.raises(ValueError, match="scheduler address"):
+        connect("localhost")
