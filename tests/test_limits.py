@@ -150,3 +150,12 @@ def test_not_callable():
 def test_no_stray_children():
     run_limited(abs, -1)
     assert not psutil.Process(os.getpid()).children()
+
+
+def test_peak_is_the_childs_not_the_parents():
+    # Linux's ru_maxrss carries the parent's size into a fresh child; the peak must not.
+    ballast = bytearray(300 * MB)
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    run = run_measured(abs, -1)
+    del ballast
+    assert run.peak_rss_bytes < 200 * MB, f"child peak {run.peak_rss_bytes / MB:.0f} MB"

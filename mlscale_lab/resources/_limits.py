@@ -103,14 +103,23 @@ class LimitedRun:
 
 # -- the child side ----------------------------------------------------------------------------
 def _own_peak_rss() -> int:
-    try:
-        import resource
+    """This process's resident-memory high-water mark, or 0 where it cannot be read reliably.
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak if sys.platform == "darwin" else peak * 1024)
-    except ImportError:  # Windows
-        info = psutil.Process().memory_info()
-        return int(getattr(info, "peak_wset", info.rss))
+    Not ``getrusage().ru_maxrss``: on Linux a fresh child inherits its parent's value across
+    fork and exec, so a child of a big notebook kernel would report the kernel's size.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return 0
+        return 0
+    if os.name == "nt":
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
+    return 0  # macOS and others: the parent's sampled peak is used
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
