@@ -234,5 +234,27 @@ def test_explorer_update_answers_within_100_ms(digits_sweep):
     box.children[0].value = points[0].k
     shown = box.children[1].value
     assert f"k = {points[0].k}" in shown and f"{points[0].accuracy:.3f}" in shown
-    with pytest.raises(KeyError, match="not in the sweep"):
+    with pytest.raises(KeyError, match="not in the chi2 sweep"):
         explorer.render(5)
+
+
+def test_explorer_switches_between_sweeps(digits, digits_sweep):
+    X, y = digits
+    points, full = digits_sweep
+    pca = sel.sweep(X, y, [3, 20], "pca", cv=2, repeats=2, batch_size=8)
+    explorer = SweepExplorer({"chi2": points, "PCA": pca}, reference=full)
+    toggle, slider, out = explorer.widget().children
+    assert toggle.options == ("chi2", "PCA") and slider.options == (4, 16, 64)
+    slider.value = 16
+    toggle.value = "PCA"
+    # The slider now runs over the PCA ks, at the k nearest the one shown before.
+    assert slider.options == (3, 20) and slider.value == 20
+    assert "PCA, k = 20" in out.value and f"{pca[1].model_bytes:,}" in out.value
+    assert "larger" in out.value  # a 20 x 64 projection outweighs the full classifier
+    t0 = time.perf_counter()
+    explorer.update(3, "PCA")
+    assert time.perf_counter() - t0 < 0.1
+    with pytest.raises(KeyError, match="not one of"):
+        explorer.update(3, "lasso")
+    with pytest.raises(ValueError, match="empty"):
+        SweepExplorer({"chi2": []})

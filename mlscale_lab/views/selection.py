@@ -136,29 +136,43 @@ def plot_variance_curve(cumulative, targets: Sequence[float] = (0.90, 0.95, 0.99
 
 # -- the explorer --------------------------------------------------------------------------------------
 class SweepExplorer:
-    """A slider over a precomputed sweep: each position shows accuracy, size and latency at once.
+    """Sliders over precomputed sweeps: each move shows accuracy, size and latency at once.
 
-    Nothing is fitted when the slider moves; :meth:`render` looks the row up and formats it,
+    Nothing is fitted when a control moves; :meth:`render` looks the row up and formats it,
     so an update costs well under a millisecond (tests time it against the 100 ms goal).
 
     Parameters
     ----------
-    points : list of SweepPoint
-        One sweep (same method), e.g. ``sweep(X, y, ks, "chi2")``.
+    sweeps : list of SweepPoint, or mapping of label -> list of SweepPoint
+        One sweep (e.g. ``sweep(X, y, ks, "chi2")``) or several (``{"chi2": ..., "PCA": ...}``);
+        with several, toggle buttons pick the sweep and the slider its ``k``.
     reference : SweepPoint, optional
         The all-features row to compare with.
     """
 
-    def __init__(self, points: Sequence, reference=None):
-        if not points:
-            raise ValueError("SweepExplorer(points=...): the sweep is empty; run sweep(...) first")
-        self.points = sorted(points, key=lambda p: p.k)
-        self._by_k = {p.k: p for p in self.points}
+    def __init__(self, sweeps, reference=None):
+        if not isinstance(sweeps, Mapping):
+            points = list(sweeps)
+            if not points:
+                raise ValueError("SweepExplorer(sweeps=...): the sweep is empty; run sweep(...) first")
+            sweeps = {points[0].method: points}
+        if not sweeps or not all(sweeps.values()):
+            raise ValueError("SweepExplorer(sweeps=...): a sweep is empty; run sweep(...) first")
+        self.sweeps = {label: sorted(pts, key=lambda p: p.k) for label, pts in sweeps.items()}
+        self._rows = {label: {p.k: p for p in pts} for label, pts in self.sweeps.items()}
+        self.label = next(iter(self.sweeps))
         self.reference = reference
-        self._max = {f: max(getattr(p, f) for p in self.points + ([reference] if reference else []))
+        every = [p for pts in self.sweeps.values() for p in pts] + ([reference] if reference else [])
+        self._max = {f: max(getattr(p, f) for p in every)
                      for f in ("accuracy", "model_bytes", "batch_ms")}
         self._slider = None
+        self._toggle = None
         self._out = None
+
+    @property
+    def points(self) -> list:
+        """The rows of the sweep on show."""
+        return self.sweeps[self.label]
 
     @property
     def ks(self) -> list[int]:
@@ -170,39 +184,65 @@ class SweepExplorer:
         return (f"<div style='background:#eee;width:240px;height:10px'>"
                 f"<div style='background:{color};width:{width:.1f}%;height:10px'></div></div>")
 
-    def render(self, k: int) -> str:
-        """HTML for the row with ``k`` features (raises KeyError for a k not in the sweep)."""
-        if k not in self._by_k:
-            raise KeyError(f"k={k!r} is not in the sweep; choose one of {self.ks}")
-        p = self._by_k[k]
+    def render(self, k: int, label: str | None = None) -> str:
+        """HTML for row ``k`` of sweep ``label`` (the one on show by default)."""
+        label = self.label if label is None else label
+        if label not in self._rows:
+            raise KeyError(f"sweep {label!r} is not one of {list(self._rows)}")
+        if k not in self._rows[label]:
+            raise KeyError(f"k={k!r} is not in the {label} sweep; choose one of "
+                           f"{sorted(self._rows[label])}")
+        p = self._rows[label][k]
         ref = self.reference
+        acc = f"{p.accuracy:.3f}" + (f" (all features {ref.accuracy:.3f})" if ref else "")
+        size = f"{p.model_bytes:,}"
+        if ref:
+            ratio = ref.model_bytes / p.model_bytes
+            size += f" ({ratio:.1f}x smaller)" if ratio >= 1 else f" ({1 / ratio:.1f}x larger)"
         rows = [
-            ("accuracy", f"{p.accuracy:.3f}" + (f" (all features {ref.accuracy:.3f})" if ref else ""),
-             self._bar("accuracy", p.accuracy, "#4c78a8")),
-            ("model bytes", f"{p.model_bytes:,}" + (f" ({ref.model_bytes / p.model_bytes:.1f}x smaller)"
-                                                   if ref else ""),
-             self._bar("model_bytes", p.model_bytes, "#f58518")),
+            ("accuracy", acc, self._bar("accuracy", p.accuracy, "#4c78a8")),
+            ("model bytes", size, self._bar("model_bytes", p.model_bytes, "#f58518")),
             (f"predict {p.batch_size} rows", f"{p.batch_ms:.2f} ms",
              self._bar("batch_ms", p.batch_ms, "#54a24b")),
+            ("predict 1 row", f"{p.latency_ms:.3f} ms", ""),
             ("features to collect", f"{p.features_to_collect:,}", ""),
         ]
         body = "".join(f"<tr><td>{html.escape(a)}</td><td style='text-align:right'>{html.escape(b)}"
                        f"</td><td>{bar}</td></tr>" for a, b, bar in rows)
-        return f"<b>{html.escape(p.method)}, k = {p.k}</b><table>{body}</table>"
+        return f"<b>{html.escape(label)}, k = {p.k}</b><table>{body}</table>"
 
-    def update(self, k: int) -> str:
-        """What a slider move runs: render row ``k`` into the widget (if built) and return it."""
+    def update(self, k: int, label: str | None = None) -> str:
+        """What a control move runs: show row ``k`` (of sweep ``label``) and return its HTML."""
+        if label is not None and label != self.label:
+            if label not in self._rows:
+                raise KeyError(f"sweep {label!r} is not one of {list(self._rows)}")
+            self.label = label
         text = self.render(k)
         if self._out is not None:
             self._out.value = text
         return text
 
+    def _switch(self, label: str) -> None:
+        # Keep the slider near the same k when the sweep changes.
+        ks = sorted(self._rows[label])
+        current = self._slider.value
+        nearest = min(ks, key=lambda k: abs(k - current))
+        self.label = label  # first, so the updates the slider fires render the new sweep
+        self._slider.options = ks
+        self._slider.value = nearest
+        self.update(nearest)
+
     def widget(self):
-        """The ipywidgets box: a slider over the sweep's ks and the HTML it updates."""
+        """The ipywidgets box: sweep buttons (if several), a slider over k, the HTML it updates."""
         import ipywidgets as widgets
 
         self._slider = widgets.SelectionSlider(options=self.ks, value=self.ks[len(self.ks) // 2],
                                                description="k", continuous_update=True)
         self._out = widgets.HTML(self.render(self._slider.value))
         self._slider.observe(lambda change: self.update(change["new"]), names="value")
-        return widgets.VBox([self._slider, self._out])
+        children = [self._slider, self._out]
+        if len(self.sweeps) > 1:
+            self._toggle = widgets.ToggleButtons(options=list(self.sweeps), value=self.label)
+            self._toggle.observe(lambda change: self._switch(change["new"]), names="value")
+            children.insert(0, self._toggle)
+        return widgets.VBox(children)
