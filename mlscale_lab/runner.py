@@ -52,6 +52,7 @@ def run_lab(
     executed_dir: str | os.PathLike | None = None,
     extra_env: dict[str, str] | None = None,
     monitor_interval: float = 0.1,
+    confinement=None,
 ) -> LabRun:
     """Execute one notebook top to bottom in a fresh kernel, in a temporary working folder.
 
@@ -65,6 +66,9 @@ def run_lab(
         Where to save the executed notebook (outputs included), e.g. to render it as HTML.
     extra_env : dict, optional
         Variables added to the kernel's environment (``MEM_LIMIT`` for a Binder-sized run).
+    confinement : mlscale_lab.binder_limits.Confinement, optional
+        An entered confinement: the kernel starts inside its memory and CPU limits and gets
+        its ``MEM_LIMIT``/``CPU_LIMIT``. See :func:`mlscale_lab.binder_limits.run_lab_binder_sized`.
 
     Returns
     -------
@@ -88,6 +92,8 @@ def run_lab(
     env.pop(RECORD_ENV, None)
     env.update({RECORD_ENV: str(record_file), HEADLESS_ENV: "1", "PYTHONHASHSEED": "0"})
     env.update(extra_env or {})
+    if confinement is not None:
+        env.update(confinement.env())
 
     current = {"index": None}
 
@@ -100,6 +106,7 @@ def run_lab(
         kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
         on_cell_start=on_cell_start,
+        **({"kernel_manager_class": confinement.kernel_manager_class()} if confinement is not None else {}),
     )
     status, error, failed_cell, peak = "ok", None, None, 0
     start = time.perf_counter()

@@ -16,6 +16,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from mlscale_lab.labs import list_labs
+
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -178,3 +180,98 @@ def test_repo2docker_runs_postbuild_after_copying_the_repository(dockerfile):
     copy_repo = dockerfile.index("COPY --chown=0:0 src/ ${REPO_DIR}/")
     post_build = dockerfile.index("RUN ./binder/postBuild")
     assert copy_repo < post_build, "postBuild must run after the repository is in the image"
+
+
+# --- Binder-sized runs: 2 GB, one CPU -------------------------------------------------------
+
+ARTIFACTS = ROOT / "artifacts" / "binder"
+
+
+def _can_make_cgroups() -> bool:
+    from mlscale_lab.binder_limits import Confinement
+
+    try:
+        with Confinement(mechanism="cgroup"):
+            return True
+    except OSError:
+        return False
+
+
+def _notebook(tmp_path: Path, *sources: str) -> Path:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = tmp_path / "99_probe.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_binder_limits_reject_bad_values_with_the_parameter_named():
+    from mlscale_lab.binder_limits import BinderLimits, Confinement
+
+    with pytest.raises(ValueError, match="memory_bytes"):
+        BinderLimits(memory_bytes=1000)
+    with pytest.raises(ValueError, match="cpus"):
+        BinderLimits(cpus=0)
+    with pytest.raises(ValueError, match="mechanism"):
+        Confinement(mechanism="docker")
+    assert BinderLimits().env() == {"MEM_LIMIT": str(2 * 1024**3), "CPU_LIMIT": "1"}
+
+
+MECHANISMS = [
+    "rlimit",
+    pytest.param(
+        "cgroup",
+        marks=pytest.mark.skipif(
+            not _can_make_cgroups(), reason="no writable cgroup here (needs root); rlimit covers it"
+        ),
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_confined_kernel_sees_the_budget_and_cannot_pass_the_limit(tmp_path, mechanism):
+    from mlscale_lab.binder_limits import BinderLimits, run_lab_binder_sized
+
+    limits = BinderLimits(memory_bytes=512 * 1024**2, cpus=1)
+    probe = _notebook(
+        tmp_path,
+        "from mlscale_lab import record\nfrom mlscale_lab.resources import machine_budget\n"
+        "b = machine_budget()\nrecord('limit', b.memory_limit_bytes)\nrecord('cpus', b.cpus)",
+        "import numpy as np\nx = np.ones(1536 * 1024**2 // 8)  # 1.5 GiB, three times the limit",
+        "record('survived', True)",
+    )
+    run = run_lab_binder_sized(probe, limits, mechanism=mechanism, timeout=120)
+    assert run.mechanism.startswith(mechanism), run
+    assert run.status == "failed", f"a 1.5 GiB array ran under a 512 MiB {mechanism} limit: {run}"
+    assert run.error and "cell 1" in run.error, run.error
+    if mechanism == "cgroup":
+        assert run.oom_kills and run.oom_kills >= 1, run
+    # Before it died, the kernel planned with the pod's budget, not the host's.
+    assert run.results == {"limit": limits.memory_bytes, "cpus": 1.0}, run.results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
+def test_lab_fits_a_binder_pod_with_a_quarter_of_the_memory_to_spare(lab):
+    import json
+
+    from mlscale_lab.binder_limits import MIN_HEADROOM, format_binder_table, run_lab_binder_sized
+
+    run = run_lab_binder_sized(lab, timeout=900)
+    print("\n" + format_binder_table([run]))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"{lab.stem}.json").write_text(json.dumps(run.as_dict(), indent=1))
+    assert run.status == "ok", f"{lab.stem} failed inside Binder's limits: {run.error}"
+    assert run.headroom >= MIN_HEADROOM, (
+        f"{lab.stem} peaks at {run.peak_memory_bytes / 1024**2:.0f} MB of the "
+        f"{run.memory_limit_bytes / 1024**2:.0f} MB a Binder pod has: {run.headroom:.0%} headroom, "
+        f"want >= {MIN_HEADROOM:.0%}"
+    )
