@@ -150,7 +150,19 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, lr
             if sched is not None:
                 sched.step()
     model.eval()
+    _refresh_masked(model)
     return model
+
+
+@torch.no_grad()
+def _refresh_masked(model: nn.Module) -> None:
+    # A masked module's `weight` is recomputed (orig * mask) by a forward pre-hook; after the
+    # last optimiser step it is stale and still tied to the autograd graph, which breaks
+    # copy.deepcopy. Recompute it now, outside autograd, as the hook would.
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                setattr(module, hook._tensor_name, hook.apply_mask(module))
 
 
 @torch.no_grad()

@@ -1,0 +1,79 @@
+"""Lab 03's performance figures on this machine: run it on a quiet machine.
+
+    .venv/bin/python benchmarks/bench_pruning.py [--json]
+
+Prints (1) the CSR-vs-dense matmul timings and their crossover at a few sizes, (2) the
+structured-pruning speedup of the lab's LeNet-300-100-on-digits model (60% of hidden neurons
+removed and the layers shrunk) at batch sizes 1, 64 and 256, and (3) the time one
+prune-and-fine-tune run of the lab takes, to budget the lab. Torch runs on one thread, as in the lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import torch
+
+from mlscale_lab import pruning as P
+from mlscale_lab.latency import measure_latency
+
+
+def _predictor(model):
+    def predict(xb):
+        with torch.no_grad():
+            return model(xb)
+    return predict
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    out: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+
+    sparsities = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
+    out["matmul"] = {}
+    for size in (512, 1024, 2048):
+        ts = P.sparse_matmul_timings(sparsities, size=size, batch=64, repeats=20)
+        out["matmul"][size] = {"timings": [t.as_dict() for t in ts], "crossover": P.crossover_sparsity(ts)}
+
+    data = P.load_digits_split(0)
+    dense = P.make_mlp(seed=0)
+    P.train(dense, data.X_train, data.y_train, epochs=12, lr=5e-3, seed=0)
+    structured = copy.deepcopy(dense)
+    P.prune_structured(structured, 0.6)
+    P.train(structured, data.X_train, data.y_train, epochs=8, lr=5e-3, seed=0)
+    shrunk = P.shrink_linear_stack(structured)
+    permanent = P.make_permanent(copy.deepcopy(structured))
+    sizes = (1, 64, 256)
+    before = measure_latency(_predictor(permanent), data.X_test, sizes, warmup=10, repeats=200)
+    after = measure_latency(_predictor(shrunk), data.X_test, sizes, warmup=10, repeats=200)
+    out["structured_speedup"] = {b.batch_size: b.p50_ms / a.p50_ms for b, a in zip(before, after, strict=True)}
+
+    model = copy.deepcopy(dense)
+    t0, c0 = time.perf_counter(), time.process_time()
+    P.iterative_prune(model, data, sparsity=0.96, steps=4, epochs_per_step=3, final_epochs=12, lr=5e-3)
+    out["one_prune_run"] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                            "compression_ratio": P.compression_ratio(model)}
+
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"torch {out['torch']}, {out['threads']} thread")
+    for size, res in out["matmul"].items():
+        row = ", ".join(f"{t['sparsity']:.0%}: {t['speedup']:.2f}x" for t in res["timings"])
+        print(f"CSR speedup over dense, {size}x{size} @ {size}x64: {row}; crossover {res['crossover']}")
+    print("structured speedup (60% of hidden neurons removed): "
+          + ", ".join(f"batch {b}: {s:.2f}x" for b, s in out["structured_speedup"].items()))
+    r = out["one_prune_run"]
+    print(f"one prune-and-fine-tune run (24 epochs): {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; "
+          f"compression {r['compression_ratio']:.1f}x (the lab does 9 of these, plus 3 dense trainings)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
