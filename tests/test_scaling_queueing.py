@@ -136,3 +136,10 @@ def test_heterogeneous_means_keep_capacity():
     m = heterogeneous_means(6, 0.4)
     assert sum(1 / x for x in m) == pytest.approx(6)
     assert max(m) / min(m) == pytest.approx(1.2 / 0.8)
+
+
+def test_static_routing_warns_when_one_replica_is_overloaded():
+    means = heterogeneous_means(4, spread=0.6)  # the slowest replica is 1.3x slower
+    lam = 0.9 * sum(1 / m for m in means)  # fine overall, too much for the slow one at 1/4 each
+    with pytest.warns(RuntimeWarning, match="replica 3"):
+        simulate_balancer("round_robin", 4, lam, means, 2_000, 0)
