@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.drift import PageHinkley
+from mlscale_lab.drift import PageHinkley, detect_drifts
 from mlscale_lab.online import (
     DriftTriggered,
     Incremental,
@@ -153,3 +153,29 @@ def test_sgd_model_is_seeded():
     a = sgd_model(3).fit(s.X, s.y).coef_
     b = sgd_model(3).fit(s.X, s.y).coef_
     np.testing.assert_array_equal(a, b)
+
+
+def test_views_draw_what_the_results_hold(runs, sudden):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mlscale_lab.views.online import (
+        page_hinkley_trace,
+        plot_accuracy_vs_compute,
+        plot_prequential,
+    )
+
+    results = list(runs.values())
+    fig = plot_prequential(results, sudden.drift_points, window=200)
+    ax = fig.axes[0]
+    curves = [ln for ln in ax.get_lines() if ln.get_label() in runs]
+    assert [ln.get_label() for ln in curves] == list(runs)
+    np.testing.assert_allclose(curves[0].get_ydata(), results[0].rolling_accuracy(200))
+    rows = results_table(results, sudden.drift_points)
+    fig2 = plot_accuracy_vs_compute(rows)
+    assert len(fig2.axes[0].collections) == len(rows)
+
+    errors = 1.0 - results[0].correct[1000:]
+    stats, alarms = page_hinkley_trace(errors, delta=0.03, threshold=30, offset=1000)
+    assert stats.shape == (8000,) and np.isnan(stats[:1000]).all()
+    assert alarms == [1000 + a for a in detect_drifts(PageHinkley(), errors)]

@@ -117,3 +117,50 @@ def plot_serving_timeline(timeline, *, ax=None, now: float | None = None):
     ax.set_title("which version served when")
     fig.tight_layout()
     return fig
+
+
+def page_hinkley_trace(errors, *, delta: float, threshold: float, offset: int = 0):
+    """Run a fresh :class:`~mlscale_lab.drift.PageHinkley` over ``errors``; return its statistic
+    after each value (NaN-padded by ``offset``) and the alarm positions (shifted by ``offset``)."""
+    from mlscale_lab.drift import PageHinkley
+
+    ph = PageHinkley(delta=delta, threshold=threshold)
+    stats, alarms = [], []
+    for i, e in enumerate(errors):
+        if ph.update(float(e)):
+            alarms.append(i + offset)
+        stats.append(ph.statistic)
+    return np.r_[np.full(offset, np.nan), stats], alarms
+
+
+def detector_explorer(
+    errors, drift_points=(), *, offset: int = 0, delta: float = 0.03, threshold: float = 30.0
+):
+    """Sliders for Page-Hinkley's ``delta`` and ``threshold`` over a fixed error stream: see the
+    alarms move. An extra on top of the plain cells; returns the widget box."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    d = w.FloatLogSlider(value=delta, base=10, min=-3, max=-0.5, step=0.05, description="delta")
+    t = w.FloatLogSlider(
+        value=threshold, base=10, min=0, max=2.5, step=0.05, description="threshold"
+    )
+    info = w.HTML()
+    out = w.Output()
+
+    def redraw(*_):
+        stats, alarms = page_hinkley_trace(errors, delta=d.value, threshold=t.value, offset=offset)
+        info.value = f"{len(alarms)} alarm(s) at {alarms[:8]}{' ...' if len(alarms) > 8 else ''}"
+        with out:
+            out.clear_output(wait=True)
+            fig = plot_detector(None, stats, t.value, drift_points, alarms)
+            plt.show()
+            plt.close(fig)
+
+    d.observe(redraw, "value")
+    t.observe(redraw, "value")
+    redraw()
+    box = w.VBox([w.HBox([d, t]), info, out])
+    display(box)
+    return box
