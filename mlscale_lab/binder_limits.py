@@ -412,3 +412,48 @@ def _launch(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _launch(sys.argv[1:])
+
+
+def parse_bytes(text: str) -> int:
+    """``"2G"``, ``"1536M"``, ``"2147483648"`` -> bytes (binary units, as Binder's limits are)."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    raw = str(text).strip().upper().removesuffix("IB").removesuffix("B")
+    unit = raw[-1:] if raw[-1:] in units and raw[-1:] != "" else ""
+    number = raw[: -len(unit)] if unit else raw
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(
+            f"memory limit {text!r} is not a size; write bytes or a number with K, M or G (e.g. 2G)"
+        ) from None
+    return int(value * units[unit])
+
+
+def run_from_cli(paths, args) -> int:
+    """``mlscale-lab run --binder``: run labs inside Binder's limits and print the table."""
+    import json
+
+    limits = BinderLimits(
+        memory_bytes=parse_bytes(args.memory_limit) if args.memory_limit else BINDER_MEMORY_BYTES,
+        cpus=float(args.cpus) if args.cpus else BINDER_CPUS,
+    )
+    runs = []
+    for path in paths:
+        if not args.json:
+            print(
+                f"running {Path(path).stem} inside {limits.memory_bytes / _MB:.0f} MB, "
+                f"{limits.cpus:g} CPU ...",
+                file=sys.stderr,
+                flush=True,
+            )
+        runs.append(
+            run_lab_binder_sized(path, limits, timeout=args.timeout, executed_dir=args.executed)
+        )
+    report = {
+        "binder": {**asdict(limits), "min_headroom": MIN_HEADROOM},
+        "labs": [r.as_dict() for r in runs],
+    }
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2) if args.json else format_binder_table(runs))
+    return 0 if all(r.status == "ok" for r in runs) else 1

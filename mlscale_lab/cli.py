@@ -51,6 +51,10 @@ def _cmd_run(args) -> int:
     if not paths:
         print("mlscale-lab run: no labs found", file=sys.stderr)
         return 2
+    if args.binder or args.memory_limit or args.cpus:
+        from mlscale_lab.binder_limits import run_from_cli
+
+        return run_from_cli(paths, args)
     progress = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     runs = run_labs(paths, timeout=args.timeout, executed_dir=args.executed, progress=progress)
     if args.report:
@@ -129,6 +133,24 @@ def _cmd_lint(args) -> int:
     return 0 if not any(report.values()) else 1
 
 
+def _cmd_render(args) -> int:
+    from pathlib import Path
+
+    from mlscale_lab.labs import UnknownLabError
+    from mlscale_lab.render import render_labs
+
+    try:
+        pages = render_labs(args.out, args.labs, timeout=args.timeout,
+                            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except UnknownLabError as exc:
+        print(f"mlscale-lab render: {exc}", file=sys.stderr)
+        return 2
+    for page in pages:
+        print(f"{page.status:6}  {page.html_path}")
+    print(f"index: {Path(args.out) / 'index.html'}")
+    return 0 if all(p.status == "ok" for p in pages) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlscale-lab",
@@ -167,7 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds each lab may take before it is stopped (default 600)")
     p.add_argument("--executed", metavar="DIR", help="save the executed notebooks into DIR")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    p.add_argument("--binder", action="store_true",
+                   help="run inside a Binder pod's limits (2 GB, 1 CPU) and report the memory headroom")
+    p.add_argument("--memory-limit", metavar="SIZE", help="with --binder: memory limit (e.g. 2G)")
+    p.add_argument("--cpus", metavar="N", help="with --binder: CPU limit in cores (default 1)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("render", help="execute labs and write them as HTML pages with an index",
+                       description="Execute labs headless and write OUT/<lab>.html for each and "
+                       "OUT/index.html, to browse the labs without running them. Exit status 1 if "
+                       "any lab failed (it is still rendered up to the failing cell).")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="lab number (03) or file stem; default all")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the HTML pages")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="seconds each lab may take before it is stopped (default 600)")
+    p.set_defaults(func=_cmd_render)
 
     p = sub.add_parser("release", help="write the student versions of labs (solutions and hidden tests removed)",
                        description="Write student versions with nbgrader's generate_assignment "
