@@ -48,15 +48,23 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
         "silence_logs": logging.ERROR,
     }
     options.update(kwargs)
-    cluster = LocalCluster(**options)
+    # The scheduler runs in this process: keep its INFO chatter (a worker retired by adapt, a
+    # connection closed) out of notebook cells while the cluster lives.
+    dlog = logging.getLogger("distributed")
+    old_level = dlog.level
+    dlog.setLevel(logging.ERROR)
     try:
-        client = Client(cluster)
+        cluster = LocalCluster(**options)
         try:
-            yield cluster, client
+            client = Client(cluster)
+            try:
+                yield cluster, client
+            finally:
+                client.close()
         finally:
-            client.close()
+            cluster.close()
     finally:
-        cluster.close()
+        dlog.setLevel(old_level)
 
 
 def connect(address: str, *, timeout: float = 10.0):
