@@ -129,7 +129,8 @@ def execute_notebook(nb, *, workdir: Path, runtime: Path, timeout: float, budget
         env = dict(os.environ)
     else:  # a submission: nothing of the grader's environment but the basics
         env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
-        env.update({"HOME": str(workdir), "MPLCONFIGDIR": str(workdir / ".matplotlib")})
+        env.update({"HOME": str(workdir), "MPLCONFIGDIR": str(runtime / "matplotlib"),
+                    "IPYTHONDIR": str(runtime / "ipython")})
     env.update({"PYTHONHASHSEED": "0", "MLSCALE_HEADLESS": "1"})
     env.update(extra_env or {})
     ex = _make_executor(timeout=timeout, workdir=workdir, runtime=runtime,
@@ -176,6 +177,10 @@ def execute_notebook(nb, *, workdir: Path, runtime: Path, timeout: float, budget
                   "sys.exit in a thread, or crashed)")
     elif status == "error":
         reason = f"could not run the notebook ({where}): {reason}"
+        log = runtime / "kernel.log"
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+        if tail:
+            reason += " (kernel log: " + " | ".join(tail) + ")"
     elif timed_out:
         status = "timeout"
         cells = ", ".join(describe_cell(nb, i) for i in timed_out)

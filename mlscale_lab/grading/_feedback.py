@@ -54,6 +54,24 @@ def _failing_line(output, execution_count) -> int | None:
     return None
 
 
+_CONTEXT_LINE = re.compile(r"^\s*(?:-*>)?\s*(\d+)\s")
+
+
+def _drop_hidden_context(chunk: str, execution_count, hidden_lines: set[int], hidden: set[str]) -> str:
+    """A traceback frame without the hidden lines IPython shows as context around the failure."""
+    m = _FRAME.search(strip_ansi(chunk))
+    in_this_cell = m is not None and execution_count is not None and int(m.group(1)) == execution_count
+    kept = []
+    for ln in chunk.split("\n"):
+        plain = strip_ansi(ln)
+        num = _CONTEXT_LINE.match(plain)
+        if in_this_cell and num and int(num.group(1)) in hidden_lines:
+            continue
+        if not _quotes_hidden(plain, hidden):
+            kept.append(ln)
+    return "\n".join(kept)
+
+
 def scrub_outputs(nb, hidden: set[str]) -> None:
     """Remove hidden test text from every output of ``nb``, in place."""
     for cell in nb.cells:
@@ -67,10 +85,9 @@ def scrub_outputs(nb, hidden: set[str]) -> None:
                     out.evalue = ""
                     out.traceback = [HIDDEN_FAILURE.format(ename=out.ename)]
                 else:
-                    out.traceback = [
-                        "\n".join(ln for ln in chunk.split("\n") if not _quotes_hidden(ln, hidden))
-                        for chunk in out.get("traceback", [])
-                    ]
+                    out.traceback = [_drop_hidden_context(chunk, cell.get("execution_count"),
+                                                          hidden_lines, hidden)
+                                     for chunk in out.get("traceback", [])]
             elif out.output_type == "stream":
                 out.text = "".join(ln for ln in out.text.splitlines(keepends=True)
                                    if not _quotes_hidden(ln, hidden))

@@ -189,7 +189,8 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
         spec = None
         if sandbox:
             spec = SandboxSpec(writable=[work, runtime], workdir=work,
-                               hidden=[kit.source.parent, private, *map(Path, hidden_dirs)])
+                               hidden=[kit.source.parent, private, *_installed_labs(),
+                                       *map(Path, hidden_dirs)])
         outcome = execute_notebook(nb, workdir=work, runtime=runtime, timeout=timeout, budget=budget,
                                    memory_bytes=memory, sandbox_spec=spec)
         result.status, result.reason, result.execute_seconds = outcome.status, outcome.reason, outcome.seconds
@@ -219,6 +220,16 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
     finally:
         result.seconds = round(time.perf_counter() - start, 2)
         shutil.rmtree(job, ignore_errors=True)
+
+
+def _installed_labs() -> list[Path]:
+    """The installed source labs (a checkout's labs/, or the copy inside the wheel)."""
+    from mlscale_lab.labs import labs_dir
+
+    try:
+        return [labs_dir().resolve()]
+    except FileNotFoundError:
+        return []
 
 
 def find_submissions(root: str | os.PathLike) -> list[tuple[str, str, Path]]:

@@ -38,6 +38,12 @@ NO_SANDBOX_RISK = (
 )
 
 
+def python_executable() -> str:
+    """This Python, as an absolute path without ``..`` (a venv's symlink is kept: resolving
+    it would lose the venv)."""
+    return os.path.normpath(os.path.abspath(sys.executable))
+
+
 class SandboxUnavailableError(RuntimeError):
     """No sandbox mechanism on this machine; the message says how to get one or opt out."""
 
@@ -72,7 +78,7 @@ def require_sandbox(no_sandbox: bool = False) -> str | None:
 def _python_paths() -> list[Path]:
     """Folders the kernel's Python needs: its prefixes and every sys.path folder."""
     paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.base_exec_prefix)}
-    exe = Path(sys.executable)
+    exe = Path(python_executable())
     paths.add(exe.parent)
     paths.add(exe.resolve().parent)
     for entry in sys.path:
@@ -122,7 +128,7 @@ class SandboxSpec:
         # the interrupt of a cell over its timeout.
         ignore_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
                          "os.execv(sys.argv[1], sys.argv[1:])")
-        args = [sys.executable, "-S", "-c", ignore_sigint, shutil.which(bwrap) or bwrap,
+        args = [python_executable(), "-S", "-c", ignore_sigint, shutil.which(bwrap) or bwrap,
                 "--die-with-parent", "--unshare-all", "--cap-drop", "ALL"]
         for d in SYSTEM_DIRS:
             p = Path(d)
@@ -136,21 +142,27 @@ class SandboxSpec:
             if p.exists():
                 args += ["--ro-bind", str(p), str(p)]
         bound: list[Path] = [Path(d) for d in SYSTEM_DIRS]
+        prefixes = [Path(os.path.realpath(p)) for p in
+                    (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)]
         for p in [*_python_paths(), *self.readonly]:
             real = Path(os.path.realpath(p))
             if any(_is_within(real, b) for b in bound):
                 continue
-            if any(_is_within(h, real) for h in hidden):
-                # A folder that holds a secret (a checkout holding labs/ next to the package):
-                # bind only the packages Python imports from it, never the whole folder.
-                for child in sorted(real.iterdir()):
-                    if child.is_dir() and (child / "__init__.py").exists() and not any(
-                        _is_within(h, child) for h in hidden
-                    ):
-                        args += ["--ro-bind", str(child), str(child)]
+            if p in self.readonly or any(_is_within(real, pre) for pre in prefixes):
+                # The Python installation and its site-packages: bound whole (a secret inside,
+                # such as labs packed in the wheel, gets a tmpfs over it below).
+                args += ["--ro-bind", str(real), str(real)]
+                bound.append(real)
                 continue
-            args += ["--ro-bind", str(real), str(real)]
-            bound.append(real)
+            # A folder outside the installation on sys.path is an editable checkout: it also
+            # holds labs/ and .git (the source notebooks' history). Bind only the packages
+            # Python imports from it.
+            for child in sorted(real.iterdir()):
+                if child.is_dir() and (child / "__init__.py").exists() and not any(
+                    _is_within(h, child) for h in hidden
+                ):
+                    args += ["--ro-bind", str(child), str(child)]
+                    bound.append(child)
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for w in self.writable:
             real = os.path.realpath(w)
@@ -182,4 +194,4 @@ def limited_kernel_cmd(connection_file: str, memory_bytes: int | None, sandboxed
             "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)\n"
         )
     )
-    return [sys.executable, "-c", code, connection_file]
+    return [python_executable(), "-c", code, connection_file]
