@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.drift import PageHinkley, detect_drifts, score_detections
+from mlscale_lab.drift import Adwin, PageHinkley, detect_drifts, score_detections
 
 
 def _errors(rng, rates_and_lengths):
@@ -71,3 +71,49 @@ def test_bad_parameters_are_named(kwargs, word):
 def test_detect_drifts_refuses_an_object_without_update():
     with pytest.raises(TypeError, match="update"):
         detect_drifts(object(), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_adwin_finds_a_sudden_jump_within_300_samples_and_shrinks_its_window(seed):
+    rng = np.random.default_rng(200 + seed)
+    errors = _errors(rng, [(0.1, 4000), (0.5, 2000)])
+    det = Adwin()
+    alarms = detect_drifts(det, errors[:4400])
+    report = score_detections(alarms, [4000], max_delay=300)
+    assert report.detected_all and report.false_alarms == 0, report
+    # After the cut, the window holds (mostly) the new regime only.
+    assert det.width < 4400 - 4000 + det.clock
+    assert np.mean(det.window) > 0.3
+
+
+def test_adwin_is_quiet_on_stationary_streams():
+    rng = np.random.default_rng(300)
+    alarms = sum(
+        len(detect_drifts(Adwin(), _errors(rng, [(p, 10_000)]))) for p in (0.05, 0.15, 0.3) * 2
+    )
+    assert alarms <= 1
+
+
+def test_adwin_smaller_delta_is_more_cautious():
+    rng = np.random.default_rng(5)
+    errors = _errors(rng, [(0.2, 3000), (0.35, 3000)])
+    first = [
+        next((a for a in detect_drifts(Adwin(delta=d), errors) if a >= 3000), 10**9)
+        for d in (0.1, 1e-6)
+    ]
+    assert first[0] <= first[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"delta": 0}, "delta"),
+        ({"delta": 1.5}, "delta"),
+        ({"clock": 0}, "clock"),
+        ({"max_window": 1}, "max_window"),
+        ({"min_side": 600, "max_window": 1000}, "min_side"),
+    ],
+)
+def test_adwin_bad_parameters_are_named(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        Adwin(**kwargs)

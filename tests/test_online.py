@@ -179,3 +179,11 @@ def test_views_draw_what_the_results_hold(runs, sudden):
     stats, alarms = page_hinkley_trace(errors, delta=0.03, threshold=30, offset=1000)
     assert stats.shape == (8000,) and np.isnan(stats[:1000]).all()
     assert alarms == [1000 + a for a in detect_drifts(PageHinkley(), errors)]
+
+
+def test_drift_triggered_works_with_adwin(sudden):
+    from mlscale_lab.drift import Adwin
+
+    r = prequential(sudden, DriftTriggered(detector=Adwin()), warmup=1000, batch_size=100)
+    assert r.alarms and 4000 <= r.alarms[0] < 4300, r.alarms
+    assert r.accuracy(4000) > 0.85
