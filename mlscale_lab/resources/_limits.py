@@ -26,13 +26,9 @@ import math
 import numbers
 import os
 import pickle
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +126,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _child_main(workdir: str) -> None:
     """Entry point of the child: load the job, report the baseline, run, write the outcome."""
+    import traceback
+
     work = Path(workdir)
     if sys.platform.startswith("linux"):
         try:  # be the OOM killer's first choice, not the notebook kernel
@@ -222,7 +220,10 @@ def _serialise(fn, args, kwargs, cap) -> bytes:
         ) from exc
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
+def _kill_tree(proc) -> None:
+    import signal
+    import subprocess
+
     try:
         parent = psutil.Process(proc.pid)
         procs = [*parent.children(recursive=True), parent]
@@ -332,6 +333,10 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
         ``value`` (what ``fn`` returned), ``peak_rss_bytes``, ``baseline_rss_bytes``,
         ``seconds``.
     """
+    # Imported here: `import mlscale_lab.resources` should stay quick.
+    import subprocess
+    import tempfile
+
     cap, timeout_s = _check_limits(memory_bytes, timeout_s)
     payload = _serialise(fn, args, kwargs, cap)
     name = _describe(fn)
