@@ -344,13 +344,26 @@ class SweepPoint:
         return asdict(self)
 
 
+def _check_k_for(X, method: str, k, name: str) -> int:
+    if method != "pca" or X.shape[0] >= X.shape[1]:
+        return check_k(k, X.shape[1], name=name)
+    limit = min(X.shape)
+    if not isinstance(k, bool) and isinstance(k, numbers.Integral) and k > limit:
+        raise ValueError(
+            f"{name}={k} is out of range: PCA finds at most min(n_samples, n_features) = {limit} "
+            f"components here ({X.shape[0]} rows, {X.shape[1]} features). Keep at most {limit} "
+            "components, or use more rows."
+        )
+    return check_k(k, limit, name=name)
+
+
 def _check_config(X, method, k) -> int:
     n_features = X.shape[1]
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {METHODS}")
     if method == "all":
         return n_features
-    k = check_k(k, n_features if method != "pca" else min(X.shape), name="k")
+    k = _check_k_for(X, method, k, "k")
     if method == "chi2":
         check_nonnegative(X)
     return k
@@ -455,8 +468,7 @@ def sweep(X, y, ks: Sequence[int], method: str = "chi2", **kwargs) -> list[Sweep
     ks = list(ks)
     if not ks:
         raise ValueError("ks must hold at least one k, e.g. [5, 10, 20]")
-    limit = X.shape[1] if method != "pca" else min(X.shape)
-    ks = sorted({check_k(k, limit, name="ks") for k in ks})
+    ks = sorted({_check_k_for(X, method, k, "ks") for k in ks})
     return evaluate_many(X, y, [(method, k) for k in ks], **kwargs)
 
 

@@ -49,6 +49,14 @@ def test_k_outside_the_features_names_the_limit(digits, k):
         sel.check_k(k, 64)
 
 
+def test_pca_components_beyond_the_rows_name_both_limits():
+    X, y = sel.noise_data(n_samples=30, n_features=100)
+    with pytest.raises(ValueError, match=r"min\(n_samples, n_features\) = 30"):
+        sel.sweep(X, y, [40], "pca", cv=2)
+    with pytest.raises(ValueError, match="between 1 and 100"):
+        sel.sweep(X, y, [101], "chi2", cv=2)
+
+
 def test_k_must_be_an_integer():
     with pytest.raises(TypeError, match="integer"):
         sel.check_k(2.5, 64)
