@@ -173,8 +173,9 @@ def execute_notebook(nb, *, workdir: Path, runtime: Path, timeout: float, budget
         reason = (f"{where} ran over the {timeout:g} s per-cell timeout and did not stop when "
                   "interrupted; its kernel was killed")
     elif status == "kernel_died":
-        reason = (f"the kernel died in {where} (the code exited the process, e.g. os._exit or "
-                  "sys.exit in a thread, or crashed)")
+        reason = (f"the kernel died in {where}: the code ended the process (os._exit, a signal) "
+                  "or crashed it (a library aborting when memory ran out under the cap); later "
+                  "cells were not run")
     elif status == "error":
         reason = f"could not run the notebook ({where}): {reason}"
         log = runtime / "kernel.log"

@@ -97,26 +97,37 @@ def scrub_outputs(nb, hidden: set[str]) -> None:
                         del out.data[mime]
 
 
+_EXPORTER: list = []
+
+
+def _exporter():
+    """nbgrader's feedback exporter (its ``feedback`` template), built once per process:
+    compiling the templates takes longer than rendering one notebook."""
+    if not _EXPORTER:
+        import nbgrader
+        from nbconvert.exporters import HTMLExporter
+        from traitlets.config import Config
+
+        base = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+        c = Config()
+        c.HTMLExporter.template_name = "feedback"
+        c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
+        c.HTMLExporter.extra_template_paths = [str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+        _EXPORTER.append(HTMLExporter(config=c))
+    return _EXPORTER[0]
+
+
 def feedback_html(nb, resources: dict, hidden: set[str], note: str | None = None) -> str:
     """Render graded notebook ``nb`` (scores from nbgrader's ``GetGrades``) as feedback HTML."""
-    import nbgrader
-    from nbconvert.exporters import HTMLExporter
     from nbformat.v4 import new_markdown_cell
     from nbgrader.preprocessors import ClearHiddenTests
-    from traitlets.config import Config
 
     nb = copy.deepcopy(nb)
     scrub_outputs(nb, hidden)
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     if note:
         nb.cells.insert(0, new_markdown_cell(f"**Grading note:** {note}"))
-    base = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
-    c = Config()
-    c.HTMLExporter.template_name = "feedback"
-    c.HTMLExporter.extra_template_basedirs = [str(base / "templates")]
-    c.HTMLExporter.extra_template_paths = [str(base / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
-    exporter = HTMLExporter(config=c)
-    body, _ = exporter.from_notebook_node(nb, resources=copy.deepcopy(resources))
+    body, _ = _exporter().from_notebook_node(nb, resources=copy.deepcopy(resources))
     # Last line of defence: no hidden line survives, raw or HTML-escaped.
     for h in hidden:
         for form in {h, html.escape(h), html.escape(h, quote=False)}:
