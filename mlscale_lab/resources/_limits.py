@@ -35,6 +35,8 @@ from typing import Any
 
 import psutil
 
+from mlscale_lab.resources._monitor import _children_fast
+
 _MB = 1024**2
 _POLL_S = 0.004  # watchdog period; at ~5 GB/s of page touching this bounds overshoot to ~20 MB
 _TREE_SCAN_S = 0.05  # how often to look for grandchildren (a full /proc scan is costlier)
@@ -284,9 +286,13 @@ class _Watchdog:
             now = time.perf_counter()
             if now - last_scan > _TREE_SCAN_S:
                 last_scan = now
+                pids = _children_fast(root.pid)  # microseconds on Linux; psutil scans all of /proc
                 try:
-                    for child in root.children(recursive=True):
-                        tree.setdefault(child.pid, child)
+                    if pids is None:
+                        pids = [c.pid for c in root.children(recursive=True)]
+                    for pid in pids:
+                        if pid not in tree:
+                            tree[pid] = psutil.Process(pid)
                 except psutil.Error:
                     pass
             rss = 0
@@ -394,6 +400,15 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
         result_file = work / "result.pkl"
         outcome = pickle.loads(result_file.read_bytes()) if result_file.exists() else None
 
+    if dog.error and cap is not None:
+        import warnings
+
+        warnings.warn(
+            f"run_limited: the memory cap could not be enforced ({dog.error}); the run was not "
+            "capped. On macOS this happens for processes of another user.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     mb = lambda b: f"{b / _MB:,.0f} MB"  # noqa: E731
     if dog.verdict == "memory" and not (outcome and outcome[0] == "baseline"):
         raise MemoryLimitExceeded(
