@@ -262,6 +262,13 @@ def test_explorer_switches_between_sweeps(digits, digits_sweep):
     t0 = time.perf_counter()
     explorer.update(3, "PCA")
     assert time.perf_counter() - t0 < 0.1
+    # Updates from code move the controls too, so they always match the row on show.
+    explorer.update(4, "chi2")
+    assert (toggle.value, slider.options, slider.value) == ("chi2", (4, 16, 64), 4)
+    assert "chi2, k = 4" in out.value
+    with pytest.raises(KeyError, match="not in the chi2 sweep"):
+        explorer.update(20)
+    assert slider.value == 4 and "chi2, k = 4" in out.value
     with pytest.raises(KeyError, match="not one of"):
         explorer.update(3, "lasso")
     with pytest.raises(ValueError, match="empty"):

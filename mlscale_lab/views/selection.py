@@ -212,12 +212,17 @@ class SweepExplorer:
         return f"<b>{html.escape(label)}, k = {p.k}</b><table>{body}</table>"
 
     def update(self, k: int, label: str | None = None) -> str:
-        """What a control move runs: show row ``k`` (of sweep ``label``) and return its HTML."""
-        if label is not None and label != self.label:
-            if label not in self._rows:
-                raise KeyError(f"sweep {label!r} is not one of {list(self._rows)}")
-            self.label = label
-        text = self.render(k)
+        """Show row ``k`` (of sweep ``label``) and return its HTML; what a control move runs.
+
+        Called from code, it also moves the controls, so they always match the row on show.
+        """
+        label = self.label if label is None else label
+        text = self.render(k, label)  # raises for an unknown sweep or k before anything moves
+        self.label = label
+        if self._toggle is not None and self._toggle.value != label:
+            self._toggle.value = label  # fires _switch: the slider gets this sweep's ks
+        if self._slider is not None and self._slider.value != k:
+            self._slider.value = k  # fires update(k) again, which finds everything in place
         if self._out is not None:
             self._out.value = text
         return text
