@@ -45,6 +45,9 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
         "processes": True,
         "memory_limit": memory_limit,
         "dashboard_address": None,
+        # No dashboard, and the scheduler's small HTTP server on a free loopback port: the
+        # default 8787 may be taken by another cluster (a warning), and 0.0.0.0 is not needed.
+        "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         "silence_logs": logging.ERROR,
     }
     options.update(kwargs)
