@@ -251,9 +251,11 @@ def test_explorer_switches_between_sweeps(digits, digits_sweep):
     points, full = digits_sweep
     pca = sel.sweep(X, y, [3, 20], "pca", cv=2, repeats=2, batch_size=8)
     explorer = SweepExplorer({"chi2": points, "PCA": pca}, reference=full)
-    toggle, slider, out = explorer.widget().children
+    with pytest.raises(KeyError, match="not in the chi2 sweep"):
+        explorer.widget(k=5)
+    toggle, slider, out = explorer.widget(k=16).children
     assert toggle.options == ("chi2", "PCA") and slider.options == (4, 16, 64)
-    slider.value = 16
+    assert slider.value == 16 and "chi2, k = 16" in out.value
     toggle.value = "PCA"
     # The slider now runs over the PCA ks, at the k nearest the one shown before.
     assert slider.options == (3, 20) and slider.value == 20

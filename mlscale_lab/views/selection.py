@@ -237,11 +237,16 @@ class SweepExplorer:
         self._slider.value = nearest
         self.update(nearest)
 
-    def widget(self):
-        """The ipywidgets box: sweep buttons (if several), a slider over k, the HTML it updates."""
+    def widget(self, k: int | None = None):
+        """The ipywidgets box: sweep buttons (if several), a slider over k, the HTML it updates.
+
+        ``k`` is the row shown first (the middle of the sweep by default).
+        """
         import ipywidgets as widgets
 
-        self._slider = widgets.SelectionSlider(options=self.ks, value=self.ks[len(self.ks) // 2],
+        start = self.ks[len(self.ks) // 2] if k is None else k
+        self.render(start)  # an unknown k raises here, before any widget exists
+        self._slider = widgets.SelectionSlider(options=self.ks, value=start,
                                                description="k", continuous_update=True)
         self._out = widgets.HTML(self.render(self._slider.value))
         self._slider.observe(lambda change: self.update(change["new"]), names="value")
