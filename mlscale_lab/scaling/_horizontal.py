@@ -56,6 +56,12 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
     dlog = logging.getLogger("distributed")
     old_level = dlog.level
     dlog.setLevel(logging.ERROR)
+    # Worker processes (also those adapt starts later) read their log level from the
+    # environment when they import distributed.
+    env_key = "DASK_LOGGING__DISTRIBUTED"
+    old_env = os.environ.get(env_key)
+    if old_env is None:
+        os.environ[env_key] = "error"
     try:
         cluster = LocalCluster(**options)
         try:
@@ -68,6 +74,8 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
             cluster.close()
     finally:
         dlog.setLevel(old_level)
+        if old_env is None:
+            os.environ.pop(env_key, None)
 
 
 def connect(address: str, *, timeout: float = 10.0):
