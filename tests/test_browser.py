@@ -243,14 +243,16 @@ def _lab_timeout_s(lab: Path) -> float:
 def _key_view(page, cells: list[dict]):
     """The output a learner looks at: the first live widget, else plot, else printed output."""
     panel = "window.jupyterapp.shell.currentWidget.content.widgets"
+    # A progress bar (tqdm) is a widget too, but not the view a lab is about.
     for kind, selector in (
-        ("widget", ".jupyter-widgets"),
+        ("widget", ".jp-OutputArea-output:not(:has(.widget-hprogress)) .jupyter-widgets"),
         ("plot", ".jp-OutputArea-output img"),
+        ("widget", ".jupyter-widgets"),
         ("output", ".jp-OutputArea-output"),
     ):
         for c in cells:
             handle = page.evaluate_handle(
-                f"() => {panel}[{c['index']}].node.querySelector('{selector}')"
+                f"() => {panel}[{c['index']}].node.querySelector({json.dumps(selector)})"
             ).as_element()
             if handle is not None:
                 return kind, c, handle
