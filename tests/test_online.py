@@ -187,3 +187,20 @@ def test_drift_triggered_works_with_adwin(sudden):
     r = prequential(sudden, DriftTriggered(detector=Adwin()), warmup=1000, batch_size=100)
     assert r.alarms and 4000 <= r.alarms[0] < 4300, r.alarms
     assert r.accuracy(4000) > 0.85
+
+
+def test_detector_explorer_redraws_when_a_slider_moves(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mlscale_lab.views.online import detector_explorer
+
+    rng = np.random.default_rng(0)
+    errors = np.r_[rng.random(3000) < 0.1, rng.random(1000) < 0.5].astype(float)
+    box = detector_explorer(errors, [3000])
+    sliders, info, image = box.children
+    assert bytes(image.value).startswith(b"\x89PNG")
+    assert info.value.startswith("1 alarm(s)")
+    first = bytes(image.value)
+    sliders.children[1].value = 3.0  # a far lower threshold: alarms on noise
+    assert int(info.value.split()[0]) > 1 and bytes(image.value) != first

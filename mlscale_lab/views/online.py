@@ -137,7 +137,13 @@ def detector_explorer(
     errors, drift_points=(), *, offset: int = 0, delta: float = 0.03, threshold: float = 30.0
 ):
     """Sliders for Page-Hinkley's ``delta`` and ``threshold`` over a fixed error stream: see the
-    alarms move. An extra on top of the plain cells; returns the widget box."""
+    alarms move. An extra on top of the plain cells; returns the widget box.
+
+    The plot is rendered to PNG bytes in an ``Image`` widget (no ``Output`` capture), so the
+    widget behaves the same headless, in JupyterLab, and when sliders move quickly.
+    """
+    import io
+
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
@@ -147,20 +153,20 @@ def detector_explorer(
         value=threshold, base=10, min=0, max=2.5, step=0.05, description="threshold"
     )
     info = w.HTML()
-    out = w.Output()
+    image = w.Image(format="png")
 
     def redraw(*_):
         stats, alarms = page_hinkley_trace(errors, delta=d.value, threshold=t.value, offset=offset)
         info.value = f"{len(alarms)} alarm(s) at {alarms[:8]}{' ...' if len(alarms) > 8 else ''}"
-        with out:
-            out.clear_output(wait=True)
-            fig = plot_detector(None, stats, t.value, drift_points, alarms)
-            plt.show()
-            plt.close(fig)
+        fig = plot_detector(None, stats, t.value, drift_points, alarms)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        plt.close(fig)
+        image.value = buf.getvalue()
 
     d.observe(redraw, "value")
     t.observe(redraw, "value")
     redraw()
-    box = w.VBox([w.HBox([d, t]), info, out])
+    box = w.VBox([w.HBox([d, t]), info, image])
     display(box)
     return box
