@@ -345,6 +345,10 @@ def _run_tasks(tasks, workers: int, progress: bool) -> list[SubmissionResult]:
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             ctx = multiprocessing.get_context("forkserver")
+            # The fork server imports the heavy modules once; every worker forks from it warm
+            # instead of importing nbgrader, nbconvert and jupyter_client again.
+            ctx.set_forkserver_preload(["mlscale_lab.grading._grade", "nbgrader.preprocessors",
+                                        "nbconvert.exporters", "nbclient", "jupyter_client.manager"])
             with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
                 futures = [pool.submit(_grade_job, t) for t in tasks]
                 for fut in as_completed(futures):

@@ -25,26 +25,39 @@ _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n?(.*?)### END HIDDEN TESTS", re.S
 _TEMPLATE_DB: list[Path] = []
 
 
+def _alembic_head() -> str:
+    """The schema revision nbgrader stamps a new gradebook with, read with alembic's Python API
+    from nbgrader's own migration scripts (what ``alembic heads`` prints, without a subprocess)."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def new_gradebook(path: str | os.PathLike) -> str:
     """Create an empty nbgrader gradebook at ``path`` and return its URL.
 
-    nbgrader stamps a new database with its schema version by running the ``alembic``
-    command (about 2 s); that happens once per process, and later gradebooks are copies.
+    nbgrader stamps a new database with its schema revision by running the ``alembic``
+    command in a subprocess (seconds, and it must be on PATH). Here the revision is read
+    in-process, once per process; later gradebooks are copies of the first empty one.
     """
     import shutil
-    import sys
 
+    import nbgrader.api
     from nbgrader.api import Gradebook
 
     if not _TEMPLATE_DB:
         tmpl = Path(tempfile.mkdtemp(prefix="mlscale-gradebook-")) / "empty.db"
-        old_path = os.environ.get("PATH", "")
-        # alembic is installed next to this Python, which may not be on PATH (a venv not activated).
-        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), old_path])
+        head = _alembic_head()
+        original = nbgrader.api.get_alembic_version
+        nbgrader.api.get_alembic_version = lambda: head
         try:
             Gradebook(f"sqlite:///{tmpl}").close()
         finally:
-            os.environ["PATH"] = old_path
+            nbgrader.api.get_alembic_version = original
         _TEMPLATE_DB.append(tmpl)
     shutil.copyfile(_TEMPLATE_DB[0], path)
     return f"sqlite:///{path}"
