@@ -341,6 +341,15 @@ def _spin(seconds: float) -> float:
     return x
 
 
+def _n_workers(cluster) -> int:
+    """Connected workers, read live from an in-process scheduler (a LocalCluster's), else from
+    the cluster's periodically refreshed ``scheduler_info`` (which can lag by a second)."""
+    sched = getattr(cluster, "scheduler", None)
+    if sched is not None and hasattr(sched, "workers"):
+        return len(sched.workers)
+    return len(cluster.scheduler_info.get("workers", {}))
+
+
 @dataclass
 class AdaptTimeline:
     """Samples of an ``adapt`` run: time, connected workers, unfinished tasks."""
@@ -385,7 +394,7 @@ def adapt_under_bursts(
     def sample():
         while not stop.is_set():
             timeline.t.append(time.perf_counter() - t0)
-            timeline.workers.append(len(cluster.scheduler_info.get("workers", {})))
+            timeline.workers.append(_n_workers(cluster))
             timeline.pending.append(sum(not f.done() for f in list(outstanding)))
             stop.wait(sample_every)
 
@@ -396,7 +405,7 @@ def adapt_under_bursts(
     deadline = time.perf_counter() + timeout
     try:
         settle = time.perf_counter() + 2 * gap_seconds
-        while len(cluster.scheduler_info.get("workers", {})) > minimum and time.perf_counter() < settle:
+        while _n_workers(cluster) > minimum and time.perf_counter() < settle:
             time.sleep(sample_every)
         for n in bursts:
             timeline.bursts.append((time.perf_counter() - t0, int(n)))
