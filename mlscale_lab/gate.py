@@ -448,8 +448,10 @@ def run_gate(
     candidate, production : path
         Joblib artifacts (e.g. ``ModelRegistry.path(version)``); no production on a first deploy.
     timeout : float
-        Seconds before the run is stopped.
+        Seconds before the run is stopped; a run that times out is a failed gate.
     """
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     test_file = Path(test_file)
     if not test_file.exists():
         raise FileNotFoundError(
@@ -482,7 +484,12 @@ def run_gate(
         f"--junitxml={xml}",
     ]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=d)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=d)
+    except subprocess.TimeoutExpired:  # a gate that hangs blocks the candidate, with the reason
+        seconds = time.perf_counter() - t0
+        why = f"the gate did not finish within timeout={timeout:g} s"
+        return GateRun(False, -1, {"gate": {"outcome": "error", "message": why}}, seconds, why)
     seconds = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
     checks = parse_junit(xml) if xml.exists() else {}

@@ -194,3 +194,12 @@ def test_ci_workflow_needs_the_gate_inside_the_workspace(tmp_path, gate_dir):
     _, test_file = gate_dir
     with pytest.raises(ValueError, match="inside workspace"):
         gate.write_ci_workflow(tmp_path / "elsewhere", test_file)
+
+
+def test_a_gate_that_runs_out_of_time_blocks_the_candidate(gate_dir):
+    d, test_file = gate_dir
+    run = gate.run_gate(test_file, d / "good.joblib", timeout=0.05)
+    assert not run.passed and run.returncode == -1
+    assert "timeout=0.05" in run.checks["gate"]["message"]
+    with pytest.raises(ValueError, match="timeout"):
+        gate.run_gate(test_file, d / "good.joblib", timeout=0)
