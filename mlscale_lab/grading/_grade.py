@@ -330,26 +330,37 @@ def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float 
     return results
 
 
+def _warm_worker() -> None:
+    """Import what grading needs and build the feedback exporter before the first task."""
+    from mlscale_lab.grading._feedback import _exporter
+
+    _exporter()
+
+
 def _run_tasks(tasks, workers: int, progress: bool) -> list[SubmissionResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     from tqdm.auto import tqdm
 
+    pool = None
+    if workers > 1 and len(tasks) > 1:
+        # Workers fork from this process, which has already imported nbgrader and run no
+        # kernel yet (no threads, no ZeroMQ sockets to inherit), so they start warm; the pool
+        # exists before the progress bar's monitor thread does.
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        _warm_worker()
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
+                                   mp_context=multiprocessing.get_context(method))
     bar = tqdm(total=len(tasks), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
     results = []
     try:
-        if workers == 1 or len(tasks) <= 1:
+        if pool is None:
             for t in tasks:
                 results.append(_grade_job(t))
                 bar.update()
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            ctx = multiprocessing.get_context("forkserver")
-            # The fork server imports the heavy modules once; every worker forks from it warm
-            # instead of importing nbgrader, nbconvert and jupyter_client again.
-            ctx.set_forkserver_preload(["mlscale_lab.grading._grade", "nbgrader.preprocessors",
-                                        "nbconvert.exporters", "nbclient", "jupyter_client.manager"])
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+            with pool:
                 futures = [pool.submit(_grade_job, t) for t in tasks]
                 for fut in as_completed(futures):
                     results.append(fut.result())
