@@ -53,3 +53,14 @@ def test_readme_lists_every_lab():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for path in LABS:
         assert f"labs/{path.name}" in readme, f"README.md's lab table has no row for {path.name}"
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.stem)
+def test_readme_row_matches_lab_metadata(path):
+    """The README's table is the lab's metadata: topic, minutes and measures, word for word."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    meta = nbformat.read(path, as_version=4).metadata["mlscale"]
+    row = f"| [{path.stem[:2]}](labs/{path.name}) | {meta['topic']} | {meta['minutes']} min | {meta['measures']} |"
+    assert row in readme, f"README.md's row for {path.name} should read:\n{row}"
