@@ -164,3 +164,15 @@ def test_live_view_is_harmless_headless(monkeypatch):
         time.sleep(0.2)
     assert view.gauge.value == pytest.approx(mon.samples[-1].rss_bytes / MB, rel=0.2)
     assert "<polyline" in view.timeline.value and "MB" in view.label.value
+
+
+def test_a_phase_shorter_than_the_interval_still_has_a_reading():
+    # A long interval: no sampling-thread tick can land inside the short phases.
+    with ResourceMonitor(interval=5.0) as mon:
+        mon.mark("short a")
+        sum(range(1000))
+        mon.mark("short b")
+        sum(range(1000))
+    phases = mon.summary().phases
+    assert {"short a", "short b"} <= set(phases)
+    assert all(ph["samples"] >= 1 for ph in phases.values())

@@ -111,6 +111,8 @@ class ResourceMonitor:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # One sample at a time: the sampling thread and mark() both take samples.
+        self._sample_lock = threading.Lock()
         self._procs: dict[int, psutil.Process] = {}
         self._cpu_first: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
@@ -159,7 +161,13 @@ class ResourceMonitor:
 
     # -- labelling ---------------------------------------------------------------------------
     def mark(self, phase: str) -> None:
-        """Label the samples from now on with ``phase`` (an epoch, ``"fit"``, ``"predict"``)."""
+        """Label the samples from now on with ``phase`` (an epoch, ``"fit"``, ``"predict"``).
+
+        While the monitor runs, a sample is taken at the boundary (labelled with the phase that
+        ends), so a phase shorter than ``interval`` still has a reading of its own.
+        """
+        if self.running:
+            self._take_sample()
         t = time.perf_counter() - self._t0 if self._thread else 0.0
         with self._lock:
             self._phase = str(phase)
@@ -226,6 +234,10 @@ class ResourceMonitor:
         return rss, cpu_total, rb, wb
 
     def _take_sample(self) -> None:
+        with self._sample_lock:
+            self._take_sample_locked()
+
+    def _take_sample_locked(self) -> None:
         rss, cpu_total, rb, wb = self._read_tree()
         t = time.perf_counter() - self._t0
         dt = t - self._last_t
