@@ -205,9 +205,10 @@ def test_allocation_over_the_memory_cap_raises_memoryerror_and_grading_goes_on(g
 def test_submission_cannot_read_sources_gradebook_or_other_work(graded):
     html = _html(graded, "snoop")
     assert "LEAKED" not in html
-    assert html.count("blocked:") == 2
+    assert html.count("blocked: FileNotFoundError") == 2
     assert "gradebooks visible: 0" in html and "submissions visible: 0" in html
-    assert re.search(r"files here: \[&#x27;99_synthetic.ipynb&#x27;\]", html), "only its own notebook is there"
+    quote = r"(?:'|&#x27;|&#39;)"
+    assert re.search(rf"files here: \[{quote}99_synthetic.ipynb{quote}\]", html), "only its own notebook is there"
     assert _points(graded, "snoop") == POINTS
 
 
