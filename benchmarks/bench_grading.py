@@ -59,7 +59,8 @@ def main(argv=None) -> int:
             (r,) = grade_submissions(_submissions(lab, tmp / f"one{i}", 1), tmp / f"one{i}-out", progress=False)
             graded.append(time.perf_counter() - t0)
             inside.append(r.seconds - r.execute_seconds)
-            assert r.status == "graded" and r.points == r.max_points, (r.status, r.reason)
+            auto = [c for c in r.cells if c.points is not None]  # written answers wait for a human
+            assert r.status == "graded" and all(c.points == c.max_points for c in auto), (r.status, r.cells)
         overhead = statistics.median(g - p for g, p in zip(graded, plain, strict=True))
         print(f"lab {lab.stem}")
         print(f"execute headless (run_lab), median   {statistics.median(plain):6.2f} s")
