@@ -64,3 +64,18 @@ def test_lint_command_exit_status(tmp_path, capsys, monkeypatch):
     nbformat.write(nb, str(path))
     assert main(["lint", "99"]) == 1
     assert "points" in capsys.readouterr().out
+
+
+def test_lint_catches_a_written_answer_that_would_lose_its_question(tmp_path):
+    from nbformat.v4 import new_markdown_cell
+
+    def add_written(nb, text):
+        cell = new_markdown_cell(text)
+        cell.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False, "points": 1,
+                                     "grade_id": "lab99-essay", "schema_version": 3}
+        nb.cells.append(cell)
+
+    problems = _broken(tmp_path, lambda nb: add_written(nb, "Why? Explain.\n\nYOUR ANSWER HERE"))
+    assert any("lab99-essay" in p and "BEGIN SOLUTION" in p for p in problems), problems
+    ok = _broken(tmp_path, lambda nb: add_written(nb, "### BEGIN SOLUTION\nBecause.\n### END SOLUTION"))
+    assert not [p for p in ok if "lab99-essay" in p], ok

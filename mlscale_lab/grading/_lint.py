@@ -3,7 +3,8 @@
 Checks, per source notebook: nbgrader's own metadata validation; unique ``grade_id``s (within
 the lab and across labs) that start with the lab's prefix (``lab03-``); points on every test
 cell; every answer cell holds ``### BEGIN/END SOLUTION`` and is followed by its test cell;
-hidden-test markers balanced; test code writes to stdout only (no ``sys.stderr``,
+hidden-test markers balanced; written answers hold their reference answer in a solution
+region (else nbgrader's student version loses the question); test code writes to stdout only (no ``sys.stderr``,
 ``warnings.warn``, ``logging`` or a tqdm bar: nbgrader scores a cell with stderr output 0).
 """
 
@@ -117,6 +118,10 @@ def lint_notebook(path: str | os.PathLike) -> list[str]:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "markdown" and meta.get("grade") and not meta.get("points"):
             problems.append(f"written answer {meta.get('grade_id')}: needs points > 0")
+        if cell.cell_type == "markdown" and meta.get("solution") and "### BEGIN SOLUTION" not in cell.source:
+            # nbgrader then replaces the WHOLE cell with "YOUR ANSWER HERE": a question in it is lost.
+            problems.append(f"written answer {meta.get('grade_id')}: put the question in a markdown cell "
+                            "above and the reference answer between ### BEGIN SOLUTION / ### END SOLUTION")
     if n_tests == 0:
         problems.append("no autograded test cells: a lab has graded exercises")
     return problems
