@@ -129,7 +129,10 @@ class SandboxSpec:
         ignore_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
                          "os.execv(sys.argv[1], sys.argv[1:])")
         args = [python_executable(), "-S", "-c", ignore_sigint, shutil.which(bwrap) or bwrap,
-                "--die-with-parent", "--unshare-all", "--cap-drop", "ALL"]
+                "--die-with-parent", "--unshare-all", "--cap-drop", "ALL",
+                # The fresh /tmp first: binds below may live under /tmp (a checkout and its
+                # virtualenv in a temporary folder, as in CI) and must stay visible over it.
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for d in SYSTEM_DIRS:
             p = Path(d)
             if p.is_symlink():
@@ -163,7 +166,6 @@ class SandboxSpec:
                 ):
                     args += ["--ro-bind", str(child), str(child)]
                     bound.append(child)
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for w in self.writable:
             real = os.path.realpath(w)
             args += ["--bind", real, real]
