@@ -179,12 +179,16 @@ def _shutdown_kernels(server: dict) -> None:
 
 
 # JavaScript run in the page. `jupyterapp` is exposed by --LabApp.expose_app_in_browser.
-_JS_READY = """() => {
+# Ready means: the lab we opened is the current tab (JupyterLab restores the previous lab's tab
+# from its workspace state, and may show it first), and its kernel is idle.
+_JS_READY = """(name) => {
   const app = window.jupyterapp;
   const panel = app && app.shell.currentWidget;
+  const path = panel && panel.context && panel.context.path;
   const kernel = panel && panel.sessionContext && panel.sessionContext.session
       && panel.sessionContext.session.kernel;
-  return !!(kernel && kernel.status === 'idle' && panel.content.widgets.length > 0);
+  return !!(path && path.endsWith(name) && kernel && kernel.status === 'idle'
+            && panel.content.widgets.length > 0);
 }"""
 
 _JS_RUN_ALL = """() => {
@@ -270,7 +274,7 @@ def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser):
             f"{jupyterlab['url']}/lab/tree/{lab.name}?token={jupyterlab['token']}",
             wait_until="domcontentloaded",
         )
-        page.wait_for_function(_JS_READY, timeout=120_000, polling=500)
+        page.wait_for_function(_JS_READY, arg=lab.name, timeout=120_000, polling=500)
         started = time.monotonic()
         page.evaluate(_JS_RUN_ALL)
         page.wait_for_function(
@@ -279,7 +283,7 @@ def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser):
         done = page.evaluate("() => window.__mlscaleDone")
         seconds = time.monotonic() - started
         # Widgets and images render asynchronously after the kernel replies.
-        page.wait_for_function(_JS_READY, timeout=60_000, polling=500)
+        page.wait_for_function(_JS_READY, arg=lab.name, timeout=60_000, polling=500)
         page.wait_for_timeout(1500)
         cells = page.evaluate(_JS_INSPECT, WIDGET_MIME)
 
