@@ -176,3 +176,16 @@ def test_a_phase_shorter_than_the_interval_still_has_a_reading():
     phases = mon.summary().phases
     assert {"short a", "short b"} <= set(phases)
     assert all(ph["samples"] >= 1 for ph in phases.values())
+
+
+def test_live_view_shows_a_new_phase_despite_its_frame_rate():
+    pytest.importorskip("ipywidgets")
+    from mlscale_lab.resources import Sample
+    from mlscale_lab.views.monitor import LiveMonitorView
+
+    view = LiveMonitorView(ResourceMonitor(), memory_limit_bytes=4 * 1024**3, fps=1)
+    view.update(Sample(0.0, 100 * MB, 50.0, phase="fit"))
+    view.update(Sample(0.1, 120 * MB, 50.0, phase="fit"))  # within 1 s: throttled
+    assert "120 / " not in view.label.value
+    view.update(Sample(0.2, 130 * MB, 50.0, phase="predict"))  # a new phase always shows
+    assert "predict" in view.label.value and "130 / " in view.label.value

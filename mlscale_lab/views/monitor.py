@@ -68,6 +68,7 @@ class LiveMonitorView:
         self.window = int(window)
         self.min_gap = 1.0 / fps
         self._last = -1.0
+        self._last_phase = ""
         self._rss: list[float] = []
         self._cpu: list[float] = []
         self.gauge = w.FloatProgress(
@@ -87,9 +88,10 @@ class LiveMonitorView:
         self._rss.append(sample.rss_bytes / _MB)
         self._cpu.append(sample.cpu_percent)
         del self._rss[: -self.window], self._cpu[: -self.window]
-        if sample.t - self._last < self.min_gap:
+        # Throttled to `fps`, but a new phase always shows (mark() samples at each boundary).
+        if sample.t - self._last < self.min_gap and sample.phase == self._last_phase:
             return
-        self._last = sample.t
+        self._last, self._last_phase = sample.t, sample.phase
         mb = sample.rss_bytes / _MB
         self.gauge.value = min(mb, self.gauge.max)
         share = sample.rss_bytes / self.limit
