@@ -40,14 +40,10 @@ def _cmd_start(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from mlscale_lab.labs import UnknownLabError, resolve_labs
+    from mlscale_lab.labs import resolve_labs
     from mlscale_lab.runner import format_table, report_dict, run_labs, write_report
 
-    try:
-        paths = resolve_labs(args.labs)
-    except UnknownLabError as exc:
-        print(f"mlscale-lab run: {exc}", file=sys.stderr)
-        return 2
+    paths = resolve_labs(args.labs)
     if not paths:
         print("mlscale-lab run: no labs found", file=sys.stderr)
         return 2
@@ -65,13 +61,9 @@ def _cmd_run(args) -> int:
 
 def _cmd_release(args) -> int:
     from mlscale_lab.grading import release_labs
-    from mlscale_lab.labs import UnknownLabError, resolve_labs
+    from mlscale_lab.labs import resolve_labs
 
-    try:
-        paths = resolve_labs(args.labs)
-    except UnknownLabError as exc:
-        print(f"mlscale-lab release: {exc}", file=sys.stderr)
-        return 2
+    paths = resolve_labs(args.labs)
     written = release_labs(paths, args.out)
     print(json.dumps([str(p) for p in written]) if args.json else
           f"wrote {len(written)} student version(s) to {args.out}: " + ", ".join(p.name for p in written))
@@ -115,13 +107,9 @@ def _cmd_grade(args) -> int:
 
 def _cmd_lint(args) -> int:
     from mlscale_lab.grading import lint_labs
-    from mlscale_lab.labs import UnknownLabError, resolve_labs
+    from mlscale_lab.labs import resolve_labs
 
-    try:
-        paths = resolve_labs(args.labs)
-    except UnknownLabError as exc:
-        print(f"mlscale-lab lint: {exc}", file=sys.stderr)
-        return 2
+    paths = resolve_labs(args.labs)
     report = lint_labs(paths)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -136,15 +124,10 @@ def _cmd_lint(args) -> int:
 def _cmd_render(args) -> int:
     from pathlib import Path
 
-    from mlscale_lab.labs import UnknownLabError
     from mlscale_lab.render import render_labs
 
-    try:
-        pages = render_labs(args.out, args.labs, timeout=args.timeout,
-                            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except UnknownLabError as exc:
-        print(f"mlscale-lab render: {exc}", file=sys.stderr)
-        return 2
+    pages = render_labs(args.out, args.labs, timeout=args.timeout,
+                        progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     for page in pages:
         print(f"{page.status:6}  {page.html_path}")
     print(f"index: {Path(args.out) / 'index.html'}")
@@ -260,11 +243,14 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mlscale_lab.labs import UnknownLabError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    # One place turns bad input into "mlscale-lab COMMAND: what was wrong" and exit 2.
+    except (UnknownLabError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"mlscale-lab {args.command}: {exc}", file=sys.stderr)
         return 2
 
