@@ -5,7 +5,7 @@
 
 Prints:
 - overhead: seconds grading one submission takes beyond executing the same notebook headless
-  with ``mlscale_lab.runner.run_lab`` (fresh kernel, same cells), median of ``--repeat`` runs;
+  with ``mlscale_lab.harness.runner.run_lab`` (fresh kernel, same cells), median of ``--repeat`` runs;
   also the grader's own time outside nbclient's execution (gradebook, nbgrader preprocessors,
   feedback HTML). Budget: <= 3 s.
 - speedup: wall time of ``mlscale-lab grade`` (a fresh process, as an instructor runs it) on
@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlscale_lab.grading import grade_submissions
-from mlscale_lab.labs import resolve_labs
-from mlscale_lab.runner import run_lab
+from mlscale_lab.harness.grading import grade_submissions
+from mlscale_lab.harness.labs import resolve_labs
+from mlscale_lab.harness.runner import run_lab
 
 
 def _submissions(lab: Path, root: Path, n: int) -> Path:

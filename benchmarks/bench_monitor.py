@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from mlscale_lab.resources import ResourceMonitor
+from mlscale_lab.constraints import ResourceMonitor
 
 MB = 1024**2
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlscale_lab.drift import PageHinkley, detect_drifts, score_detections
-from mlscale_lab.online import (
+from mlscale_lab.deployment._drift import PageHinkley, detect_drifts, score_detections
+from mlscale_lab.deployment._online import (
     DriftTriggered,
     Incremental,
     Static,
@@ -26,7 +26,7 @@ from mlscale_lab.online import (
     prequential,
     sgd_model,
 )
-from mlscale_lab.streams import make_stream
+from mlscale_lab.deployment._streams import make_stream
 
 SEEDS = range(5)
 
@@ -80,7 +80,7 @@ def main() -> int:
 
     import joblib
 
-    from mlscale_lab.gate import run_gate, write_gate
+    from mlscale_lab.deployment._gate import run_gate, write_gate
 
     with tempfile.TemporaryDirectory() as d:
         test_file = write_gate(Path(d) / "gate", X[22000:], y[22000:])

@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from mlscale_lab import pruning as P
-from mlscale_lab.latency import measure_latency
+from mlscale_lab.complexity import pruning as P
+from mlscale_lab.constraints._latency import measure_latency
 
 
 def _predictor(model):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import psutil
 
-from mlscale_lab.resources import MemoryLimitExceeded, run_limited, run_measured
+from mlscale_lab.constraints import MemoryLimitExceeded, run_limited, run_measured
 
 MB = 1024**2
 

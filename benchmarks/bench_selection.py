@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
-from mlscale_lab.labs import resolve_labs
-from mlscale_lab.runner import run_lab
+from mlscale_lab.harness.labs import resolve_labs
+from mlscale_lab.harness.runner import run_lab
 
 MB = 1024**2
 CPU_CELL = "import os\n_t = os.times()\nprint('KERNEL_CPU', _t.user + _t.system)"
@@ -53,7 +53,7 @@ def bench_lab() -> None:
 def bench_explorer() -> None:
     from sklearn.datasets import load_digits
 
-    from mlscale_lab import selection as sel
+    from mlscale_lab.complexity import selection as sel
     from mlscale_lab.views.selection import SweepExplorer
 
     X, y = load_digits(return_X_y=True)

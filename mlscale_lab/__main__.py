@@ -1,5 +1,5 @@
 import sys
 
-from mlscale_lab.cli import main
+from mlscale_lab.harness.cli import main
 
 sys.exit(main())

@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlscale_lab.labs import list_labs
+from mlscale_lab.harness.labs import list_labs
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -188,7 +188,7 @@ ARTIFACTS = ROOT / "artifacts" / "binder"
 
 
 def _can_make_cgroups() -> bool:
-    from mlscale_lab.binder_limits import Confinement
+    from mlscale_lab.harness.confine import Confinement
 
     try:
         with Confinement(mechanism="cgroup"):
@@ -213,7 +213,7 @@ def _notebook(tmp_path: Path, *sources: str) -> Path:
 
 
 def test_binder_limits_reject_bad_values_with_the_parameter_named():
-    from mlscale_lab.binder_limits import BinderLimits, Confinement
+    from mlscale_lab.harness.confine import BinderLimits, Confinement
 
     with pytest.raises(ValueError, match="memory_bytes"):
         BinderLimits(memory_bytes=1000)
@@ -238,12 +238,12 @@ MECHANISMS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_confined_kernel_sees_the_budget_and_cannot_pass_the_limit(tmp_path, mechanism):
-    from mlscale_lab.binder_limits import BinderLimits, run_lab_binder_sized
+    from mlscale_lab.harness.confine import BinderLimits, run_lab_binder_sized
 
     limits = BinderLimits(memory_bytes=512 * 1024**2, cpus=1)
     probe = _notebook(
         tmp_path,
-        "from mlscale_lab import record\nfrom mlscale_lab.resources import machine_budget\n"
+        "from mlscale_lab import record\nfrom mlscale_lab.constraints import machine_budget\n"
         "b = machine_budget()\nrecord('limit', b.memory_limit_bytes)\nrecord('cpus', b.cpus)",
         "import numpy as np\nx = np.ones(1536 * 1024**2 // 8)  # 1.5 GiB, three times the limit",
         "record('survived', True)",
@@ -263,7 +263,7 @@ def test_confined_kernel_sees_the_budget_and_cannot_pass_the_limit(tmp_path, mec
 def test_lab_fits_a_binder_pod_with_a_quarter_of_the_memory_to_spare(lab):
     import json
 
-    from mlscale_lab.binder_limits import MIN_HEADROOM, format_binder_table, run_lab_binder_sized
+    from mlscale_lab.harness.confine import MIN_HEADROOM, format_binder_table, run_lab_binder_sized
 
     run = run_lab_binder_sized(lab, timeout=900)
     print("\n" + format_binder_table([run]))

@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlscale_lab.labs import list_labs
+from mlscale_lab.harness.labs import list_labs
 
 pytestmark = pytest.mark.slow
 

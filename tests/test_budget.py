@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mlscale_lab.resources import is_small_machine, machine_budget
+from mlscale_lab.constraints import is_small_machine, machine_budget
 
 GiB = 1024**3
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from mlscale_lab.cli import build_parser
+from mlscale_lab.harness.cli import build_parser
 
 
 def _commands():

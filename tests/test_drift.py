@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.drift import Adwin, PageHinkley, detect_drifts, score_detections
+from mlscale_lab.deployment._drift import Adwin, PageHinkley, detect_drifts, score_detections
 
 
 def _errors(rng, rates_and_lengths):

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from mlscale_lab import gate
-from mlscale_lab.online import full_retrain
-from mlscale_lab.streams import make_stream
+from mlscale_lab.deployment import _gate as gate
+from mlscale_lab.deployment._online import full_retrain
+from mlscale_lab.deployment._streams import make_stream
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from test_grading_helpers import (
     write_submission,
 )
 
-from mlscale_lab.grading import (
+from mlscale_lab.harness.grading import (
     STATUSES,
     SandboxUnavailableError,
     generate_student_version,
@@ -279,7 +279,7 @@ def test_loop_ignoring_sigint_is_ended_by_the_budget_and_no_kernel_is_left(tmp_p
 
 
 def test_without_a_sandbox_grading_refuses_unless_asked(tmp_path, monkeypatch):
-    import mlscale_lab.grading._sandbox as sandbox
+    import mlscale_lab.harness.grading._sandbox as sandbox
 
     monkeypatch.setattr(sandbox, "find_bwrap", lambda: None)
     labs = make_source_lab(tmp_path / "labs")

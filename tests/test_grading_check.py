@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from test_grading_helpers import make_source_lab, solved, variant, write_submission
 
-from mlscale_lab.cli import main
-from mlscale_lab.grading import check_notebook, generate_student_version
+from mlscale_lab.harness.cli import main
+from mlscale_lab.harness.grading import check_notebook, generate_student_version
 
 pytestmark = pytest.mark.slow
 

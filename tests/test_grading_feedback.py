@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from mlscale_lab.grading._feedback import HIDDEN_FAILURE, hidden_line_numbers, scrub_outputs
+from mlscale_lab.harness.grading._feedback import HIDDEN_FAILURE, hidden_line_numbers, scrub_outputs
 
 TEST_SOURCE = """assert f(2) == 4, "f(2) should be 4"
 print("public tests passed")

@@ -12,8 +12,8 @@ import shutil
 import nbformat
 import pytest
 
-from mlscale_lab.grading import DEFAULT_MEMORY, generate_student_version, grade_submissions
-from mlscale_lab.labs import list_labs
+from mlscale_lab.harness.grading import DEFAULT_MEMORY, generate_student_version, grade_submissions
+from mlscale_lab.harness.labs import list_labs
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ PROBE = """
 import json, sys, time
 t = time.perf_counter()
 import mlscale_lab
-import mlscale_lab.resources, mlscale_lab.cli, mlscale_lab.labs, mlscale_lab.recording
+import mlscale_lab.constraints, mlscale_lab.harness.cli, mlscale_lab.harness.labs, mlscale_lab.recording
 elapsed = time.perf_counter() - t
 print(json.dumps({"seconds": elapsed, "modules": sorted(sys.modules)}))
 """

@@ -4,8 +4,8 @@ its budget and to the ranges its metadata gives for its recorded numbers."""
 import nbformat
 import pytest
 
-from mlscale_lab.labs import list_labs
-from mlscale_lab.runner import run_lab
+from mlscale_lab.harness.labs import list_labs
+from mlscale_lab.harness.runner import run_lab
 
 LABS = list_labs()
 MB = 1024**2

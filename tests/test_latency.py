@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from mlscale_lab.latency import LatencyResult, measure_latency
+from mlscale_lab.constraints._latency import LatencyResult, measure_latency
 
 
 def test_batches_cycle_through_rows():
@@ -103,7 +103,7 @@ def test_bad_predict_and_X():
 
 
 # -- serving requirements ----------------------------------------------------------------------
-from mlscale_lab.latency import (  # noqa: E402
+from mlscale_lab.constraints._latency import (  # noqa: E402
     MachineSize,
     ServingRequirements,
     check_machine,

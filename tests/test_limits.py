@@ -10,7 +10,7 @@ import numpy as np
 import psutil
 import pytest
 
-from mlscale_lab.resources import (
+from mlscale_lab.constraints import (
     LimitedRun,
     MemoryLimitExceeded,
     ResourceLimitExceeded,

@@ -6,9 +6,9 @@ import nbformat
 import pytest
 from test_grading_helpers import find_cell, make_source_lab
 
-from mlscale_lab.cli import main
-from mlscale_lab.grading import lint_labs, lint_notebook
-from mlscale_lab.labs import list_labs
+from mlscale_lab.harness.cli import main
+from mlscale_lab.harness.grading import lint_labs, lint_notebook
+from mlscale_lab.harness.labs import list_labs
 
 
 @pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)

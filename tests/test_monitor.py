@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mlscale_lab.resources import ResourceMonitor
+from mlscale_lab.constraints import ResourceMonitor
 
 MB = 1024**2
 
@@ -180,7 +180,7 @@ def test_a_phase_shorter_than_the_interval_still_has_a_reading():
 
 def test_live_view_shows_a_new_phase_despite_its_frame_rate():
     pytest.importorskip("ipywidgets")
-    from mlscale_lab.resources import Sample
+    from mlscale_lab.constraints import Sample
     from mlscale_lab.views.monitor import LiveMonitorView
 
     view = LiveMonitorView(ResourceMonitor(), memory_limit_bytes=4 * 1024**3, fps=1)

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from mlscale_lab.labs import list_labs
+from mlscale_lab.harness.labs import list_labs
 
 LABS = list_labs()
 NBGRADER_KEYS = {"grade", "solution", "locked", "points", "grade_id", "schema_version",

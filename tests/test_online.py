@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.drift import PageHinkley, detect_drifts
-from mlscale_lab.online import (
+from mlscale_lab.deployment._drift import PageHinkley, detect_drifts
+from mlscale_lab.deployment._online import (
     DriftTriggered,
     Incremental,
     PeriodicRetrain,
@@ -15,7 +15,7 @@ from mlscale_lab.online import (
     results_table,
     sgd_model,
 )
-from mlscale_lab.streams import make_stream
+from mlscale_lab.deployment._streams import make_stream
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_views_draw_what_the_results_hold(runs, sudden):
 
 
 def test_drift_triggered_works_with_adwin(sudden):
-    from mlscale_lab.drift import Adwin
+    from mlscale_lab.deployment._drift import Adwin
 
     r = prequential(sudden, DriftTriggered(detector=Adwin()), warmup=1000, batch_size=100)
     assert r.alarms and 4000 <= r.alarms[0] < 4300, r.alarms

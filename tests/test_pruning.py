@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from mlscale_lab import pruning as P  # noqa: E402
+from mlscale_lab.complexity import pruning as P  # noqa: E402
 
 
 def trained_tiny(seed=0, sizes=(64, 32, 16, 10), epochs=10):

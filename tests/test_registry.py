@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from mlscale_lab.registry import ModelRegistry, artifact_bytes, content_hash
+from mlscale_lab.deployment._registry import ModelRegistry, artifact_bytes, content_hash
 
 
 class FakeClock:

@@ -7,10 +7,10 @@ import pytest
 from nbgrader.utils import compute_checksum
 from test_grading_helpers import SECRET, make_source_lab
 
-from mlscale_lab.cli import main
-from mlscale_lab.grading import generate_student_version, release_labs
-from mlscale_lab.labs import list_labs
-from mlscale_lab.workspace import prepare_workspace
+from mlscale_lab.harness.cli import main
+from mlscale_lab.harness.grading import generate_student_version, release_labs
+from mlscale_lab.harness.labs import list_labs
+from mlscale_lab.harness.workspace import prepare_workspace
 
 
 def _graded_cells(nb):

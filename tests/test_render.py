@@ -6,8 +6,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from mlscale_lab.cli import main
-from mlscale_lab.render import render_labs
+from mlscale_lab.harness.cli import main
+from mlscale_lab.harness.render import render_labs
 
 
 def _lab(directory, name, *cells, mlscale=None):

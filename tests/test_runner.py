@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from mlscale_lab.labs import UnknownLabError, resolve_labs
-from mlscale_lab.runner import format_table, run_lab, run_labs
+from mlscale_lab.harness.labs import UnknownLabError, resolve_labs
+from mlscale_lab.harness.runner import format_table, run_lab, run_labs
 
 
 def test_ok_lab_reports_its_records(tiny_labs):

@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
-from mlscale_lab import selection as sel
+from mlscale_lab.complexity import selection as sel
 from mlscale_lab.views.selection import SweepExplorer, Table, sweep_table
 
 
@@ -162,7 +162,7 @@ def test_serving_bytes_counts_the_kept_indices_not_the_scores(digits):
     pipe = sel.make_pipeline("chi2", 8).fit(X, y)
     select = pipe.named_steps["select"]
     assert isinstance(select, SelectKBest) and select.scores_.shape == (64,)
-    from mlscale_lab.footprint import model_footprint
+    from mlscale_lab.constraints._footprint import model_footprint
 
     rest = sum(model_footprint(s).dense_bytes for _, s in pipe.steps[1:])
     assert sel.serving_bytes(pipe) == rest + 8 * 8
@@ -323,7 +323,7 @@ def test_lab_exercise_tests_reject_wrong_answers(monkeypatch, tmp_path):
     import nbformat
     from IPython.core.inputtransformer2 import TransformerManager
 
-    from mlscale_lab.labs import resolve_labs
+    from mlscale_lab.harness.labs import resolve_labs
 
     matplotlib.use("Agg")
     monkeypatch.chdir(tmp_path)

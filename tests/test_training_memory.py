@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mlscale_lab.training_memory import (  # noqa: E402
+from mlscale_lab.constraints._training_memory import (  # noqa: E402
     TrainingMemoryEstimate,
     estimate_training_memory,
     measure_training_peak,

@@ -1,4 +1,4 @@
-"""Plots of a :class:`~mlscale_lab.resources.ResourceMonitor`'s samples."""
+"""Plots of a :class:`~mlscale_lab.constraints.ResourceMonitor`'s samples."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def _sparkline(values, width: int = 320, height: int = 48, color: str = "#1f77b4
 
 
 class LiveMonitorView:
-    """A gauge and timeline of a running :class:`~mlscale_lab.resources.ResourceMonitor`.
+    """A gauge and timeline of a running :class:`~mlscale_lab.constraints.ResourceMonitor`.
 
     Updated from the monitor's sampling thread (at most ``fps`` times a second) while the cell
     runs. Build it with :func:`live_view`, which returns None where widgets cannot show.
@@ -61,7 +61,7 @@ class LiveMonitorView:
         import ipywidgets as w
 
         if memory_limit_bytes is None:
-            from mlscale_lab.resources import machine_budget
+            from mlscale_lab.constraints import machine_budget
 
             memory_limit_bytes = machine_budget().memory_limit_bytes
         self.limit = int(memory_limit_bytes)
@@ -117,7 +117,7 @@ def live_view(monitor, *, memory_limit_bytes: int | None = None, display: bool =
 
     Examples
     --------
-    >>> from mlscale_lab.resources import ResourceMonitor
+    >>> from mlscale_lab.constraints import ResourceMonitor
     >>> with ResourceMonitor(interval=0.1) as mon:   # doctest: +SKIP
     ...     live_view(mon)
     ...     train()

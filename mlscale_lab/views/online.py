@@ -120,9 +120,9 @@ def plot_serving_timeline(timeline, *, ax=None, now: float | None = None):
 
 
 def page_hinkley_trace(errors, *, delta: float, threshold: float, offset: int = 0):
-    """Run a fresh :class:`~mlscale_lab.drift.PageHinkley` over ``errors``; return its statistic
+    """Run a fresh :class:`~mlscale_lab.deployment._drift.PageHinkley` over ``errors``; return its statistic
     after each value (NaN-padded by ``offset``) and the alarm positions (shifted by ``offset``)."""
-    from mlscale_lab.drift import PageHinkley
+    from mlscale_lab.deployment._drift import PageHinkley
 
     ph = PageHinkley(delta=delta, threshold=threshold)
     stats, alarms = [], []

@@ -1,4 +1,4 @@
-"""Plots and a widget over the pruning measurements of :mod:`mlscale_lab.pruning` (lab 03)."""
+"""Plots and a widget over the pruning measurements of :mod:`mlscale_lab.complexity.pruning` (lab 03)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def plot_sparsity_accuracy(curves: dict, dense_accuracy, ax=None):
     """Test accuracy against weight sparsity, mean and spread over seeds, one line per method.
 
     ``curves`` maps a method name to a list (one per seed) of lists of
-    :class:`~mlscale_lab.pruning.ScheduleStep`; ``dense_accuracy`` is the dense models'
+    :class:`~mlscale_lab.complexity.pruning.ScheduleStep`; ``dense_accuracy`` is the dense models'
     accuracies (one per seed). Returns the figure.
     """
     import matplotlib.pyplot as plt
@@ -39,7 +39,7 @@ def plot_sparsity_accuracy(curves: dict, dense_accuracy, ax=None):
 
 
 def plot_layer_sparsity(report, ax=None):
-    """Bars of each weight tensor's sparsity from :func:`~mlscale_lab.pruning.sparsity_report`."""
+    """Bars of each weight tensor's sparsity from :func:`~mlscale_lab.complexity.pruning.sparsity_report`."""
     import matplotlib.pyplot as plt
 
     rows = [r for r in report if len(r.shape) == 2]
@@ -109,7 +109,7 @@ def sparsity_explorer(model, data):
 
     import ipywidgets as widgets
 
-    from mlscale_lab import pruning as P
+    from mlscale_lab.complexity import pruning as P
 
     out = widgets.Output()
     slider = widgets.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="prune",

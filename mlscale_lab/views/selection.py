@@ -1,6 +1,6 @@
 """Tables, plots and the explorer widget for lab 02 (feature selection and PCA).
 
-Thin views over :mod:`mlscale_lab.selection`: nothing here measures. matplotlib and
+Thin views over :mod:`mlscale_lab.complexity.selection`: nothing here measures. matplotlib and
 ipywidgets are imported inside the functions that draw.
 """
 
@@ -72,7 +72,7 @@ SWEEP_FORMATS = {"accuracy": ".3f", "fit_seconds": ".3f", "latency_ms": ".3f", "
 
 
 def sweep_table(points, title: str | None = None, columns=SWEEP_COLUMNS) -> Table:
-    """A :class:`Table` of sweep rows (:class:`~mlscale_lab.selection.SweepPoint`)."""
+    """A :class:`Table` of sweep rows (:class:`~mlscale_lab.complexity.selection.SweepPoint`)."""
     return Table(points, columns=columns, formats=SWEEP_FORMATS, title=title)
 
 
@@ -112,7 +112,7 @@ def plot_variance_curve(cumulative, targets: Sequence[float] = (0.90, 0.95, 0.99
     """The cumulative explained-variance curve with the components each target needs."""
     import matplotlib.pyplot as plt
 
-    from mlscale_lab.selection import components_for_variance
+    from mlscale_lab.complexity.selection import components_for_variance
 
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 3.4))

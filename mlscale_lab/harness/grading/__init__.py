@@ -5,8 +5,8 @@ Each idea has its private module; the public names are re-exported here. Importi
 is cheap: nbgrader and nbclient are imported inside the functions that use them.
 """
 
-from mlscale_lab.grading._check import ExerciseCheck, check_notebook, format_check
-from mlscale_lab.grading._grade import (
+from mlscale_lab.harness.grading._check import ExerciseCheck, check_notebook, format_check
+from mlscale_lab.harness.grading._grade import (
     CSV_COLUMNS,
     DEFAULT_BUDGET,
     DEFAULT_MEMORY,
@@ -20,13 +20,17 @@ from mlscale_lab.grading._grade import (
     prepare_lab,
     write_grades_csv,
 )
-from mlscale_lab.grading._lint import lint_labs, lint_notebook
-from mlscale_lab.grading._release import (
+from mlscale_lab.harness.grading._lint import lint_labs, lint_notebook
+from mlscale_lab.harness.grading._release import (
     generate_student_version,
     hidden_test_lines,
     release_labs,
 )
-from mlscale_lab.grading._sandbox import NO_SANDBOX_RISK, SandboxUnavailableError, require_sandbox
+from mlscale_lab.harness.grading._sandbox import (
+    NO_SANDBOX_RISK,
+    SandboxUnavailableError,
+    require_sandbox,
+)
 
 __all__ = [
     "CSV_COLUMNS", "DEFAULT_BUDGET", "DEFAULT_MEMORY", "DEFAULT_TIMEOUT", "NO_SANDBOX_RISK",

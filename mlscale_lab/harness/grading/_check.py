@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlscale_lab.grading._execute import execute_notebook
+from mlscale_lab.harness.grading._execute import execute_notebook
 
 
 @dataclass

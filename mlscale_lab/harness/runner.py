@@ -66,9 +66,9 @@ def run_lab(
         Where to save the executed notebook (outputs included), e.g. to render it as HTML.
     extra_env : dict, optional
         Variables added to the kernel's environment (``MEM_LIMIT`` for a Binder-sized run).
-    confinement : mlscale_lab.binder_limits.Confinement, optional
+    confinement : mlscale_lab.harness.confine.Confinement, optional
         An entered confinement: the kernel starts inside its memory and CPU limits and gets
-        its ``MEM_LIMIT``/``CPU_LIMIT``. See :func:`mlscale_lab.binder_limits.run_lab_binder_sized`.
+        its ``MEM_LIMIT``/``CPU_LIMIT``. See :func:`mlscale_lab.harness.confine.run_lab_binder_sized`.
 
     Returns
     -------
@@ -80,7 +80,7 @@ def run_lab(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from mlscale_lab.resources import ResourceMonitor
+    from mlscale_lab.constraints import ResourceMonitor
 
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
@@ -172,7 +172,7 @@ def run_labs(paths, *, timeout: float = 600.0, executed_dir=None, extra_env=None
 
 def report_dict(runs: list[LabRun]) -> dict:
     """The JSON report ``mlscale-lab run --report`` writes."""
-    from mlscale_lab.resources import machine_budget
+    from mlscale_lab.constraints import machine_budget
 
     return {"labs": [r.as_dict() for r in runs], "machine": machine_budget().as_dict()}
 

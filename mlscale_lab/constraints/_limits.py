@@ -35,7 +35,7 @@ from typing import Any
 
 import psutil
 
-from mlscale_lab.resources._monitor import _children_fast
+from mlscale_lab.constraints._monitor import _children_fast
 
 _MB = 1024**2
 _POLL_S = 0.004  # watchdog period; at ~5 GB/s of page touching this bounds overshoot to ~20 MB
@@ -339,7 +339,7 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
         ``value`` (what ``fn`` returned), ``peak_rss_bytes``, ``baseline_rss_bytes``,
         ``seconds``.
     """
-    # Imported here: `import mlscale_lab.resources` should stay quick.
+    # Imported here: `import mlscale_lab.constraints` should stay quick.
     import subprocess
     import tempfile
 
@@ -353,7 +353,7 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
         cmd = [
             sys.executable,
             "-c",
-            "import sys; from mlscale_lab.resources._limits import _child_main; _child_main(sys.argv[1])",
+            "import sys; from mlscale_lab.constraints._limits import _child_main; _child_main(sys.argv[1])",
             str(work),
         ]
         popen_kw: dict[str, Any] = {}

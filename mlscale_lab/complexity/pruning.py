@@ -558,9 +558,9 @@ def sparse_matmul_timings(sparsities: Sequence[float], *, size: int = 1024, batc
                           repeats: int = 15, seed: int = 0) -> list[MatmulTiming]:
     """Time a ``size x size`` weight matrix times a ``size x batch`` input, dense
     (``torch.mm``) against compressed sparse rows (``torch.sparse_csr`` tensor), with random
-    magnitude-free masks at each sparsity. Uses :func:`mlscale_lab.latency.measure_latency`
+    magnitude-free masks at each sparsity. Uses :func:`mlscale_lab.constraints._latency.measure_latency`
     (median of ``repeats`` calls after warm-up)."""
-    from mlscale_lab.latency import measure_latency
+    from mlscale_lab.constraints._latency import measure_latency
 
     sparsities = [_check_amount(s, "sparsities[...]") for s in sparsities]
     _check_positive_int(size, "size")

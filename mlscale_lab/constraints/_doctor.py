@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-from mlscale_lab.resources import MachineBudget, machine_budget
+from mlscale_lab.constraints import MachineBudget, machine_budget
 
 #: The largest peak memory any lab is allowed (lab 05, Dask workers included), plus headroom
 #: for the JupyterLab server: below this the labs may be killed.

@@ -1,6 +1,6 @@
 """Render executed labs as static HTML with an index page, to browse without running them.
 
-Each lab runs headless through :func:`mlscale_lab.runner.run_lab` (so the outputs are what
+Each lab runs headless through :func:`mlscale_lab.harness.runner.run_lab` (so the outputs are what
 this machine measured), then nbconvert turns the executed notebook into one HTML page.
 """
 
@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlscale_lab.labs import resolve_labs
+from mlscale_lab.harness.labs import resolve_labs
 
 _MB = 1024**2
 
@@ -110,7 +110,7 @@ def render_labs(
     """
     import nbformat
 
-    from mlscale_lab.runner import run_lab
+    from mlscale_lab.harness.runner import run_lab
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -321,7 +321,7 @@ def measure_serving(
     -------
     ServingRequirements
     """
-    from mlscale_lab.resources import run_measured
+    from mlscale_lab.constraints import run_measured
 
     if not hasattr(model, method) and not callable(model):
         raise ValueError(

@@ -20,8 +20,6 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict, dataclass
 
-import torch
-
 _MB = 1024**2
 
 
@@ -103,6 +101,7 @@ def optimizer_tensors_per_param(optimizer) -> int:
 
     Examples
     --------
+    >>> import torch
     >>> optimizer_tensors_per_param(torch.optim.Adam)
     2
     >>> p = [torch.nn.Parameter(torch.zeros(3))]
@@ -111,6 +110,7 @@ def optimizer_tensors_per_param(optimizer) -> int:
     >>> optimizer_tensors_per_param(torch.optim.SGD(p, lr=0.1))
     0
     """
+    import torch
     if isinstance(optimizer, type):
         cls, settings = optimizer, {}
     elif isinstance(optimizer, torch.optim.Optimizer):
@@ -139,12 +139,13 @@ def optimizer_tensors_per_param(optimizer) -> int:
     )
 
 
-def _nbytes(t: torch.Tensor) -> int:
+def _nbytes(t) -> int:
     return t.numel() * t.element_size()
 
 
 def _activation_bytes(model, inputs, targets, loss_fn, exclude_storages: set[int]) -> int:
     """Bytes of distinct storages autograd saves in one forward pass (parameters excluded)."""
+    import torch
     counted: dict[int, int] = {}
 
     def pack(t: torch.Tensor):
@@ -175,13 +176,13 @@ def _activation_bytes(model, inputs, targets, loss_fn, exclude_storages: set[int
     return sum(counted.values())
 
 
-_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.uint8)
 
 
 def _default_loss(targets):
+    import torch
     if targets is None:
         return None
-    if targets.dtype in _INT_DTYPES:
+    if not (targets.dtype.is_floating_point or targets.dtype.is_complex):
         return torch.nn.CrossEntropyLoss()
     return torch.nn.MSELoss()
 
@@ -213,11 +214,13 @@ def estimate_training_memory(
 
     Examples
     --------
+    >>> import torch
     >>> net = torch.nn.Linear(1000, 10)
     >>> est = estimate_training_memory(net, torch.optim.Adam, torch.zeros(32, 1000))
     >>> est.weights_bytes == est.gradients_bytes == est.optimizer_bytes // 2 == 10010 * 4
     True
     """
+    import torch
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model=...: expected a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(inputs, torch.Tensor):
@@ -298,6 +301,7 @@ def _train_and_measure(meta_model, opt_cls, opt_settings, inputs, targets, loss_
     import threading
 
     import psutil
+    import torch
 
     torch.set_num_threads(threads)
     # One step of the same optimizer and loss on a tiny model first: torch's first backward
@@ -305,7 +309,7 @@ def _train_and_measure(meta_model, opt_cls, opt_settings, inputs, targets, loss_
     tiny = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
     tiny_opt = opt_cls(tiny.parameters(), **opt_settings)
     tiny_out = tiny(torch.zeros(2, 4))
-    if targets is not None and loss_fn is not None and targets.dtype in _INT_DTYPES:
+    if targets is not None and loss_fn is not None and not targets.dtype.is_floating_point:
         loss_fn(tiny_out, torch.zeros(2, dtype=targets.dtype)).backward()
     else:
         tiny_out.pow(2).mean().backward()
@@ -381,13 +385,15 @@ def measure_training_peak(
     threads : int, default 1
         torch threads in the child.
     memory_bytes, timeout_s : optional
-        Limits, as in :func:`mlscale_lab.resources.run_limited`.
+        Limits, as in :func:`mlscale_lab.constraints.run_limited`.
 
     Returns
     -------
     TrainingPeak
     """
-    from mlscale_lab.resources import run_limited
+    import torch
+
+    from mlscale_lab.constraints import run_limited
 
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps=...: expected an integer >= 1, got {steps!r}")

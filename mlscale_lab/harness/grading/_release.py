@@ -2,7 +2,7 @@
 
 The student version has the reference solutions replaced by ``raise NotImplementedError()``,
 the hidden tests removed, the test cells locked and every graded cell's checksum set, so
-``nbgrader autograde`` (or :func:`mlscale_lab.grading.grade_submissions`) can tell a tampered
+``nbgrader autograde`` (or :func:`mlscale_lab.harness.grading.grade_submissions`) can tell a tampered
 test cell and restore it.
 """
 

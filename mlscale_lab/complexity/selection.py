@@ -41,8 +41,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from mlscale_lab.footprint import model_footprint
-from mlscale_lab.latency import measure_latency
+from mlscale_lab.constraints._footprint import model_footprint
+from mlscale_lab.constraints._latency import measure_latency
 
 METHODS = ("all", "chi2", "mutual_info", "l1", "pca")
 """Ways :func:`make_pipeline` reduces the inputs: none, three selectors, or PCA."""
@@ -290,7 +290,7 @@ def features_to_collect(pipeline: Pipeline, n_features: int) -> int:
 def serving_bytes(pipeline: Pipeline) -> int:
     """Bytes of the learned values a deployment of this fitted pipeline holds.
 
-    Measured with :func:`mlscale_lab.footprint.model_footprint` (``dense_bytes``) for every
+    Measured with :func:`mlscale_lab.constraints._footprint.model_footprint` (``dense_bytes``) for every
     step, except selectors: serving a selector needs only the indices of the kept columns
     (int64), not the scores it ranked them by, so that is what they count.
     """

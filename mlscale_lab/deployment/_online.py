@@ -14,7 +14,7 @@ Strategies (all share ``start(X, y)``, ``predict(X)``, ``learn(X, y, y_pred)``):
 - :class:`DriftTriggered`: incremental, plus a drift detector on the model's errors; on an alarm
   the model is replaced by a fresh one that learns only from data after the alarm.
 
->>> from mlscale_lab.streams import make_stream
+>>> from mlscale_lab.deployment._streams import make_stream
 >>> s = make_stream("sudden", 4000, [2000], seed=0)
 >>> static = prequential(s, Static(), warmup=500)
 >>> online = prequential(s, Incremental(), warmup=500)
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlscale_lab.streams import Stream
+from mlscale_lab.deployment._streams import Stream
 
 
 def sgd_model(seed: int = 0, *, eta0: float = 0.01, max_iter: int = 20):
@@ -145,7 +145,7 @@ class DriftTriggered(Incremental):
     Parameters
     ----------
     detector : object with ``update(x) -> bool``, optional
-        Default :class:`mlscale_lab.drift.PageHinkley` with its default settings.
+        Default :class:`mlscale_lab.deployment._drift.PageHinkley` with its default settings.
     """
 
     name = "online + drift detector"
@@ -153,7 +153,7 @@ class DriftTriggered(Incremental):
     def __init__(self, make_model: Callable = sgd_model, detector=None):
         super().__init__(make_model)
         if detector is None:
-            from mlscale_lab.drift import PageHinkley
+            from mlscale_lab.deployment._drift import PageHinkley
 
             detector = PageHinkley()
         if not callable(getattr(detector, "update", None)):
@@ -219,7 +219,7 @@ def prequential(
     progress: bool = False,
 ) -> PrequentialResult:
     """Run ``strategy`` over ``stream``: fit on the first ``warmup`` samples, then test-then-train
-    batch by batch. CPU seconds are measured with :class:`~mlscale_lab.resources.ResourceMonitor`.
+    batch by batch. CPU seconds are measured with :class:`~mlscale_lab.constraints.ResourceMonitor`.
 
     Parameters
     ----------
@@ -232,7 +232,7 @@ def prequential(
     progress : bool
         Show a tqdm progress bar.
     """
-    from mlscale_lab.resources import ResourceMonitor
+    from mlscale_lab.constraints import ResourceMonitor
 
     n = len(stream)
     for pname, v in (("batch_size", batch_size), ("warmup", warmup)):
@@ -339,7 +339,7 @@ def cpu_seconds_per_call(
     The operating system counts CPU time in ticks (often 10 ms), so a quick call is repeated
     until the calls together last at least ``min_seconds`` of wall time, and the total is split.
     """
-    from mlscale_lab.resources import ResourceMonitor
+    from mlscale_lab.constraints import ResourceMonitor
 
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {fn!r}")

@@ -8,7 +8,7 @@ import sys
 
 
 def _cmd_doctor(args) -> int:
-    from mlscale_lab.doctor import doctor_report, format_doctor
+    from mlscale_lab.constraints._doctor import doctor_report, format_doctor
 
     report = doctor_report(args.path)
     print(json.dumps(report, indent=2) if args.json else format_doctor(report))
@@ -18,7 +18,7 @@ def _cmd_doctor(args) -> int:
 def _cmd_start(args) -> int:
     import subprocess
 
-    from mlscale_lab.workspace import prepare_workspace
+    from mlscale_lab.harness.workspace import prepare_workspace
 
     ws = prepare_workspace(args.directory)
     if ws.added:
@@ -40,15 +40,15 @@ def _cmd_start(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from mlscale_lab.labs import resolve_labs
-    from mlscale_lab.runner import format_table, report_dict, run_labs, write_report
+    from mlscale_lab.harness.labs import resolve_labs
+    from mlscale_lab.harness.runner import format_table, report_dict, run_labs, write_report
 
     paths = resolve_labs(args.labs)
     if not paths:
         print("mlscale-lab run: no labs found", file=sys.stderr)
         return 2
     if args.binder or args.memory_limit or args.cpus:
-        from mlscale_lab.binder_limits import run_from_cli
+        from mlscale_lab.harness.confine import run_from_cli
 
         return run_from_cli(paths, args)
     progress = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -60,8 +60,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_release(args) -> int:
-    from mlscale_lab.grading import release_labs
-    from mlscale_lab.labs import resolve_labs
+    from mlscale_lab.harness.grading import release_labs
+    from mlscale_lab.harness.labs import resolve_labs
 
     paths = resolve_labs(args.labs)
     written = release_labs(paths, args.out)
@@ -73,7 +73,7 @@ def _cmd_release(args) -> int:
 def _cmd_check(args) -> int:
     from pathlib import Path
 
-    from mlscale_lab.grading import check_notebook, format_check
+    from mlscale_lab.harness.grading import check_notebook, format_check
 
     checks, problem = check_notebook(args.notebook, timeout=args.timeout)
     if args.json:
@@ -84,7 +84,11 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from mlscale_lab.grading import NO_SANDBOX_RISK, SandboxUnavailableError, grade_submissions
+    from mlscale_lab.harness.grading import (
+        NO_SANDBOX_RISK,
+        SandboxUnavailableError,
+        grade_submissions,
+    )
 
     if args.no_sandbox:
         print(f"mlscale-lab grade: WARNING: --no-sandbox: {NO_SANDBOX_RISK}.", file=sys.stderr)
@@ -106,8 +110,8 @@ def _cmd_grade(args) -> int:
 
 
 def _cmd_lint(args) -> int:
-    from mlscale_lab.grading import lint_labs
-    from mlscale_lab.labs import resolve_labs
+    from mlscale_lab.harness.grading import lint_labs
+    from mlscale_lab.harness.labs import resolve_labs
 
     paths = resolve_labs(args.labs)
     report = lint_labs(paths)
@@ -124,7 +128,7 @@ def _cmd_lint(args) -> int:
 def _cmd_render(args) -> int:
     from pathlib import Path
 
-    from mlscale_lab.render import render_labs
+    from mlscale_lab.harness.render import render_labs
 
     pages = render_labs(args.out, args.labs, timeout=args.timeout,
                         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -243,7 +247,7 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mlscale_lab.labs import UnknownLabError
+    from mlscale_lab.harness.labs import UnknownLabError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -21,10 +21,14 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlscale_lab.grading._execute import execute_notebook
-from mlscale_lab.grading._feedback import feedback_html, write_feedback
-from mlscale_lab.grading._release import generate_student_version, hidden_test_lines, new_gradebook
-from mlscale_lab.grading._sandbox import SandboxSpec, require_sandbox
+from mlscale_lab.harness.grading._execute import execute_notebook
+from mlscale_lab.harness.grading._feedback import feedback_html, write_feedback
+from mlscale_lab.harness.grading._release import (
+    generate_student_version,
+    hidden_test_lines,
+    new_gradebook,
+)
+from mlscale_lab.harness.grading._sandbox import SandboxSpec, require_sandbox
 
 CSV_COLUMNS = ("student", "lab", "grade_id", "points", "max_points", "status", "reason")
 STATUSES = ("graded", "timeout", "kernel_died", "error")
@@ -224,7 +228,7 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
 
 def _installed_labs() -> list[Path]:
     """The installed source labs (a checkout's labs/, or the copy inside the wheel)."""
-    from mlscale_lab.labs import labs_dir
+    from mlscale_lab.harness.labs import labs_dir
 
     try:
         return [labs_dir().resolve()]
@@ -289,7 +293,7 @@ def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float 
         Run submissions with your own permissions when no sandbox exists (see
         :data:`NO_SANDBOX_RISK`).
     """
-    from mlscale_lab.labs import list_labs
+    from mlscale_lab.harness.labs import list_labs
 
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
@@ -332,7 +336,7 @@ def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float 
 
 def _warm_worker() -> None:
     """Import what grading needs and build the feedback exporter before the first task."""
-    from mlscale_lab.grading._feedback import _exporter
+    from mlscale_lab.harness.grading._feedback import _exporter
 
     _exporter()
 

@@ -17,7 +17,7 @@ allows:
   ``as_factor`` times the memory limit and the resident peak is held to the limit afterwards.
 
 Either way the kernel's environment gets ``MEM_LIMIT`` and ``CPU_LIMIT``, so the labs'
-:func:`~mlscale_lab.resources.machine_budget` plans for the pod, not the host.
+:func:`~mlscale_lab.constraints.machine_budget` plans for the pod, not the host.
 
 >>> BinderLimits().env()
 {'MEM_LIMIT': '2147483648', 'CPU_LIMIT': '1'}
@@ -222,7 +222,7 @@ class Confinement:
         """Put in front of the kernel's command: joins the box, then execs the kernel."""
         if self.mechanism is None:
             raise RuntimeError("enter the Confinement (with ...) before launching a kernel")
-        cmd = [sys.executable, "-m", "mlscale_lab.binder_limits"]
+        cmd = [sys.executable, "-m", "mlscale_lab.harness.confine"]
         for f in self._procs_files:
             cmd += ["--join", str(f)]
         if self.mechanism == "rlimit":
@@ -307,8 +307,8 @@ def run_lab_binder_sized(
     mechanism: str = "auto",
     executed_dir=None,
 ) -> BinderRun:
-    """Execute one lab with :func:`mlscale_lab.runner.run_lab` inside Binder's limits."""
-    from mlscale_lab.runner import run_lab
+    """Execute one lab with :func:`mlscale_lab.harness.runner.run_lab` inside Binder's limits."""
+    from mlscale_lab.harness.runner import run_lab
 
     limits = limits or BinderLimits()
     with Confinement(limits, mechanism=mechanism) as box:
@@ -382,18 +382,18 @@ def format_binder_table(runs: list[BinderRun]) -> str:
 
 
 def _launch(argv: list[str]) -> None:
-    """``python -m mlscale_lab.binder_limits [--join F]... [--as-bytes N] [--pin-cpus K] -- CMD``"""
+    """``python -m mlscale_lab.harness.confine [--join F]... [--as-bytes N] [--pin-cpus K] -- CMD``"""
     if "--" not in argv:
-        raise SystemExit("usage: python -m mlscale_lab.binder_limits [options] -- COMMAND ...")
+        raise SystemExit("usage: python -m mlscale_lab.harness.confine [options] -- COMMAND ...")
     split = argv.index("--")
     opts, cmd = argv[:split], argv[split + 1 :]
     if not cmd:
-        raise SystemExit("mlscale_lab.binder_limits: no command after --")
+        raise SystemExit("mlscale_lab.harness.confine: no command after --")
     i = 0
     while i < len(opts):
         opt, value = opts[i], opts[i + 1] if i + 1 < len(opts) else None
         if value is None:
-            raise SystemExit(f"mlscale_lab.binder_limits: {opt} needs a value")
+            raise SystemExit(f"mlscale_lab.harness.confine: {opt} needs a value")
         if opt == "--join":
             with open(value, "w") as f:  # joining a cgroup: write our pid into cgroup.procs
                 f.write(str(os.getpid()))
@@ -405,7 +405,7 @@ def _launch(argv: list[str]) -> None:
             allowed = sorted(os.sched_getaffinity(0))
             os.sched_setaffinity(0, set(allowed[: max(1, int(value))]))
         else:
-            raise SystemExit(f"mlscale_lab.binder_limits: unknown option {opt}")
+            raise SystemExit(f"mlscale_lab.harness.confine: unknown option {opt}")
         i += 2
     os.execvp(cmd[0], cmd)
 

@@ -24,8 +24,8 @@ def labs_dir() -> Path:
         if not path.is_dir():
             raise FileNotFoundError(f"{LABS_ENV}={env!r} is not a folder; point it at a labs/ folder or unset it")
         return path
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "labs", here / "_labs"):
+    package = Path(__file__).resolve().parent.parent  # mlscale_lab/
+    for candidate in (package.parent / "labs", package / "_labs"):
         if candidate.is_dir() and any(candidate.glob("[0-9][0-9]_*.ipynb")):
             return candidate
     raise FileNotFoundError("no labs/ folder found next to mlscale_lab; set MLSCALE_LABS_DIR to one")

@@ -1,7 +1,7 @@
 """The learner's workspace: their own student versions of the labs, never overwritten.
 
 A student version is made from the lab's source notebook by nbgrader's own preprocessors
-(:func:`mlscale_lab.grading.generate_student_version`): reference solutions replaced by
+(:func:`mlscale_lab.harness.grading.generate_student_version`): reference solutions replaced by
 ``raise NotImplementedError()``, hidden tests removed, test cells locked and checksummed.
 """
 
@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlscale_lab.grading import release_labs
-from mlscale_lab.labs import list_labs
+from mlscale_lab.harness.grading import release_labs
+from mlscale_lab.harness.labs import list_labs
 
 
 @dataclass

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlscale_lab.grading._sandbox import SandboxSpec, find_bwrap, limited_kernel_cmd
+from mlscale_lab.harness.grading._sandbox import SandboxSpec, find_bwrap, limited_kernel_cmd
 
 #: Environment variables passed from the grader to a sandboxed kernel; nothing else (tokens,
 #: credentials) crosses over.

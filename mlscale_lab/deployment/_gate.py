@@ -201,7 +201,7 @@ def check_latency(
     model, X, *, max_p95_ms: float, batch_size: int = 1, repeats: int = 50
 ) -> CheckResult:
     """p95 latency of ``model.predict`` on ``batch_size`` rows is within ``max_p95_ms``."""
-    from mlscale_lab.latency import measure_latency
+    from mlscale_lab.constraints._latency import measure_latency
 
     X = np.asarray(X)
     _, why = _predict(model, X[:batch_size])
@@ -220,7 +220,7 @@ def check_latency(
 
 def check_size(model, *, max_bytes: int) -> CheckResult:
     """The serialised artifact is at most ``max_bytes``."""
-    from mlscale_lab.footprint import model_footprint
+    from mlscale_lab.constraints._footprint import model_footprint
 
     try:
         size = model_footprint(model).serialized_bytes
@@ -296,7 +296,7 @@ ENV_DATA = "MLSCALE_GATE_DATA"
 GATE_TESTS = '''\
 """Model gate: a candidate ships only if every test here passes.
 
-Written by mlscale_lab.gate.write_gate. Artifacts come from environment variables
+Written by mlscale_lab.deployment._gate.write_gate. Artifacts come from environment variables
 (MLSCALE_GATE_CANDIDATE, MLSCALE_GATE_PRODUCTION, MLSCALE_GATE_DATA) or, without them, from
 candidate.joblib, production.joblib and holdout.npz next to this file. Budgets: gate_config.json.
 """
@@ -308,7 +308,7 @@ import joblib
 import numpy as np
 import pytest
 
-from mlscale_lab import gate
+from mlscale_lab.deployment import _gate as gate
 
 HERE = Path(__file__).parent
 CONFIG = gate.GateConfig.from_json(HERE / "gate_config.json")
@@ -505,7 +505,7 @@ def run_gate(
 # -- continuous integration ----------------------------------------------------------------
 CI_WORKFLOW = """\
 # Runs the model gate on every push: the candidate ships only when every check passes.
-# Written by mlscale_lab.gate.write_ci_workflow.
+# Written by mlscale_lab.deployment._gate.write_ci_workflow.
 name: model-gate
 "on":
   push:

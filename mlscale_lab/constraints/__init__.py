@@ -1,0 +1,101 @@
+"""Section 1, compute constraints: what a model needs to train and to serve, measured.
+
+Labs 00 and 01 import from here. Each idea has its private module; public names are
+re-exported, so ``from mlscale_lab.constraints import ResourceMonitor`` is all a notebook needs.
+
+- the machine's budget (cgroup limits, Binder's ``MEM_LIMIT``): :func:`machine_budget`
+- watching a run: :class:`ResourceMonitor`; capping one: :func:`run_limited`
+- a model's bytes: :func:`model_footprint`; its training memory: :func:`estimate_training_memory`
+- serving latency and the machine that serves it: :func:`measure_latency`, :func:`choose_machine`
+- is this machine ready for the labs: :func:`doctor_report`
+
+Importing this package is light: torch and scikit-learn load inside the functions that use them.
+"""
+
+from mlscale_lab.constraints._budget import (
+    MachineBudget,
+    is_small_machine,
+    machine_budget,
+)
+from mlscale_lab.constraints._doctor import (
+    KEY_PACKAGES,
+    LABS_DISK_BYTES,
+    LABS_MEMORY_BYTES,
+    doctor_report,
+    format_doctor,
+    package_versions,
+    verdict,
+)
+from mlscale_lab.constraints._footprint import (
+    Footprint,
+    model_footprint,
+)
+from mlscale_lab.constraints._latency import (
+    LatencyResult,
+    MachineFit,
+    MachineSize,
+    ServingRequirements,
+    check_machine,
+    choose_machine,
+    example_machines,
+    measure_latency,
+    measure_serving,
+)
+from mlscale_lab.constraints._limits import (
+    LimitedRun,
+    MemoryLimitExceeded,
+    ResourceLimitExceeded,
+    TimeLimitExceeded,
+    run_limited,
+    run_measured,
+)
+from mlscale_lab.constraints._monitor import (
+    MonitorSummary,
+    ResourceMonitor,
+    Sample,
+)
+from mlscale_lab.constraints._training_memory import (
+    TrainingMemoryEstimate,
+    TrainingPeak,
+    estimate_training_memory,
+    measure_training_peak,
+    optimizer_tensors_per_param,
+)
+
+__all__ = [
+    "Footprint",
+    "KEY_PACKAGES",
+    "LABS_DISK_BYTES",
+    "LABS_MEMORY_BYTES",
+    "LatencyResult",
+    "LimitedRun",
+    "MachineBudget",
+    "MachineFit",
+    "MachineSize",
+    "MemoryLimitExceeded",
+    "MonitorSummary",
+    "ResourceLimitExceeded",
+    "ResourceMonitor",
+    "Sample",
+    "ServingRequirements",
+    "TimeLimitExceeded",
+    "TrainingMemoryEstimate",
+    "TrainingPeak",
+    "check_machine",
+    "choose_machine",
+    "doctor_report",
+    "estimate_training_memory",
+    "example_machines",
+    "format_doctor",
+    "is_small_machine",
+    "machine_budget",
+    "measure_latency",
+    "measure_serving",
+    "measure_training_peak",
+    "model_footprint",
+    "optimizer_tensors_per_param",
+    "package_versions",
+    "run_limited",
+    "run_measured",
+    "verdict",
+]
