@@ -54,6 +54,7 @@ from mlscale_lab.constraints._monitor import (
     ResourceMonitor,
     Sample,
 )
+from mlscale_lab.constraints._proctree import descendant_pids, kill_process_tree
 from mlscale_lab.constraints._training_memory import (
     TrainingMemoryEstimate,
     TrainingPeak,
@@ -83,11 +84,13 @@ __all__ = [
     "TrainingPeak",
     "check_machine",
     "choose_machine",
+    "descendant_pids",
     "doctor_report",
     "estimate_training_memory",
     "example_machines",
     "format_doctor",
     "is_small_machine",
+    "kill_process_tree",
     "machine_budget",
     "measure_latency",
     "measure_serving",
