@@ -16,8 +16,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlscale_lab.harness.labs import list_labs
-
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -258,20 +256,6 @@ def test_confined_kernel_sees_the_budget_and_cannot_pass_the_limit(tmp_path, mec
     assert run.results == {"limit": limits.memory_bytes, "cpus": 1.0}, run.results
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
-def test_lab_fits_a_binder_pod_with_a_quarter_of_the_memory_to_spare(lab):
-    import json
-
-    from mlscale_lab.harness.confine import MIN_HEADROOM, format_binder_table, run_lab_binder_sized
-
-    run = run_lab_binder_sized(lab, timeout=900)
-    print("\n" + format_binder_table([run]))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"{lab.stem}.json").write_text(json.dumps(run.as_dict(), indent=1))
-    assert run.status == "ok", f"{lab.stem} failed inside Binder's limits: {run.error}"
-    assert run.headroom >= MIN_HEADROOM, (
-        f"{lab.stem} peaks at {run.peak_memory_bytes / 1024**2:.0f} MB of the "
-        f"{run.memory_limit_bytes / 1024**2:.0f} MB a Binder pod has: {run.headroom:.0%} headroom, "
-        f"want >= {MIN_HEADROOM:.0%}"
-    )
+# Each lab's fit in a Binder pod is checked in tests/test_labs.py on the lab's one run (peak <=
+# 75 % of 2 GiB): executing every lab a second time here, confined, would double CI's lab time.
+# `mlscale-lab run --binder` measures the confined runs (the figures are in the release notes).

@@ -1,27 +1,23 @@
-"""Execute every lab headless through the runner, as `mlscale-lab run` does, and hold it to
-its budget and to the ranges its metadata gives for its recorded numbers."""
+"""Execute every lab once, headless, through the runner (as `mlscale-lab run` does), and hold
+that one run to everything a lab promises:
+
+- it runs top to bottom within its time and memory budget (``metadata.mlscale.budget``);
+- its peak leaves a quarter of a Binder pod's memory free (the labs run on Binder);
+- the numbers it records lie in the ranges its metadata gives;
+- every exercise's test cells pass the reference answer and reject each plausible wrong answer
+  in tests/wrong_answers/ (replayed in the lab's own kernel after its last cell).
+"""
 
 import nbformat
 import pytest
+from exercise_trials import problems, with_trials
 
+from mlscale_lab.harness.confine import BINDER_MEMORY_BYTES, MIN_HEADROOM
 from mlscale_lab.harness.labs import list_labs
 from mlscale_lab.harness.runner import run_lab
 
 LABS = list_labs()
 MB = 1024**2
-
-
-@pytest.fixture(scope="module")
-def runs():
-    return {}
-
-
-def _run(path, runs):
-    if path.stem not in runs:
-        budget = nbformat.read(path, as_version=4).metadata["mlscale"]["budget"]
-        # The kill switch sits well above the budget, so an overrun is reported, not hidden.
-        runs[path.stem] = run_lab(path, timeout=max(120, 3 * budget["seconds"]))
-    return runs[path.stem]
 
 
 def _check_range(name, value, spec):
@@ -35,16 +31,28 @@ def _check_range(name, value, spec):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.stem)
-def test_lab_runs_within_budget_and_records_expected_numbers(path, runs):
-    meta = nbformat.read(path, as_version=4).metadata["mlscale"]
-    run = _run(path, runs)
-    assert run.status == "ok", f"{path.name} failed: {run.error}"
+def test_lab_runs_within_budget_records_expected_numbers_and_its_tests_reject_wrong_answers(
+        path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata["mlscale"]
+    trial = tmp_path / path.name
+    nbformat.write(with_trials(nb, path.stem), str(trial))
     budget = meta["budget"]
-    assert run.seconds <= budget["seconds"], (
+    # The kill switch sits well above the budget, so an overrun is reported, not hidden.
+    run = run_lab(trial, timeout=max(120, 3 * budget["seconds"]))
+    assert run.status == "ok", f"{path.name} failed: {run.error}"
+    # the trial cell is not the lab's: its time is part of the run, so allow it a little
+    assert run.seconds <= budget["seconds"] * 1.1, (
         f"{path.name} took {run.seconds:.1f} s, budget {budget['seconds']} s")
     assert run.peak_memory_bytes <= budget["peak_memory_mb"] * MB, (
         f"{path.name} peaked at {run.peak_memory_bytes / MB:.0f} MB, budget {budget['peak_memory_mb']} MB")
+    binder_cap = (1 - MIN_HEADROOM) * BINDER_MEMORY_BYTES
+    assert run.peak_memory_bytes <= binder_cap, (
+        f"{path.name} peaked at {run.peak_memory_bytes / MB:.0f} MB: less than {MIN_HEADROOM:.0%} "
+        f"of a {BINDER_MEMORY_BYTES / MB:.0f} MB Binder pod would be left free")
     missing = set(meta["records"]) - set(run.results)
     assert not missing, f"{path.name} did not record {sorted(missing)}"
     for name, spec in meta["records"].items():
         _check_range(name, run.results[name], spec)
+    found = problems(nb, path.stem, run.results.get("exercise_trials", {}))
+    assert not found, f"{path.name}: " + "\n".join(found)

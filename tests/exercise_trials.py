@@ -1,0 +1,109 @@
+"""Trials of every exercise's test cells, run inside the lab's own executed kernel.
+
+After a lab has run top to bottom, one extra cell replays each exercise's test cells against
+the reference answer (the lab's own namespace) and against each plausible wrong answer (the
+answer cell's source replaced), each in a copy of that namespace. It records the verdicts with
+``mlscale_lab.record("exercise_trials", ...)``, so the lab executes once for its budget, its
+records and its exercises' tests together.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+MIN_WRONG = 3
+
+_TRIAL = '''
+import linecache as _mlscale_lc
+from mlscale_lab import record as _mlscale_record
+
+def _mlscale_trial(answer, tests, label):
+    """'passed', 'rejected: <why>' or 'broken: <why>' (the wrong answer did not even run)."""
+    ns = dict(globals())
+    if answer is not None:
+        name = f"<trial {label}>"
+        _mlscale_lc.cache[name] = (len(answer), None, answer.splitlines(True), name)
+        try:
+            exec(compile(answer, name, "exec"), ns)
+        except Exception as exc:
+            return f"broken: {type(exc).__name__}: {exc}"
+    for test in tests:
+        try:
+            exec(compile(get_ipython().transform_cell(test), f"<tests {label}>", "exec"), ns)
+        except Exception as exc:
+            return f"rejected: {type(exc).__name__}: {str(exc)[:200]}"
+    return "passed"
+
+_mlscale_verdicts = {}
+for _gid, _spec in _MLSCALE_TRIALS.items():
+    _mlscale_verdicts[_gid] = {
+        "reference": _mlscale_trial(None, _spec["tests"], f"{_gid} reference"),
+        "wrong": [_mlscale_trial(w, _spec["tests"], f"{_gid} wrong {i}")
+                  for i, w in enumerate(_spec["wrong"])],
+    }
+_mlscale_record("exercise_trials", _mlscale_verdicts)
+'''
+
+
+def exercises(nb) -> dict[str, list[str]]:
+    """Autograded exercises: answer cell grade_id -> the sources of the test cells after it."""
+    found: dict[str, list[str]] = {}
+    current = None
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
+            current = meta["grade_id"]
+            found[current] = []
+        elif cell.cell_type == "code" and meta.get("grade") and current is not None:
+            found[current].append(cell.source)
+        elif cell.cell_type == "markdown" and meta.get("solution"):
+            current = None
+    return {gid: tests for gid, tests in found.items() if tests}
+
+
+def wrong_answers(lab_stem: str) -> dict[str, list[str]]:
+    """The lab's WRONG_ANSWERS (tests/wrong_answers/labNN.py); {} when it has none."""
+    try:
+        module = importlib.import_module(f"wrong_answers.lab{lab_stem[:2]}")
+    except ModuleNotFoundError:
+        return {}
+    return module.WRONG_ANSWERS
+
+
+def with_trials(nb, lab_stem: str):
+    """A copy of ``nb`` with the trial cell appended."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    wrong = wrong_answers(lab_stem)
+    spec = {gid: {"tests": tests, "wrong": wrong.get(gid, [])}
+            for gid, tests in exercises(nb).items()}
+    source = f"_MLSCALE_TRIALS = {json.dumps(spec)}\n" + _TRIAL
+    nb.cells.append(new_code_cell(source, id="mlscale-exercise-trials"))
+    return nb
+
+
+def problems(nb, lab_stem: str, verdicts: dict) -> list[str]:
+    """What is wrong with the exercises' tests: a reference that fails, a wrong answer that
+    passes or does not run, an exercise with fewer than three wrong answers."""
+    out = []
+    wrong = wrong_answers(lab_stem)
+    for gid in exercises(nb):
+        if len(wrong.get(gid, [])) < MIN_WRONG:
+            out.append(f"{gid}: {len(wrong.get(gid, []))} wrong answers in "
+                       f"tests/wrong_answers/lab{lab_stem[:2]}.py, at least {MIN_WRONG} wanted")
+        v = verdicts.get(gid)
+        if v is None:
+            out.append(f"{gid}: no verdict (the trial cell did not reach it)")
+            continue
+        if v["reference"] != "passed":
+            out.append(f"{gid}: the reference fails its own tests: {v['reference']}")
+        for i, verdict in enumerate(v["wrong"]):
+            if not verdict.startswith("rejected"):
+                out.append(f"{gid}: wrong answer {i} was not rejected ({verdict})")
+    unknown = set(wrong) - set(exercises(nb))
+    if unknown:
+        out.append(f"wrong answers for exercises the lab does not have: {sorted(unknown)}")
+    return out
