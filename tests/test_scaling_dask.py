@@ -62,7 +62,8 @@ def test_always_dying_task_is_a_clear_error_not_a_hang():
     import dask
     from distributed import KilledWorker
 
-    from mlscale_lab.scaling._horizontal import _always_die
+    def _always_die(x: int) -> int:  # nested: cloudpickle ships it by value to the worker
+        os._exit(1)
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), local_cluster(1) as (_, client):
         fut = client.submit(_always_die, 1, pure=False)
@@ -80,7 +81,7 @@ def test_adapt_follows_bursts():
 
 
 def test_partitioned_predict_bad_input(model):
-    with pytest.raises(ValueError, match="n_partitions"):
+    with pytest.raises(ValueError, match=r"partitioned_predict\(total_rows=10\)"):
         partitioned_predict(None, model, 10, 20)
     with pytest.raises(ValueError, match="scheduler address"):
         connect("localhost")

@@ -9,8 +9,6 @@ from mlscale_lab.scaling import (
     amdahl_speedup,
     fit_amdahl,
     measure_thread_scaling,
-    partition_sizes,
-    skewed_keys,
     vertical_cost_table,
 )
 
@@ -43,22 +41,44 @@ def test_csv_mlp_workload_reports_its_memory():
     assert w.bytes_per_row == (4 + 8 + 8 + 10 + 10) * 8
 
 
-def test_cost_table_memory_forces_the_bigger_machine():
-    rows = vertical_cost_table(0.1, 1000.0, batch_bytes=25e9)
-    fits = {r["machine"]: r["fits"] for r in rows}
-    assert not fits["small"] and not fits["large"] and fits["xlarge"]
+def test_cost_table_uses_the_one_price_list_and_offers_chunks():
+    from mlscale_lab.prices import EXAMPLE_MACHINES
+
+    GIB = 2**30
+
+    rows = vertical_cost_table(0.1, 1000.0, batch_bytes=20 * GIB)
+    assert [r["machine"] for r in rows] == [m.name for m in EXAMPLE_MACHINES]
     by = {r["machine"]: r for r in rows}
+    # 20 GiB in 70% of memory: 2xlarge (32 GiB) holds it in one go, xlarge (16 GiB) in 2 chunks.
+    assert by["2xlarge"]["fits"] and by["2xlarge"]["chunks"] == 1
+    assert not by["xlarge"]["fits"] and by["xlarge"]["chunks"] == 2
+    assert all(r["chunks"] * 0.7 * r["memory_bytes"] >= 20 * GIB for r in rows)
     # Amdahl: 16 vCPUs at s = 0.1 give 6.4x, not 16x, so cost per row rises with size.
-    assert by["xlarge"]["speedup"] == pytest.approx(1 / (0.1 + 0.9 / 16))
-    assert by["xlarge"]["cost_per_million_rows"] > by["small"]["cost_per_million_rows"]
+    assert by["4xlarge"]["speedup"] == pytest.approx(1 / (0.1 + 0.9 / 16))
+    assert by["4xlarge"]["usd_per_million_rows"] > by["small"]["usd_per_million_rows"]
+    assert by["small"]["usd_per_hour"] == EXAMPLE_MACHINES[2].usd_per_hour
 
 
-def test_range_partitioning_of_a_skewed_key_makes_a_hotspot():
-    keys = skewed_keys(100_000, 10_000, zipf_a=1.1, seed=0)
-    rng_sizes = partition_sizes(keys, 8, "range")
-    hash_sizes = partition_sizes(keys, 8, "hash")
-    assert rng_sizes.sum() == hash_sizes.sum() == 100_000
-    assert rng_sizes.max() / rng_sizes.mean() > 4
-    assert hash_sizes.max() / hash_sizes.mean() < rng_sizes.max() / rng_sizes.mean() / 2
-    with pytest.raises(ValueError, match="scheme='sorted'"):
-        partition_sizes(keys, 8, "sorted")
+@pytest.mark.parametrize("kwargs, kind, words", [
+    ({"serial_fraction": 1.5}, ValueError, "vertical_cost_table(serial_fraction=1.5)"),
+    ({"rows_per_second_1cpu": 0}, ValueError, "rows_per_second_1cpu=0"),
+    ({"batch_bytes": "1GB"}, TypeError, "batch_bytes='1GB'"),
+])
+def test_cost_table_checks_at_the_door(kwargs, kind, words):
+    args = {"serial_fraction": 0.1, "rows_per_second_1cpu": 100.0, "batch_bytes": 1e9} | kwargs
+    with pytest.raises(kind) as info:
+        vertical_cost_table(**args)
+    assert words in str(info.value)
+
+
+def test_chunked_pass_bounds_memory_and_gives_the_same_answer():
+    w = CsvMlpWorkload(rows=2000, features=16, hidden=128, seed=0)
+    whole = w.run()
+    chunked = w.run(chunk_rows=250)
+    assert whole.rows == chunked.rows == 2000 and chunked.chunk_rows == 250
+    # Eight chunks: the peak follows the chunk (plus the labels array), not the batch.
+    assert chunked.peak_bytes < whole.peak_bytes / 4
+    assert whole.peak_bytes >= 2000 * w.bytes_per_row
+    np.testing.assert_array_equal(w.predict(0, 250).argmax(axis=1), w().argmax(axis=1)[:250])
+    with pytest.raises(ValueError, match="chunk_rows=0"):
+        w.run(chunk_rows=0)

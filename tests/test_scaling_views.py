@@ -40,6 +40,37 @@ def test_plot_autoscaling_adapt_and_partitions():
     assert views.plot_partition_overhead({1: 0.5, 4: 0.3, 16: 0.6}).axes
 
 
-def test_balancer_explorer_builds_headless():
-    w = views.balancer_explorer(servers=4, n_requests=2_000)
+def test_plot_target_sweep_draws_one_line_per_trace():
+    targets = [0.5, 0.6, 0.7]
+    fig = views.plot_target_sweep(targets, [[0.001, 0.004, 0.02], [0.002, 0.006, 0.05]],
+                                  [[0.5, 0.42, 0.36], [0.52, 0.43, 0.37]], chosen=0.6)
+    ax1, ax2 = fig.axes
+    assert len([ln for ln in ax2.lines if ln.get_label().startswith("trace")]) == 2
+    np.testing.assert_allclose(ax1.lines[1].get_ydata(), [0.002, 0.006, 0.05])
+
+
+def test_balancer_explorer_only_calls_what_it_is_given():
+    calls = []
+
+    def simulate(policy, utilisation):
+        calls.append((policy, utilisation))
+        return sc.simulate_balancer(policy, 4, utilisation * 4, 1.0, 2_000, 0)
+
+    w = views.balancer_explorer(simulate, sc.POLICIES, start_policy="power_of_two")
     assert len(w.children) == 3
+    assert calls == [("power_of_two", 0.9)]
+
+
+def test_views_do_not_simulate():
+    """Views draw results computed elsewhere: they call no simulator or measurement (drawing
+    Amdahl's law itself is the one formula they evaluate)."""
+    import ast
+    import inspect
+
+    called = set()
+    for node in ast.walk(ast.parse(inspect.getsource(views))):
+        if isinstance(node, ast.Call):
+            f = node.func
+            called.add(f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", ""))
+    computing = (set(sc.__all__) - {"amdahl_speedup"}) & called
+    assert not computing, f"views call {sorted(computing)}"

@@ -9,17 +9,18 @@ the simulators need only NumPy; dask and scikit-learn load inside the functions 
 - auto-scaling: :func:`hpa_desired_replicas`, :func:`make_request_trace`,
   :func:`simulate_autoscaler`
 - vertical: :func:`measure_thread_scaling`, :func:`fit_amdahl`, :func:`vertical_cost_table`
+  (example prices from :mod:`mlscale_lab.prices`), :class:`CsvMlpWorkload` (in one go or in chunks)
 - horizontal on Dask: :func:`local_cluster`, :func:`connect`, :func:`partitioned_predict`,
   :func:`measure_worker_speedup`, :func:`partition_overhead`, :func:`dask_grid_search`,
-  :func:`partition_sizes`, :func:`survive_worker_death`, :func:`adapt_under_bursts`
+  :func:`survive_worker_death`, :func:`adapt_under_bursts`
+- partitioning by key: :func:`partition_sizes` (hash, or range split at sampled quantiles by
+  :func:`range_boundaries`), :func:`skewed_keys`, :func:`increasing_keys`
 """
 
 from mlscale_lab.scaling._autoscaler import (
     STRATEGIES,
     AutoscaleResult,
-    RateTrace,
     hpa_desired_replicas,
-    make_request_trace,
     simulate_autoscaler,
 )
 from mlscale_lab.scaling._balancer import (
@@ -29,23 +30,25 @@ from mlscale_lab.scaling._balancer import (
     simulate_balancer,
     utilisation_of,
 )
+from mlscale_lab.scaling._elastic import AdaptTimeline, adapt_under_bursts, survive_worker_death
 from mlscale_lab.scaling._horizontal import (
-    AdaptTimeline,
     WorkerSpeedup,
-    adapt_under_bursts,
     connect,
-    dask_grid_search,
     local_cluster,
     local_predict,
     make_model,
     measure_worker_speedup,
-    partition_of,
     partition_overhead,
-    partition_sizes,
     partitioned_predict,
-    skewed_keys,
-    survive_worker_death,
     worker_addresses,
+)
+from mlscale_lab.scaling._partitioning import (
+    SCHEMES,
+    increasing_keys,
+    partition_of,
+    partition_sizes,
+    range_boundaries,
+    skewed_keys,
 )
 from mlscale_lab.scaling._queueing import (
     erlang_c,
@@ -54,10 +57,9 @@ from mlscale_lab.scaling._queueing import (
     mmc_mean_wait,
     mmc_wait_exceeds,
 )
+from mlscale_lab.scaling._search import dask_grid_search
+from mlscale_lab.scaling._traces import RateTrace, make_request_trace
 from mlscale_lab.scaling._vertical import (
-    DEFAULT_MACHINES,
-    CsvMlpWorkload,
-    Machine,
     ThreadScaling,
     amdahl_ceiling,
     amdahl_speedup,
@@ -65,16 +67,17 @@ from mlscale_lab.scaling._vertical import (
     measure_thread_scaling,
     vertical_cost_table,
 )
+from mlscale_lab.scaling._workload import BatchRun, CsvMlpWorkload
 
 __all__ = [
-    "DEFAULT_MACHINES",
     "POLICIES",
+    "SCHEMES",
     "STRATEGIES",
     "AdaptTimeline",
     "AutoscaleResult",
     "BalancerResult",
+    "BatchRun",
     "CsvMlpWorkload",
-    "Machine",
     "RateTrace",
     "ThreadScaling",
     "WorkerSpeedup",
@@ -87,6 +90,7 @@ __all__ = [
     "fit_amdahl",
     "heterogeneous_means",
     "hpa_desired_replicas",
+    "increasing_keys",
     "local_cluster",
     "local_predict",
     "make_model",
@@ -101,6 +105,7 @@ __all__ = [
     "partition_overhead",
     "partition_sizes",
     "partitioned_predict",
+    "range_boundaries",
     "simulate_autoscaler",
     "simulate_balancer",
     "skewed_keys",

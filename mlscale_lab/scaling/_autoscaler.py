@@ -15,14 +15,21 @@ per period, and new replicas cost money at once but serve only after ``startup_d
 from __future__ import annotations
 
 import math
-import numbers
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlscale_lab.scaling._queueing import _check_positive
+from mlscale_lab.scaling._traces import RateTrace
+from mlscale_lab.validation import (
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    check_positive,
+)
 
+#: What :func:`simulate_autoscaler` can do: a fixed fleet for the peak or the mean, or the HPA.
 STRATEGIES = ("static_peak", "static_mean", "hpa")
 
 
@@ -43,90 +50,18 @@ def hpa_desired_replicas(
     >>> hpa_desired_replicas(4, 0.15, 0.6)
     1
     """
-    if isinstance(current_replicas, bool) or not isinstance(current_replicas, numbers.Integral):
-        raise TypeError(f"current_replicas must be an int >= 1, got {current_replicas!r}")
-    if current_replicas < 1:
-        raise ValueError(
-            f"current_replicas={current_replicas!r}: the HPA needs at least one running replica "
-            "to measure (Kubernetes disables autoscaling at 0); pass current_replicas >= 1"
-        )
-    if isinstance(current_metric, bool) or not isinstance(current_metric, numbers.Real) or not (
-        math.isfinite(current_metric) and current_metric >= 0
-    ):
-        raise ValueError(f"current_metric must be a finite number >= 0, got {current_metric!r}")
-    target = _check_positive(target_metric, "target_metric")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
-        raise ValueError(f"tolerance must be a fraction in [0, 1), got {tolerance!r}")
-    ratio = float(current_metric) / target
+    func = "hpa_desired_replicas"
+    current = check_int(func, "current_replicas", current_replicas, low=1,
+                        hint="the HPA needs a running replica to measure (Kubernetes disables "
+                             "autoscaling at 0)")
+    metric = check_number(func, "current_metric", current_metric, low=0)
+    target = check_positive(func, "target_metric", target_metric)
+    tolerance = check_fraction(func, "tolerance", tolerance, high_open=True)
+    ratio = metric / target
     if abs(ratio - 1.0) <= tolerance:
-        return int(current_replicas)
+        return current
     # round() first: 3 * (0.7 / 0.35) is 6.000000000000001 in floating point, and ceil would say 7.
-    return max(1, math.ceil(round(current_replicas * ratio, 9)))
-
-
-@dataclass(frozen=True)
-class RateTrace:
-    """Requests per second over time, one value per ``step`` seconds."""
-
-    t: np.ndarray
-    rate: np.ndarray
-    step: float
-
-    @property
-    def total_requests(self) -> float:
-        return float(self.rate.sum() * self.step)
-
-
-def make_request_trace(
-    *,
-    hours: float = 24.0,
-    step: float = 5.0,
-    low: float = 60.0,
-    high: float = 400.0,
-    peak_hour: float = 14.0,
-    spike_hour: float | None = 20.0,
-    spike_factor: float = 2.0,
-    spike_minutes: float = 30.0,
-    spike_ramp_minutes: float = 5.0,
-    noise: float = 0.05,
-    seed: int = 0,
-) -> RateTrace:
-    """A deterministic request-rate trace: a daily cycle between ``low`` and ``high`` requests
-    per second peaking at ``peak_hour``, a spike that multiplies the rate by ``spike_factor``
-    for ``spike_minutes`` (ramping up over ``spike_ramp_minutes``), and seeded noise.
-
-    >>> tr = make_request_trace(seed=0)
-    >>> tr.rate.shape, tr.step
-    ((17280,), 5.0)
-    >>> bool(make_request_trace(seed=0).rate[100] == tr.rate[100])
-    True
-    """
-    for name, v in (("hours", hours), ("step", step), ("high", high)):
-        _check_positive(v, name)
-    if not 0 <= low <= high:
-        raise ValueError(f"low must be between 0 and high={high}, got {low!r}")
-    if spike_factor < 1:
-        raise ValueError(f"spike_factor must be >= 1 (1 means no spike), got {spike_factor!r}")
-    rng = np.random.default_rng(seed)
-    t = np.arange(0.0, hours * 3600, step)
-    phase = 2 * np.pi * (t / 3600 - peak_hour) / 24
-    rate = low + (high - low) * (1 + np.cos(phase)) / 2
-    if spike_hour is not None:
-        start = spike_hour * 3600
-        ramp = max(spike_ramp_minutes * 60, step)
-        up = np.clip((t - start) / ramp, 0, 1)
-        down = np.clip((start + spike_minutes * 60 + ramp - t) / ramp, 0, 1)
-        rate *= 1 + (spike_factor - 1) * np.minimum(up, down)
-    # Noise that persists for a minute or so, like real traffic, rather than white noise.
-    eps = rng.normal(0, noise, t.size)
-    alpha = min(1.0, step / 60)
-    smooth = np.empty_like(eps)
-    acc = 0.0
-    for i, e in enumerate(eps):
-        acc = (1 - alpha) * acc + alpha * e * math.sqrt(2 / alpha)
-        smooth[i] = acc
-    rate = np.maximum(rate * (1 + smooth), 0.0)
-    return RateTrace(t=t, rate=rate, step=float(step))
+    return max(1, math.ceil(round(current * ratio, 9)))
 
 
 @dataclass
@@ -161,6 +96,7 @@ class AutoscaleResult:
     violation: np.ndarray = field(repr=False)
 
     def as_dict(self) -> dict:
+        """The summary figures as plain Python (no per-step arrays)."""
         return {
             "strategy": self.strategy,
             "replica_seconds": self.replica_seconds,
@@ -240,23 +176,31 @@ def simulate_autoscaler(
     Returns
     -------
     AutoscaleResult
+
+    Examples
+    --------
+    >>> from mlscale_lab.scaling import make_request_trace
+    >>> day = make_request_trace(hours=6, seed=0)
+    >>> hpa = simulate_autoscaler(day, "hpa")
+    >>> peak = simulate_autoscaler(day, "static_peak")
+    >>> bool(hpa.replica_seconds < peak.replica_seconds)
+    True
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy={strategy!r} is not known; use one of {', '.join(STRATEGIES)}")
-    s = _check_positive(service_time, "service_time")
-    slo = _check_positive(slo_latency, "slo_latency")
-    if not 0 < target_utilisation <= 1:
-        raise ValueError(f"target_utilisation must be in (0, 1], got {target_utilisation!r}")
-    if not 1 <= min_replicas <= max_replicas:
-        raise ValueError(
-            f"need 1 <= min_replicas <= max_replicas, got min_replicas={min_replicas!r}, "
-            f"max_replicas={max_replicas!r}"
-        )
-    for name, v in (("sync_period", sync_period), ("queue_limit", queue_limit)):
-        _check_positive(v, name)
-    for name, v in (("stabilization_window", stabilization_window), ("startup_delay", startup_delay)):
-        if v < 0:
-            raise ValueError(f"{name} must be >= 0 seconds, got {v!r}")
+    func = "simulate_autoscaler"
+    check_choice(func, "strategy", strategy, STRATEGIES)
+    s = check_positive(func, "service_time", service_time)
+    slo = check_positive(func, "slo_latency", slo_latency)
+    check_fraction(func, "target_utilisation", target_utilisation, low_open=True)
+    tolerance = check_fraction(func, "tolerance", tolerance, high_open=True)
+    check_int(func, "min_replicas", min_replicas, low=1)
+    check_int(func, "max_replicas", max_replicas, low=min_replicas,
+              hint=f"max_replicas must be at least min_replicas={min_replicas}")
+    check_int(func, "scale_up_pods", scale_up_pods, low=0)
+    check_number(func, "scale_up_percent", scale_up_percent, low=0)
+    check_positive(func, "sync_period", sync_period)
+    check_positive(func, "queue_limit", queue_limit)
+    check_number(func, "stabilization_window", stabilization_window, low=0)
+    check_number(func, "startup_delay", startup_delay, low=0)
     rate = np.asarray(trace.rate, dtype=float)
     step = float(trace.step)
     if rate.ndim != 1 or rate.size == 0 or np.any(rate < 0) or not np.all(np.isfinite(rate)):

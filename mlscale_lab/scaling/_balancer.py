@@ -15,16 +15,28 @@ Each replica serves its requests one at a time, first come first served. Policie
 
 from __future__ import annotations
 
-import heapq
 import numbers
 import warnings
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlscale_lab.scaling._queueing import _check_positive, _check_servers
+from mlscale_lab.scaling._dispatch import (
+    central_queue,
+    least_connections,
+    power_of_two,
+    static_routing,
+)
+from mlscale_lab.validation import (
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    check_positive,
+)
+
+__all__ = ["POLICIES", "BalancerResult", "heterogeneous_means", "simulate_balancer", "utilisation_of"]
 
 POLICIES = ("round_robin", "random", "least_connections", "power_of_two", "central_queue")
 
@@ -98,7 +110,7 @@ def _service_model(service_time, servers: int, rng, n: int):
             raise ValueError("service_time sampler returned all zeros; service times must have a mean > 0")
         return base, np.ones(servers), np.full(servers, mean)
     if isinstance(service_time, numbers.Real) and not isinstance(service_time, bool):
-        mean = _check_positive(service_time, "service_time")
+        mean = check_positive("simulate_balancer", "service_time", service_time)
         return rng.exponential(1.0, n), np.full(servers, mean), np.full(servers, mean)
     if isinstance(service_time, (Sequence, np.ndarray)) and not isinstance(service_time, str):
         means = np.asarray(service_time, dtype=float)
@@ -115,110 +127,6 @@ def _service_model(service_time, servers: int, rng, n: int):
         "service_time(rng, n) -> array, or one mean per replica (a list of floats); "
         f"got {type(service_time).__name__}"
     )
-
-
-def _lindley_waits(arrivals: np.ndarray, services: np.ndarray) -> np.ndarray:
-    """Waits of a FIFO single-server queue, vectorised: W_n = C_n - min(0, min_{k<=n} C_k)."""
-    if arrivals.size == 0:
-        return arrivals.copy()
-    steps = np.empty_like(arrivals)
-    steps[0] = 0.0
-    steps[1:] = services[:-1] - np.diff(arrivals)
-    c = np.cumsum(steps)
-    return c - np.minimum(np.minimum.accumulate(c), 0.0)
-
-
-def _static_routing(assign, arrivals, base, scale, servers):
-    waits = np.empty_like(arrivals)
-    services = base * scale[assign]
-    order = np.argsort(assign, kind="stable")
-    bounds = np.searchsorted(assign[order], np.arange(servers + 1))
-    for k in range(servers):
-        idx = order[bounds[k] : bounds[k + 1]]
-        waits[idx] = _lindley_waits(arrivals[idx], services[idx])
-    return waits, services
-
-
-def _power_of_two(arrivals, base, scale, servers, rng):
-    """Sample two different replicas, join the one with fewer requests; per-replica deques of
-    departure times give each sampled replica's count without touching the others."""
-    n = arrivals.size
-    first = rng.integers(0, servers, n)
-    second = (first + rng.integers(1, servers, n)) % servers  # a different replica
-    queues = [deque() for _ in range(servers)]
-    arr, b, sc = arrivals.tolist(), base.tolist(), scale.tolist()
-    assign = [0] * n
-    done_at = [0.0] * n
-    for i, (t, x, y) in enumerate(zip(arr, first.tolist(), second.tolist(), strict=True)):
-        qx = queues[x]
-        while qx and qx[0] <= t:
-            qx.popleft()
-        qy = queues[y]
-        while qy and qy[0] <= t:
-            qy.popleft()
-        if len(qy) < len(qx):
-            x, qx = y, qy
-        done = (qx[-1] if qx else t) + b[i] * sc[x]
-        qx.append(done)
-        assign[i] = x
-        done_at[i] = done
-    return np.asarray(assign, dtype=np.int64), np.asarray(done_at)
-
-
-def _least_connections(arrivals, base, scale, servers, policy=None, rng=None):
-    """Join the replica with the fewest requests (ties round robin), or ask ``policy``.
-
-    One heap of (departure time, replica) keeps every replica's count current."""
-    n = arrivals.size
-    counts = [0] * servers
-    free_at = [0.0] * servers
-    heap: list[tuple[float, int]] = []
-    heappush, heappop = heapq.heappush, heapq.heappop
-    arr, b, sc = arrivals.tolist(), base.tolist(), scale.tolist()
-    assign = [0] * n
-    done_at = [0.0] * n
-    for i, t in enumerate(arr):
-        while heap and heap[0][0] <= t:
-            counts[heappop(heap)[1]] -= 1
-        if policy is None:
-            m = min(counts)
-            try:
-                k = counts.index(m, i % servers)
-            except ValueError:
-                k = counts.index(m)
-        else:
-            k = policy(tuple(counts), rng)
-            if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k < servers:
-                raise ValueError(
-                    f"policy returned {k!r}; a dispatch policy must return a replica index, "
-                    f"an int in 0..{servers - 1}"
-                )
-            k = int(k)
-        f = free_at[k]
-        done = (f if f > t else t) + b[i] * sc[k]
-        free_at[k] = done
-        counts[k] += 1
-        heappush(heap, (done, k))
-        assign[i] = k
-        done_at[i] = done
-    return np.asarray(assign, dtype=np.int64), np.asarray(done_at)
-
-
-def _central_queue(arrivals, base, scale, servers):
-    """One FIFO queue: each request takes the replica that frees up first (a heap of free times)."""
-    n = arrivals.size
-    free = [(0.0, k) for k in range(servers)]
-    heapreplace = heapq.heapreplace
-    arr, b, sc = arrivals.tolist(), base.tolist(), scale.tolist()
-    assign = [0] * n
-    done_at = [0.0] * n
-    for i, t in enumerate(arr):
-        f, k = free[0]
-        done = (f if f > t else t) + b[i] * sc[k]
-        heapreplace(free, (done, k))
-        assign[i] = k
-        done_at[i] = done
-    return np.asarray(assign, dtype=np.int64), np.asarray(done_at)
 
 
 def simulate_balancer(
@@ -274,18 +182,14 @@ def simulate_balancer(
     >>> bool(0.7 < r.utilisation.mean() < 0.9)
     True
     """
-    if not callable(policy) and policy not in POLICIES:
-        raise ValueError(
-            f"policy={policy!r} is not a known dispatch policy; use one of {', '.join(POLICIES)}, "
-            "or a function policy(queue_lengths, rng) -> replica index"
-        )
-    servers = _check_servers(servers)
-    lam = _check_positive(arrival_rate, "arrival_rate")
-    if isinstance(n_requests, bool) or not isinstance(n_requests, numbers.Integral) or n_requests < 1:
-        raise ValueError(f"n_requests must be an int >= 1, got {n_requests!r}")
-    if not 0 <= warmup < 1:
-        raise ValueError(f"warmup must be a fraction in [0, 1), got {warmup!r}")
-    n = int(n_requests)
+    func = "simulate_balancer"
+    if not callable(policy):
+        check_choice(func, "policy", policy, POLICIES,
+                     hint="or pass a function policy(queue_lengths, rng) -> replica index")
+    servers = check_int(func, "servers", servers, low=1, hint="a balancer needs a replica")
+    lam = check_positive(func, "arrival_rate", arrival_rate)
+    n = check_int(func, "n_requests", n_requests, low=1)
+    warmup = check_fraction(func, "warmup", warmup, high_open=True)
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / lam, n))
     base, scale, means = _service_model(service_time, servers, rng, n)
@@ -314,16 +218,16 @@ def simulate_balancer(
                 RuntimeWarning,
                 stacklevel=2,
             )
-        waits, services = _static_routing(assign, arrivals, base, scale, servers)
+        waits, services = static_routing(assign, arrivals, base, scale, servers)
     else:
         if name == "central_queue":
-            assign, done = _central_queue(arrivals, base, scale, servers)
+            assign, done = central_queue(arrivals, base, scale, servers)
         elif name == "power_of_two" and servers > 1:
-            assign, done = _power_of_two(arrivals, base, scale, servers, rng)
+            assign, done = power_of_two(arrivals, base, scale, servers, rng)
         elif name in ("least_connections", "power_of_two"):
-            assign, done = _least_connections(arrivals, base, scale, servers)
+            assign, done = least_connections(arrivals, base, scale, servers)
         else:
-            assign, done = _least_connections(arrivals, base, scale, servers, policy, rng)
+            assign, done = least_connections(arrivals, base, scale, servers, policy, rng)
         services = base * scale[assign]
         waits = np.maximum(done - services - arrivals, 0.0)  # clip float round-off
 
@@ -353,21 +257,58 @@ def heterogeneous_means(servers: int, spread: float = 0.5) -> list[float]:
     """Per-replica mean service times spread evenly over ``1 +- spread/2``, normalised so the
     replicas' total capacity equals ``servers`` replicas of mean 1 (old and new hardware mixed).
 
+    Parameters
+    ----------
+    servers : int
+        Number of replicas (>= 1).
+    spread : float
+        Relative difference between the slowest and the fastest replica, in ``[0, 2)``.
+
+    Returns
+    -------
+    list of float
+        One mean service time per replica, fastest first.
+
+    Examples
+    --------
     >>> means = heterogeneous_means(4, 0.5)
     >>> round(sum(1 / m for m in means), 9)
     4.0
     """
-    servers = _check_servers(servers)
-    if not 0 <= spread < 2:
-        raise ValueError(f"spread must be in [0, 2), got {spread!r}")
+    servers = check_int("heterogeneous_means", "servers", servers, low=1)
+    spread = check_number("heterogeneous_means", "spread", spread, low=0, high=2, high_open=True,
+                          hint="the slowest replica's mean is 1 + spread/2, the fastest 1 - spread/2")
     raw = np.linspace(1 - spread / 2, 1 + spread / 2, servers)
     raw *= np.sum(1 / raw) / servers
     return [float(x) for x in raw]
 
 
 def utilisation_of(servers: int, arrival_rate: float, service_time) -> float:
-    """Offered utilisation ``arrival_rate / capacity`` for a mean or per-replica means."""
-    servers = _check_servers(servers)
+    """Offered utilisation ``arrival_rate / capacity`` for a mean or per-replica means.
+
+    Parameters
+    ----------
+    servers : int
+        Number of replicas (>= 1).
+    arrival_rate : float
+        Requests per unit of time.
+    service_time : float or sequence of float
+        One mean service time for every replica, or one per replica.
+
+    Returns
+    -------
+    float
+        Below 1 for a stable system.
+
+    Examples
+    --------
+    >>> utilisation_of(4, 3.2, 1.0)
+    0.8
+    >>> round(utilisation_of(2, 1.0, [0.5, 1.0]), 4)  # capacity 2 + 1 = 3 per unit time
+    0.3333
+    """
+    servers = check_int("utilisation_of", "servers", servers, low=1)
+    check_positive("utilisation_of", "arrival_rate", arrival_rate)
     means = np.broadcast_to(np.asarray(service_time, dtype=float), (servers,))
     return float(arrival_rate / np.sum(1.0 / means))
 

@@ -1,6 +1,5 @@
-"""Horizontal scaling on Dask distributed: partitioned inference, a hyperparameter search on
-joblib's Dask backend, partition size against overhead, hash against range partitioning, a
-worker dying mid-computation, and ``cluster.adapt``.
+"""Horizontal scaling on Dask distributed: a cluster (local or remote), partitioned inference,
+its speedup over workers, and partition size against per-task overhead.
 
 Every function that computes takes a ``distributed.Client``: one connected to a
 :func:`local_cluster` here, or ``Client("tcp://scheduler:8786")`` on a real cluster: the code
@@ -11,21 +10,42 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from mlscale_lab.validation import check_int, check_positive
+
+__all__ = [
+    "WorkerSpeedup", "connect", "local_cluster", "local_predict", "make_model",
+    "measure_worker_speedup", "partition_overhead", "partitioned_predict", "worker_addresses",
+]
 
 
 @contextlib.contextmanager
 def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_limit="600MiB", **kwargs):
     """A ``LocalCluster`` of worker *processes* and a ``Client`` on it; both closed on exit.
 
-    Yields ``(cluster, client)``. The dashboard is off (no port to clash with), logs are quiet,
-    and every worker runs its BLAS with one thread (Dask's default for worker processes), so
-    ``n_workers`` is the parallelism you asked for.
+    The dashboard is off (no port to clash with), logs are quiet, and every worker runs its
+    BLAS with one thread (Dask's default for worker processes), so ``n_workers`` is the
+    parallelism you asked for.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes (>= 0; ``adapt`` can add more later).
+    threads_per_worker : int
+        Threads in each worker (>= 1).
+    memory_limit : str or int
+        Per worker; the nanny restarts a worker that passes it.
+    **kwargs
+        Passed on to ``distributed.LocalCluster``.
+
+    Yields
+    ------
+    (LocalCluster, Client)
 
     Examples
     --------
@@ -37,8 +57,8 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
 
     from distributed import Client, LocalCluster
 
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 0:
-        raise ValueError(f"n_workers must be an int >= 0, got {n_workers!r}")
+    n_workers = check_int("local_cluster", "n_workers", n_workers, low=0)
+    threads_per_worker = check_int("local_cluster", "threads_per_worker", threads_per_worker, low=1)
     options = {
         "n_workers": n_workers,
         "threads_per_worker": threads_per_worker,
@@ -82,18 +102,46 @@ def connect(address: str, *, timeout: float = 10.0):
     """A ``Client`` for a running scheduler at ``address`` (``"tcp://host:8786"``).
 
     This is how a notebook reaches a real cluster; the functions below then run unchanged.
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address, with its protocol.
+    timeout : float
+        Seconds to wait for the connection.
+
+    Returns
+    -------
+    distributed.Client
+        Close it (or use it as a context manager) when done.
+
+    Examples
+    --------
+    >>> connect("localhost")
+    Traceback (most recent call last):
+    ...
+    ValueError: connect(address='localhost'): expected a scheduler address such as 'tcp://10.0.0.5:8786', got 'localhost'
     """
+    if not isinstance(address, str) or "://" not in address:
+        raise ValueError(f"connect(address={address!r}): expected a scheduler address such as "
+                         f"'tcp://10.0.0.5:8786', got {address!r}")
+    timeout = check_positive("connect", "timeout", timeout)
     from distributed import Client
 
-    if not isinstance(address, str) or "://" not in address:
-        raise ValueError(
-            f"address must be a scheduler address such as 'tcp://10.0.0.5:8786', got {address!r}"
-        )
     return Client(address, timeout=f"{timeout}s")
 
 
 def worker_addresses(client) -> list[str]:
-    """The connected workers' addresses, sorted (stable order for pinning work)."""
+    """The connected workers' addresses, sorted (stable order for pinning work).
+
+    Parameters
+    ----------
+    client : distributed.Client
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(client.scheduler_info(n_workers=-1)["workers"])
 
 
@@ -101,7 +149,22 @@ def worker_addresses(client) -> list[str]:
 
 
 def make_model(n_features: int = 20, hidden: tuple[int, ...] = (256, 256), seed: int = 0):
-    """A small fitted scikit-learn MLP classifier: the model we serve in the Dask sections."""
+    """A small fitted scikit-learn MLP classifier: the model we serve in the Dask sections.
+
+    Parameters
+    ----------
+    n_features : int
+        Inputs of the model (the partitions generate rows this wide).
+    hidden : tuple of int
+        Hidden layer sizes.
+    seed : int
+        Seed of the training data and the weights.
+
+    Returns
+    -------
+    sklearn.neural_network.MLPClassifier
+        Fitted for three epochs: enough to predict, the point is the cost of predicting.
+    """
     import warnings
 
     from sklearn.datasets import make_classification
@@ -130,17 +193,36 @@ def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, se
     Each partition is generated on its worker from ``seed + index`` (as if read from its own
     file), so no data crosses the network except the model (scattered once) and the results.
 
-    Returns ``(predictions, seconds)``; ``workers`` pins the work to those worker addresses.
-    ``model`` may be a fitted estimator or a future of one (``client.scatter(model)``), to
-    send it once for many calls.
+    Parameters
+    ----------
+    client : distributed.Client
+    model : estimator or distributed.Future
+        A fitted estimator, or a future of one (``client.scatter(model)``) to send it once for
+        many calls.
+    total_rows : int
+        Rows to predict (>= n_partitions).
+    n_partitions : int
+        Tasks to split them into (>= 1).
+    seed : int
+        Partition ``i`` is generated from ``seed + i``.
+    workers : sequence of str, optional
+        Pin the work to these worker addresses.
+    timeout : float
+        Seconds before a ``TimeoutError`` instead of a hung cell.
+
+    Returns
+    -------
+    predictions : numpy.ndarray
+        Probability of class 1 per row, in partition order.
+    seconds : float
+        Wall-clock time from the first submit to the last result.
     """
+    func = "partitioned_predict"
+    n_partitions = check_int(func, "n_partitions", n_partitions, low=1)
+    total_rows = check_int(func, "total_rows", total_rows, low=n_partitions,
+                           hint=f"every partition needs a row: total_rows >= n_partitions={n_partitions}")
     from distributed import Future, wait
 
-    if n_partitions < 1 or total_rows < n_partitions:
-        raise ValueError(
-            f"need 1 <= n_partitions <= total_rows, got n_partitions={n_partitions!r}, "
-            f"total_rows={total_rows!r}"
-        )
     sizes = [len(a) for a in np.array_split(np.empty(total_rows, dtype=np.int8), n_partitions)]
     pin = {"workers": list(workers), "allow_other_workers": False} if workers else {}
     if isinstance(model, Future):
@@ -166,7 +248,18 @@ def _n_features(model) -> int:
 
 
 def local_predict(model, total_rows: int, n_partitions: int, *, seed: int = 0) -> np.ndarray:
-    """The same predictions without Dask, to check a distributed run against."""
+    """The same predictions as :func:`partitioned_predict`, without Dask, to check against.
+
+    Parameters
+    ----------
+    model : estimator
+    total_rows, n_partitions, seed
+        As in :func:`partitioned_predict`.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     n_features = int(model.n_features_in_)
     sizes = [len(a) for a in np.array_split(np.empty(total_rows, dtype=np.int8), n_partitions)]
     return np.concatenate([
@@ -186,11 +279,25 @@ def _warm_up(client, model, workers, timeout: float = 120.0) -> None:
 
 @dataclass(frozen=True)
 class WorkerSpeedup:
+    """Seconds of the same partitioned job on each worker count.
+
+    Attributes
+    ----------
+    workers : tuple of int
+    seconds : tuple of float
+
+    Examples
+    --------
+    >>> WorkerSpeedup((1, 2), (2.0, 1.25)).speedup
+    (1.0, 1.6)
+    """
+
     workers: tuple[int, ...]
     seconds: tuple[float, ...]
 
     @property
     def speedup(self) -> tuple[float, ...]:
+        """Speedup against the first worker count."""
         return tuple(self.seconds[0] / s for s in self.seconds)
 
 
@@ -199,7 +306,23 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
     """Time the same partitioned inference pinned to the first ``k`` workers, for each ``k``.
 
     One cluster serves every count (no restarts); the best of ``repeats`` runs is kept.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    model : estimator
+    total_rows, n_partitions : int
+        As in :func:`partitioned_predict`.
+    worker_counts : sequence of int
+        Worker counts to time, each at most the cluster's workers.
+    repeats : int
+        Runs per count; the fastest is kept (the others met a noisy neighbour).
+
+    Returns
+    -------
+    WorkerSpeedup
     """
+    repeats = check_int("measure_worker_speedup", "repeats", repeats, low=1)
     addrs = worker_addresses(client)
     if max(worker_counts) > len(addrs):
         raise ValueError(
@@ -220,204 +343,20 @@ def partition_overhead(client, model, total_rows: int, partition_counts: Sequenc
     """Seconds to predict the same ``total_rows`` split into each of ``partition_counts``.
 
     Few partitions leave workers idle; many tiny ones pay the per-task cost (scheduling,
-    serialisation, a Python call) more often than they do work. Returns ``{count: seconds}``.
+    serialisation, a Python call) more often than they do work.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    model : estimator
+    total_rows : int
+    partition_counts : sequence of int
+
+    Returns
+    -------
+    dict
+        ``{partition count: seconds}``.
     """
     _warm_up(client, model, worker_addresses(client))
     shared = client.scatter(model, broadcast=True, hash=False)
     return {int(n): partitioned_predict(client, shared, total_rows, int(n))[1] for n in partition_counts}
-
-
-# -- hyperparameter search on joblib's Dask backend -------------------------------------------
-
-
-def dask_grid_search(client, param_grid: dict | None = None, *, cv: int = 3, seed: int = 0):
-    """``GridSearchCV`` of an SVC on the digits data, its fits spread over the cluster with
-    joblib's Dask backend. Returns ``(search, seconds, fits_per_worker)``."""
-    import joblib
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.svm import SVC
-
-    X, y = load_digits(return_X_y=True)
-    grid = param_grid or {"C": [0.5, 5.0, 50.0], "gamma": [1e-4, 1e-3, 1e-2]}
-    search = GridSearchCV(SVC(), grid, cv=cv, n_jobs=-1)
-    from distributed import get_task_stream
-
-    start = time.perf_counter()
-    with get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
-        search.fit(X, y)
-    seconds = time.perf_counter() - start
-    per_worker: dict[str, int] = {}
-    for task in stream.data:
-        per_worker[task["worker"]] = per_worker.get(task["worker"], 0) + 1
-    return search, seconds, per_worker
-
-
-# -- partitioning a skewed key -----------------------------------------------------------------
-
-
-def skewed_keys(n: int, n_keys: int = 10_000, zipf_a: float = 1.2, seed: int = 0) -> np.ndarray:
-    """``n`` keys in ``0..n_keys-1`` with Zipf-like popularity: key 0 hottest, a long tail.
-
-    >>> keys = skewed_keys(10_000, 100, seed=0)
-    >>> int(np.bincount(keys).argmax())
-    0
-    """
-    if n < 1 or n_keys < 1 or zipf_a <= 0:
-        raise ValueError("need n >= 1, n_keys >= 1 and zipf_a > 0")
-    ranks = np.arange(1, n_keys + 1, dtype=float)
-    p = ranks**-zipf_a
-    p /= p.sum()
-    return np.random.default_rng(seed).choice(n_keys, size=n, p=p)
-
-
-def partition_of(keys, n_partitions: int, scheme: str, *, key_range: tuple[int, int] | None = None) -> np.ndarray:
-    """Which partition each key goes to.
-
-    ``"hash"``: a multiplicative hash of the key modulo ``n_partitions`` (neighbouring keys
-    scatter); ``"range"``: ``n_partitions`` equal slices of ``key_range`` (default the keys'
-    min..max), as a table sorted by key would be split.
-    """
-    keys = np.asarray(keys, dtype=np.int64)
-    if n_partitions < 1:
-        raise ValueError(f"n_partitions must be >= 1, got {n_partitions!r}")
-    if scheme == "hash":
-        mixed = (keys.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)
-        return (mixed % np.uint64(n_partitions)).astype(np.int64)
-    if scheme == "range":
-        lo, hi = key_range or (int(keys.min()), int(keys.max()))
-        width = (hi - lo + 1) / n_partitions
-        return np.minimum(((keys - lo) / width).astype(np.int64), n_partitions - 1)
-    raise ValueError(f"scheme={scheme!r} is not known; use 'hash' or 'range'")
-
-
-def partition_sizes(keys, n_partitions: int, scheme: str, **kwargs) -> np.ndarray:
-    """Rows per partition under ``scheme``; ``max / mean`` is how much the hotspot slows a stage."""
-    return np.bincount(partition_of(keys, n_partitions, scheme, **kwargs), minlength=n_partitions)
-
-
-# -- failures ----------------------------------------------------------------------------------
-
-
-def _die_once_then_work(marker: str, x: int) -> int:
-    """Kill this worker process the first time (no marker yet), succeed on the retry."""
-    if not os.path.exists(marker):
-        with open(marker, "w") as fh:
-            fh.write(str(os.getpid()))
-        os._exit(1)
-    return x * x
-
-
-def _always_die(x: int) -> int:
-    os._exit(1)
-
-
-def survive_worker_death(client, marker: str, *, timeout: float = 60.0) -> dict:
-    """Submit a task that kills its worker process mid-computation on the first try.
-
-    The scheduler notices the lost worker, reschedules the task on another one, and the Nanny
-    restarts the dead process. Returns the result, the seconds it took and the PID that died;
-    a ``TimeoutError`` after ``timeout`` seconds instead of a hung cell.
-    """
-    if os.path.exists(marker):
-        os.remove(marker)
-    start = time.perf_counter()
-    fut = client.submit(_die_once_then_work, marker, 7, pure=False)
-    value = fut.result(timeout=timeout)
-    with open(marker) as fh:
-        died = int(fh.read())
-    return {"result": value, "seconds": time.perf_counter() - start, "died_pid": died}
-
-
-# -- adaptive scaling --------------------------------------------------------------------------
-
-
-def _spin(seconds: float) -> float:
-    """Burn CPU for ``seconds`` (not sleep: a busy worker, as real work is)."""
-    end = time.perf_counter() + seconds
-    x = 0.0
-    while time.perf_counter() < end:
-        x += 1.0
-    return x
-
-
-def _n_workers(cluster) -> int:
-    """Connected workers, read live from an in-process scheduler (a LocalCluster's), else from
-    the cluster's periodically refreshed ``scheduler_info`` (which can lag by a second)."""
-    sched = getattr(cluster, "scheduler", None)
-    if sched is not None and hasattr(sched, "workers"):
-        return len(sched.workers)
-    return len(cluster.scheduler_info.get("workers", {}))
-
-
-@dataclass
-class AdaptTimeline:
-    """Samples of an ``adapt`` run: time, connected workers, unfinished tasks."""
-
-    t: list[float] = field(default_factory=list)
-    workers: list[int] = field(default_factory=list)
-    pending: list[int] = field(default_factory=list)
-    bursts: list[tuple[float, int]] = field(default_factory=list)
-
-
-def adapt_under_bursts(
-    cluster,
-    client,
-    *,
-    minimum: int = 1,
-    maximum: int = 2,
-    bursts: Sequence[int] = (16, 16),
-    task_seconds: float = 0.25,
-    gap_seconds: float = 2.5,
-    interval: str = "250ms",
-    wait_count: int = 4,
-    target_duration: str = "1s",
-    sample_every: float = 0.1,
-    timeout: float = 60.0,
-) -> AdaptTimeline:
-    """Let ``cluster.adapt(minimum, maximum)`` follow a bursty load and record what it did.
-
-    First idles until the cluster has shrunk to ``minimum`` workers (at most ``gap_seconds``
-    x 2), then submits ``bursts[i]`` CPU tasks of ``task_seconds`` each, waits for them, idles
-    ``gap_seconds``, and so on, while a thread samples the worker count and the unfinished tasks
-    every ``sample_every`` seconds. Adaptive scaling is stopped at the end (the cluster stays).
-    """
-    from distributed import wait
-
-    if not 0 <= minimum <= maximum:
-        raise ValueError(f"need 0 <= minimum <= maximum, got minimum={minimum!r}, maximum={maximum!r}")
-    timeline = AdaptTimeline()
-    outstanding: list = []
-    stop = threading.Event()
-    t0 = time.perf_counter()
-
-    def sample():
-        while not stop.is_set():
-            timeline.t.append(time.perf_counter() - t0)
-            timeline.workers.append(_n_workers(cluster))
-            timeline.pending.append(sum(not f.done() for f in list(outstanding)))
-            stop.wait(sample_every)
-
-    adaptive = cluster.adapt(minimum=minimum, maximum=maximum, interval=interval,
-                             wait_count=wait_count, target_duration=target_duration)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    deadline = time.perf_counter() + timeout
-    try:
-        settle = time.perf_counter() + 2 * gap_seconds
-        while _n_workers(cluster) > minimum and time.perf_counter() < settle:
-            time.sleep(sample_every)
-        for n in bursts:
-            timeline.bursts.append((time.perf_counter() - t0, int(n)))
-            futs = [client.submit(_spin, task_seconds, pure=False) for _ in range(int(n))]
-            outstanding[:] = futs
-            if futs:
-                # distributed's wait raises a TimeoutError when the deadline passes: no hung cell
-                wait(futs, timeout=max(1.0, deadline - time.perf_counter()))
-                client.gather(futs)
-            time.sleep(gap_seconds)
-    finally:
-        stop.set()
-        sampler.join()
-        adaptive.stop()
-    return timeline

@@ -8,33 +8,25 @@ closed forms, so a simulator that disagrees with them is wrong.
 from __future__ import annotations
 
 import math
-import numbers
+
+from mlscale_lab.validation import check_fraction, check_int, check_number, check_positive
+
+__all__ = ["erlang_c", "mm1_latency_quantile", "mm1_mean_wait", "mmc_mean_wait", "mmc_wait_exceeds"]
+
+_NEED_SERVER = "a queue needs at least one server"
 
 
-def _check_servers(servers, name: str = "servers") -> int:
-    if isinstance(servers, bool) or not isinstance(servers, numbers.Integral):
-        raise TypeError(f"{name} must be a whole number of replicas (an int >= 1), got {servers!r}")
-    if servers < 1:
-        raise ValueError(
-            f"{name}={servers!r}: a queue needs at least one server; pass {name} >= 1"
-        )
-    return int(servers)
-
-
-def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number > 0, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return float(value)
-
-
-def _check_stable(utilisation: float, what: str) -> None:
+def _check_stable(func: str, utilisation: float, what: str) -> None:
     if utilisation >= 1:
         raise ValueError(
-            f"utilisation {utilisation:.3g} >= 1 ({what}): the queue is unstable and its wait "
-            "grows without bound; lower the arrival rate or add servers so utilisation < 1"
+            f"{func}: utilisation {utilisation:.3g} >= 1 ({what}): the queue is unstable and its "
+            "wait grows without bound; lower the arrival rate or add servers so utilisation < 1"
         )
+
+
+def _rates(func: str, arrival_rate, service_time) -> tuple[float, float]:
+    return (check_positive(func, "arrival_rate", arrival_rate),
+            check_positive(func, "service_time", service_time))
 
 
 def erlang_c(servers: int, offered_load: float) -> float:
@@ -53,6 +45,11 @@ def erlang_c(servers: int, offered_load: float) -> float:
     float
         ``P(wait > 0)``, between 0 and 1.
 
+    Raises
+    ------
+    ValueError
+        ``servers < 1``, a negative load, or utilisation ``a / c >= 1``.
+
     Examples
     --------
     >>> round(erlang_c(1, 0.8), 6)  # one server: P(wait) is the utilisation
@@ -60,14 +57,11 @@ def erlang_c(servers: int, offered_load: float) -> float:
     >>> round(erlang_c(2, 1.0), 4)
     0.3333
     """
-    c = _check_servers(servers)
-    if isinstance(offered_load, bool) or not isinstance(offered_load, numbers.Real):
-        raise TypeError(f"offered_load must be a number of Erlangs >= 0, got {offered_load!r}")
-    a = float(offered_load)
-    if not math.isfinite(a) or a < 0:
-        raise ValueError(f"offered_load must be a finite number >= 0, got {offered_load!r}")
+    c = check_int("erlang_c", "servers", servers, low=1, hint=_NEED_SERVER)
+    a = check_number("erlang_c", "offered_load", offered_load, low=0,
+                     hint="the offered load is arrival_rate * service_time, in Erlangs")
     rho = a / c
-    _check_stable(rho, f"offered_load {a:g} Erlangs on {c} servers")
+    _check_stable("erlang_c", rho, f"offered_load {a:g} Erlangs on {c} servers")
     if a == 0:
         return 0.0
     # Erlang B by its stable recursion, then C from B: no factorials, no overflow at c = 1000.
@@ -80,48 +74,108 @@ def erlang_c(servers: int, offered_load: float) -> float:
 def mm1_mean_wait(arrival_rate: float, service_time: float) -> float:
     """Mean time a request waits before service in an M/M/1 queue: ``rho * s / (1 - rho)``.
 
+    Parameters
+    ----------
+    arrival_rate : float
+        Requests per unit of time (> 0).
+    service_time : float
+        Mean service time, in the same unit (> 0).
+
+    Returns
+    -------
+    float
+        Mean wait in the unit of ``service_time``.
+
+    Examples
+    --------
     >>> round(mm1_mean_wait(0.8, 1.0), 6)
     4.0
     """
-    lam = _check_positive(arrival_rate, "arrival_rate")
-    s = _check_positive(service_time, "service_time")
+    lam, s = _rates("mm1_mean_wait", arrival_rate, service_time)
     rho = lam * s
-    _check_stable(rho, f"arrival_rate {lam:g}/s x service_time {s:g} s on one server")
+    _check_stable("mm1_mean_wait", rho, f"arrival_rate {lam:g} x service_time {s:g} on one server")
     return rho * s / (1 - rho)
 
 
 def mm1_latency_quantile(arrival_rate: float, service_time: float, q: float) -> float:
-    """The ``q`` quantile of M/M/1 response time (wait + service), exponential with rate mu - lambda.
+    """The ``q`` quantile of M/M/1 response time (wait + service): exponential with rate mu - lambda.
 
+    Parameters
+    ----------
+    arrival_rate, service_time : float
+        As in :func:`mm1_mean_wait`.
+    q : float
+        The quantile, strictly between 0 and 1 (0.99 for p99).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
     >>> round(mm1_latency_quantile(0.5, 1.0, 0.5), 4)  # median of Exp(0.5)
     1.3863
     """
-    lam = _check_positive(arrival_rate, "arrival_rate")
-    s = _check_positive(service_time, "service_time")
-    if not 0 < q < 1:
-        raise ValueError(f"q must be a probability strictly between 0 and 1, got {q!r}")
-    _check_stable(lam * s, f"arrival_rate {lam:g}/s x service_time {s:g} s on one server")
+    lam, s = _rates("mm1_latency_quantile", arrival_rate, service_time)
+    q = check_fraction("mm1_latency_quantile", "q", q, low_open=True, high_open=True)
+    _check_stable("mm1_latency_quantile", lam * s,
+                  f"arrival_rate {lam:g} x service_time {s:g} on one server")
     return -math.log(1 - q) / (1 / s - lam)
 
 
 def mmc_mean_wait(servers: int, arrival_rate: float, service_time: float) -> float:
     """Mean wait before service in an M/M/c queue: ``C(c, a) * s / (c - a)``.
 
+    Parameters
+    ----------
+    servers : int
+        ``c`` servers sharing one queue (>= 1).
+    arrival_rate, service_time : float
+        As in :func:`mm1_mean_wait`.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
     >>> round(mmc_mean_wait(1, 0.8, 1.0), 6)  # c = 1 is M/M/1
     4.0
+    >>> round(mmc_mean_wait(8, 6.4, 1.0), 3)  # 8 servers at 80%: a fraction of M/M/1's 4.0
+    0.286
     """
-    c = _check_servers(servers)
-    lam = _check_positive(arrival_rate, "arrival_rate")
-    s = _check_positive(service_time, "service_time")
+    c = check_int("mmc_mean_wait", "servers", servers, low=1, hint=_NEED_SERVER)
+    lam, s = _rates("mmc_mean_wait", arrival_rate, service_time)
     a = lam * s
+    _check_stable("mmc_mean_wait", a / c, f"offered load {a:g} Erlangs on {c} servers")
     return erlang_c(c, a) * s / (c - a)
 
 
 def mmc_wait_exceeds(servers: int, arrival_rate: float, service_time: float, t: float) -> float:
-    """``P(wait > t)`` in an M/M/c queue: ``C(c, a) * exp(-(c*mu - lambda) * t)``."""
-    c = _check_servers(servers)
-    lam = _check_positive(arrival_rate, "arrival_rate")
-    s = _check_positive(service_time, "service_time")
-    if t < 0:
-        raise ValueError(f"t must be >= 0 seconds, got {t!r}")
-    return erlang_c(c, lam * s) * math.exp(-(c / s - lam) * t)
+    """``P(wait > t)`` in an M/M/c queue: ``C(c, a) * exp(-(c*mu - lambda) * t)``.
+
+    Parameters
+    ----------
+    servers : int
+    arrival_rate, service_time : float
+        As in :func:`mmc_mean_wait`.
+    t : float
+        A wait (>= 0), in the unit of ``service_time``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(mmc_wait_exceeds(2, 1.0, 1.0, 0.0), 4)  # t = 0 is Erlang C itself
+    0.3333
+    >>> round(mmc_wait_exceeds(2, 1.0, 1.0, 1.0), 4)
+    0.1226
+    """
+    c = check_int("mmc_wait_exceeds", "servers", servers, low=1, hint=_NEED_SERVER)
+    lam, s = _rates("mmc_wait_exceeds", arrival_rate, service_time)
+    t = check_number("mmc_wait_exceeds", "t", t, low=0)
+    a = lam * s
+    _check_stable("mmc_wait_exceeds", a / c, f"offered load {a:g} Erlangs on {c} servers")
+    return erlang_c(c, a) * math.exp(-(c / s - lam) * t)

@@ -16,10 +16,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlscale_lab.prices import EXAMPLE_MACHINES, Machine
+from mlscale_lab.validation import check_fraction, check_int, check_number, check_positive
+
+__all__ = [
+    "ThreadScaling", "amdahl_ceiling", "amdahl_speedup", "fit_amdahl", "measure_thread_scaling",
+    "vertical_cost_table",
+]
+
 
 @dataclass(frozen=True)
 class ThreadScaling:
-    """Wall-clock seconds of one workload at each thread count (median of ``repeats``)."""
+    """Wall-clock seconds of one workload at each thread count (median of ``repeats``).
+
+    Attributes
+    ----------
+    threads : tuple of int
+    seconds : tuple of float
+
+    Examples
+    --------
+    >>> ThreadScaling((1, 2), (1.0, 0.625)).speedup
+    (1.0, 1.6)
+    """
 
     threads: tuple[int, ...]
     seconds: tuple[float, ...]
@@ -30,6 +49,7 @@ class ThreadScaling:
         return tuple(self.seconds[0] / s for s in self.seconds)
 
     def as_dict(self) -> dict:
+        """Threads, seconds and speedups as lists (for JSON)."""
         return {"threads": list(self.threads), "seconds": list(self.seconds), "speedup": list(self.speedup)}
 
 
@@ -72,14 +92,22 @@ def measure_thread_scaling(
     Returns
     -------
     ThreadScaling
+
+    Examples
+    --------
+    >>> r = measure_thread_scaling(lambda: sum(range(1000)), (1, 2), repeats=1)
+    >>> r.threads, r.speedup[0]
+    ((1, 2), 1.0)
     """
+    func = "measure_thread_scaling"
     if not callable(workload):
-        raise TypeError(f"workload must be a callable taking no arguments, got {type(workload).__name__}")
-    threads = tuple(int(t) for t in threads)
-    if not threads or any(t < 1 for t in threads):
-        raise ValueError(f"threads must be a non-empty sequence of counts >= 1, got {threads!r}")
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+        raise TypeError(f"{func}(workload={workload!r}): expected a callable taking no arguments, "
+                        f"got {type(workload).__name__}")
+    threads = tuple(check_int(func, "threads[...]", t, low=1) for t in threads)
+    if not threads:
+        raise ValueError(f"{func}(threads=()): expected at least one thread count, got none")
+    repeats = check_int(func, "repeats", repeats, low=1)
+    warmup = check_int(func, "warmup", warmup, low=0)
     seconds = []
     for n in threads:
         restore = _set_threads(n)
@@ -100,15 +128,30 @@ def measure_thread_scaling(
 def amdahl_speedup(workers, serial_fraction: float):
     """Amdahl's law: ``1 / (s + (1 - s) / p)`` for serial fraction ``s`` on ``p`` workers.
 
+    Parameters
+    ----------
+    workers : int or array-like
+        ``p`` (>= 1): threads, cores or machines.
+    serial_fraction : float
+        ``s`` in [0, 1].
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The speedup over one worker, shaped like ``workers``.
+
+    Examples
+    --------
     >>> amdahl_speedup(2, 0.0), amdahl_speedup(4, 1.0)
     (2.0, 1.0)
+    >>> amdahl_speedup([1, 2, 4], 0.5).tolist()
+    [1.0, 1.3333333333333333, 1.6]
     """
-    if not 0 <= serial_fraction <= 1:
-        raise ValueError(f"serial_fraction must be in [0, 1], got {serial_fraction!r}")
+    s = check_fraction("amdahl_speedup", "serial_fraction", serial_fraction)
     p = np.asarray(workers, dtype=float)
     if np.any(p < 1):
-        raise ValueError(f"workers must be >= 1, got {workers!r}")
-    out = 1.0 / (serial_fraction + (1 - serial_fraction) / p)
+        raise ValueError(f"amdahl_speedup(workers={workers!r}): expected counts >= 1, got {workers!r}")
+    out = 1.0 / (s + (1 - s) / p)
     return float(out) if out.ndim == 0 else out
 
 
@@ -117,129 +160,122 @@ def fit_amdahl(workers, speedups) -> float:
 
     Amdahl's law is linear in ``s`` once inverted: ``1/S - 1/p = s * (1 - 1/p)``.
 
+    Parameters
+    ----------
+    workers : array-like
+        Worker (thread) counts, >= 1; at least one above 1.
+    speedups : array-like
+        Measured speedup at each count, > 0.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
     >>> round(fit_amdahl([1, 2, 4, 8], amdahl_speedup([1, 2, 4, 8], 0.1)), 6)
     0.1
     """
     p = np.asarray(workers, dtype=float)
     s = np.asarray(speedups, dtype=float)
     if p.shape != s.shape or p.ndim != 1:
-        raise ValueError(f"workers and speedups must be 1-D and the same length, got {p.shape} and {s.shape}")
-    if np.any(p < 1) or np.any(s <= 0):
-        raise ValueError("workers must be >= 1 and speedups > 0")
+        raise ValueError(f"fit_amdahl(workers, speedups): expected 1-D arrays of the same length, "
+                         f"got shapes {p.shape} and {s.shape}")
+    if np.any(p < 1) or np.any(s <= 0) or not np.all(np.isfinite(s)):
+        raise ValueError(f"fit_amdahl(workers={p.tolist()}, speedups={s.tolist()}): expected "
+                         "workers >= 1 and finite speedups > 0")
     x = 1 - 1 / p
     if not np.any(x > 0):
-        raise ValueError("fit_amdahl needs at least one measurement with more than one worker")
+        raise ValueError(f"fit_amdahl(workers={p.tolist()}): expected at least one measurement "
+                         "with more than one worker, got none (nothing to fit)")
     y = 1 / s - 1 / p
     return float(np.clip((x @ y) / (x @ x), 0.0, 1.0))
 
 
 def amdahl_ceiling(serial_fraction: float) -> float:
-    """The speedup no number of workers can beat: ``1 / s`` (infinite for ``s = 0``)."""
-    if not 0 <= serial_fraction <= 1:
-        raise ValueError(f"serial_fraction must be in [0, 1], got {serial_fraction!r}")
-    return math.inf if serial_fraction == 0 else 1 / serial_fraction
+    """The speedup no number of workers can beat: ``1 / s`` (infinite for ``s = 0``).
 
+    Parameters
+    ----------
+    serial_fraction : float
+        ``s`` in [0, 1].
 
-@dataclass(frozen=True)
-class Machine:
-    """A machine size on a price list (illustrative prices: pass your provider's)."""
+    Returns
+    -------
+    float
 
-    name: str
-    vcpus: int
-    memory_gb: float
-    price_per_hour: float
-
-
-DEFAULT_MACHINES = (
-    Machine("small", 2, 4, 0.10),
-    Machine("medium", 4, 16, 0.20),
-    Machine("large", 8, 32, 0.40),
-    Machine("xlarge", 16, 64, 0.80),
-    Machine("memory-xl", 16, 256, 1.60),
-)
+    Examples
+    --------
+    >>> amdahl_ceiling(0.2), amdahl_ceiling(0.0)
+    (5.0, inf)
+    """
+    s = check_fraction("amdahl_ceiling", "serial_fraction", serial_fraction)
+    return math.inf if s == 0 else 1 / s
 
 
 def vertical_cost_table(
     serial_fraction: float,
     rows_per_second_1cpu: float,
     batch_bytes: float,
-    machines: Sequence[Machine] = DEFAULT_MACHINES,
+    machines: Sequence[Machine] | None = None,
     *,
     memory_headroom: float = 0.7,
 ) -> list[dict]:
     """What each machine size would give for one workload: Amdahl-predicted throughput, cost
-    per million rows, and whether a batch of ``batch_bytes`` fits in ``memory_headroom`` of its
-    memory (the rest is the OS, the interpreter and copies).
+    per million rows, and how the batch fits its memory.
 
-    >>> rows = vertical_cost_table(0.1, 1000.0, 12e9)
-    >>> [r["fits"] for r in rows]
-    [False, False, True, True, True]
+    A batch fits in one go when ``batch_bytes <= memory_headroom * memory`` (the rest is the
+    OS, the interpreter and copies). When it does not, a big machine is one answer and
+    out-of-core chunks another: ``chunks`` is the fewest equal chunks whose working set fits,
+    each processed and written out before the next is read (lab 01's chunked pass).
+
+    Parameters
+    ----------
+    serial_fraction : float
+        Amdahl's ``s``, from :func:`fit_amdahl`.
+    rows_per_second_1cpu : float
+        Measured throughput on one thread.
+    batch_bytes : float
+        Working memory of the whole batch in one go (rows x bytes per row).
+    machines : sequence of Machine, optional
+        A price list; default :data:`mlscale_lab.prices.EXAMPLE_MACHINES` (example prices).
+    memory_headroom : float
+        Share of a machine's memory the batch may use, in (0, 1].
+
+    Returns
+    -------
+    list of dict
+        One row per machine: ``machine``, ``vcpus``, ``memory_bytes``, ``usd_per_hour``,
+        ``speedup``, ``rows_per_second``, ``usd_per_million_rows``, ``fits`` (in one go) and
+        ``chunks`` (1 when it fits).
+
+    Examples
+    --------
+    >>> rows = vertical_cost_table(0.1, 1000.0, 10 * 2**30)  # a 10 GiB batch
+    >>> [(r["machine"], r["chunks"]) for r in rows][:5]  # chunks to run it out of core
+    [('nano', 29), ('micro', 15), ('small', 8), ('medium', 4), ('large', 2)]
+    >>> [r["machine"] for r in rows if r["fits"]]
+    ['xlarge', '2xlarge', '4xlarge', 'memory-4xlarge']
     """
-    if rows_per_second_1cpu <= 0:
-        raise ValueError(f"rows_per_second_1cpu must be > 0, got {rows_per_second_1cpu!r}")
-    if batch_bytes < 0:
-        raise ValueError(f"batch_bytes must be >= 0, got {batch_bytes!r}")
+    func = "vertical_cost_table"
+    s = check_fraction(func, "serial_fraction", serial_fraction)
+    rate_1 = check_positive(func, "rows_per_second_1cpu", rows_per_second_1cpu)
+    need = check_number(func, "batch_bytes", batch_bytes, low=0)
+    headroom = check_fraction(func, "memory_headroom", memory_headroom, low_open=True)
     table = []
-    for m in machines:
-        speedup = amdahl_speedup(m.vcpus, serial_fraction)
-        rate = rows_per_second_1cpu * speedup
+    for m in EXAMPLE_MACHINES if machines is None else machines:
+        speedup = amdahl_speedup(m.vcpus, s)
+        rate = rate_1 * speedup
+        usable = headroom * m.memory_bytes
         table.append({
             "machine": m.name,
             "vcpus": m.vcpus,
-            "memory_gb": m.memory_gb,
-            "price_per_hour": m.price_per_hour,
+            "memory_bytes": m.memory_bytes,
+            "usd_per_hour": m.usd_per_hour,
             "speedup": speedup,
             "rows_per_second": rate,
-            "cost_per_million_rows": m.price_per_hour / 3600 / rate * 1e6,
-            "fits": batch_bytes <= memory_headroom * m.memory_gb * 1e9,
+            "usd_per_million_rows": m.usd_per_hour / 3600 / rate * 1e6,
+            "fits": need <= usable,
+            "chunks": max(1, math.ceil(need / usable)),
         })
     return table
-
-
-class CsvMlpWorkload:
-    """Batch inference as a service does it: parse CSV rows in Python (serial: one thread
-    holds the GIL), then a 3-layer MLP in NumPy (parallel: BLAS uses every thread allowed).
-
-    Calling the object runs one batch and returns the class probabilities.
-    :attr:`bytes_per_row` is measured from the arrays the last call allocated (input,
-    activations, output), so ``rows * bytes_per_row`` is the batch's working memory.
-
-    >>> w = CsvMlpWorkload(rows=200, features=8, hidden=16, seed=0)
-    >>> w().shape
-    (200, 10)
-    >>> w.bytes_per_row > 0
-    True
-    """
-
-    def __init__(self, rows: int = 8000, features: int = 64, hidden: int = 512, classes: int = 10, seed: int = 0):
-        if rows < 1 or features < 1 or hidden < 1 or classes < 2:
-            raise ValueError("rows, features and hidden must be >= 1 and classes >= 2")
-        rng = np.random.default_rng(seed)
-        data = rng.normal(size=(rows, features))
-        self.lines = [",".join(f"{v:.5f}" for v in row) for row in data]
-        scale = 1 / np.sqrt([features, hidden, hidden])
-        self.weights = [
-            rng.normal(size=(features, hidden)) * scale[0],
-            rng.normal(size=(hidden, hidden)) * scale[1],
-            rng.normal(size=(hidden, classes)) * scale[2],
-        ]
-        self.rows = rows
-        self.bytes_per_row = 0.0
-
-    def parse(self) -> np.ndarray:
-        return np.array([line.split(",") for line in self.lines], dtype=float)
-
-    def __call__(self) -> np.ndarray:
-        x = self.parse()
-        allocated = x.nbytes
-        h = x
-        for w in self.weights[:-1]:
-            h = np.maximum(h @ w, 0.0)
-            allocated += h.nbytes
-        z = h @ self.weights[-1]
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        allocated += z.nbytes + p.nbytes
-        self.bytes_per_row = allocated / self.rows
-        return p

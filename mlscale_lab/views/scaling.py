@@ -1,8 +1,17 @@
-"""Plots (and one widget) over :mod:`mlscale_lab.scaling`'s measurements and simulations."""
+"""Plots (and one widget) over :mod:`mlscale_lab.scaling`'s measurements and simulations.
+
+Views only draw: every figure takes results computed elsewhere (a measurement, a simulation),
+and the widget is handed the function it calls, so nothing here measures or simulates.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = [
+    "balancer_explorer", "plot_adapt", "plot_autoscaling", "plot_partition_overhead",
+    "plot_partition_sizes", "plot_policies", "plot_target_sweep", "plot_thread_scaling",
+]
 
 
 def _axes(ax, n=1, figsize=(8, 3.2)):
@@ -15,7 +24,22 @@ def _axes(ax, n=1, figsize=(8, 3.2)):
 
 
 def plot_thread_scaling(scaling, serial_fraction: float, *, max_threads: int = 16, ax=None):
-    """Measured speedup against threads, the fitted Amdahl curve and its ceiling ``1/s``."""
+    """Measured speedup against threads, the fitted Amdahl curve and its ceiling ``1/s``.
+
+    Parameters
+    ----------
+    scaling : ThreadScaling
+        From :func:`~mlscale_lab.scaling.measure_thread_scaling`.
+    serial_fraction : float
+        The fitted ``s``.
+    max_threads : int
+        How far to draw the law.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from mlscale_lab.scaling import amdahl_speedup
 
     fig, ax = _axes(ax, figsize=(6, 3.5))
@@ -34,7 +58,19 @@ def plot_thread_scaling(scaling, serial_fraction: float, *, max_threads: int = 1
 
 
 def plot_policies(results: dict, *, theory_p99: float | None = None):
-    """Latency percentiles per policy (left) and per-replica utilisation (right)."""
+    """Latency percentiles per policy (left) and per-replica utilisation (right).
+
+    Parameters
+    ----------
+    results : dict
+        ``{policy name: BalancerResult}``.
+    theory_p99 : float, optional
+        A reference line (M/M/1's p99).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, (ax1, ax2) = _axes(None, 2, figsize=(11, 3.6))
     names = list(results)
     x = np.arange(len(names))
@@ -55,9 +91,19 @@ def plot_policies(results: dict, *, theory_p99: float | None = None):
     return fig
 
 
-def plot_autoscaling(results: list, *, peak_hours: bool = True):
+def plot_autoscaling(results: list):
     """Request rate, replicas paid for under each strategy, and the share of requests missing
-    the SLO, over the trace."""
+    the SLO, over the trace.
+
+    Parameters
+    ----------
+    results : list of AutoscaleResult
+        From :func:`~mlscale_lab.scaling.simulate_autoscaler`, all on the same trace.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True)
@@ -77,7 +123,17 @@ def plot_autoscaling(results: list, *, peak_hours: bool = True):
 
 
 def plot_adapt(timeline):
-    """Workers over time beside the load (unfinished tasks) of an ``adapt`` run."""
+    """Workers over time beside the load (unfinished tasks) of an ``adapt`` run.
+
+    Parameters
+    ----------
+    timeline : AdaptTimeline
+        From :func:`~mlscale_lab.scaling.adapt_under_bursts`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(None, figsize=(8, 3.2))
     ax.fill_between(timeline.t, timeline.pending, step="post", alpha=0.3, color="tab:orange",
                     label="unfinished tasks (load)")
@@ -96,7 +152,18 @@ def plot_adapt(timeline):
 
 
 def plot_partition_overhead(seconds_by_count: dict, ax=None):
-    """Seconds for the same rows against the number of partitions (log x)."""
+    """Seconds for the same rows against the number of partitions (log x).
+
+    Parameters
+    ----------
+    seconds_by_count : dict
+        ``{partitions: seconds}`` from :func:`~mlscale_lab.scaling.partition_overhead`.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = _axes(ax, figsize=(6, 3.2))
     counts = sorted(seconds_by_count)
     ax.plot(counts, [seconds_by_count[c] for c in counts], "o-")
@@ -108,7 +175,17 @@ def plot_partition_overhead(seconds_by_count: dict, ax=None):
 
 
 def plot_partition_sizes(sizes_by_scheme: dict):
-    """Rows per partition under each scheme, with the mean: the tallest bar is the hotspot."""
+    """Rows per partition under each scheme, with the mean: the tallest bar is the hotspot.
+
+    Parameters
+    ----------
+    sizes_by_scheme : dict
+        ``{title: rows per partition}``, one panel each.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = _axes(None, len(sizes_by_scheme), figsize=(10, 3))
     for ax, (name, sizes) in zip(np.atleast_1d(axes), sizes_by_scheme.items(), strict=True):
         ax.bar(np.arange(len(sizes)), sizes)
@@ -121,19 +198,78 @@ def plot_partition_sizes(sizes_by_scheme: dict):
     return fig
 
 
-def balancer_explorer(servers: int = 10, n_requests: int = 200_000):
+def plot_target_sweep(targets, violation, cost, *, slo: float = 0.01, chosen: float | None = None,
+                      labels=None):
+    """SLO violations and cost against the auto-scaler's target, one line per trace.
+
+    Parameters
+    ----------
+    targets : array-like
+        Target utilisations swept (x axis).
+    violation, cost : array-like, shape (n_traces, n_targets)
+        Share of requests missing the SLO, and cost (say, as a fraction of static-at-peak),
+        for each trace and target.
+    slo : float
+        The allowed share of violations, drawn as a line.
+    chosen : float, optional
+        A target to mark.
+    labels : sequence of str, optional
+        One per trace.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    targets = np.asarray(targets, dtype=float)
+    violation = np.atleast_2d(np.asarray(violation, dtype=float))
+    cost = np.atleast_2d(np.asarray(cost, dtype=float))
+    labels = labels or [f"trace {i}" for i in range(len(violation))]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True)
+    for v, c, label in zip(violation, cost, labels, strict=True):
+        ax1.plot(targets, v, "o-", ms=3, lw=1, label=label)
+        ax2.plot(targets, c, "o-", ms=3, lw=1, label=label)
+    ax1.axhline(slo, color="black", ls="--", lw=1, label=f"SLO budget {slo:.0%}")
+    ax1.set_yscale("log")
+    ax1.set_ylabel("share of requests missing the SLO")
+    ax2.set_ylabel("cost")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("target utilisation")
+        if chosen is not None:
+            ax.axvline(chosen, color="tab:red", lw=1, label=f"chosen {chosen:g}")
+    ax1.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def balancer_explorer(simulate, policies, *, start_policy: str | None = None):
     """A widget: pick a policy and a utilisation, see the latency percentiles (an extra; the
-    lab's plain cells show the same)."""
+    lab's plain cells show the same).
+
+    Parameters
+    ----------
+    simulate : callable
+        ``simulate(policy, utilisation) -> BalancerResult``: the notebook decides what runs
+        (servers, requests, seed); the widget only calls it and shows the answer.
+    policies : sequence of str
+        The menu.
+    start_policy : str, optional
+        Selected first (default the first in ``policies``).
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
     import ipywidgets as widgets
 
-    from mlscale_lab.scaling import POLICIES, simulate_balancer
-
-    policy = widgets.Dropdown(options=POLICIES, value="power_of_two", description="policy")
+    policy = widgets.Dropdown(options=list(policies), value=start_policy or list(policies)[0],
+                              description="policy")
     util = widgets.FloatSlider(value=0.9, min=0.1, max=0.98, step=0.02, description="utilisation")
     out = widgets.Output()
 
     def update(*_):
-        r = simulate_balancer(policy.value, servers, util.value * servers, 1.0, n_requests, 0)
+        r = simulate(policy.value, util.value)
         out.clear_output()
         with out:
             print(f"p50 {r.p50:.2f}  p95 {r.p95:.2f}  p99 {r.p99:.2f}  (x mean service time)")
