@@ -236,7 +236,8 @@ MECHANISMS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_confined_kernel_sees_the_budget_and_cannot_pass_the_limit(tmp_path, mechanism):
-    from mlscale_lab.harness.confine import BinderLimits, run_lab_binder_sized
+    from mlscale_lab.harness.confine import BinderLimits
+    from mlscale_lab.harness.runner import run_lab_binder_sized
 
     limits = BinderLimits(memory_bytes=512 * 1024**2, cpus=1)
     probe = _notebook(

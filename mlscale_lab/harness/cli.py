@@ -48,15 +48,58 @@ def _cmd_run(args) -> int:
         print("mlscale-lab run: no labs found", file=sys.stderr)
         return 2
     if args.binder or args.memory_limit or args.cpus:
-        from mlscale_lab.harness.confine import run_from_cli
-
-        return run_from_cli(paths, args)
+        return _run_binder_sized(paths, args)
     progress = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     runs = run_labs(paths, timeout=args.timeout, executed_dir=args.executed, progress=progress)
     if args.report:
         write_report(runs, args.report)
     print(json.dumps(report_dict(runs), indent=2) if args.json else format_table(runs))
     return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+def _run_binder_sized(paths, args) -> int:
+    """``run --binder``: run labs inside Binder's limits and print the table."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from mlscale_lab.harness.confine import (
+        BINDER_CPUS,
+        BINDER_MEMORY_BYTES,
+        MIN_HEADROOM,
+        BinderLimits,
+    )
+    from mlscale_lab.harness.runner import format_binder_table, run_lab_binder_sized
+
+    limits = BinderLimits(
+        memory_bytes=parse_size(args.memory_limit) if args.memory_limit else BINDER_MEMORY_BYTES,
+        cpus=float(args.cpus) if args.cpus else BINDER_CPUS,
+    )
+    runs = []
+    for path in paths:
+        if not args.json:
+            print(f"running {Path(path).stem} inside {limits.memory_bytes / 1024**2:.0f} MB, "
+                  f"{limits.cpus:g} CPU ...", file=sys.stderr, flush=True)
+        runs.append(run_lab_binder_sized(path, limits, timeout=args.timeout, executed_dir=args.executed))
+    report = {"binder": {**asdict(limits), "min_headroom": MIN_HEADROOM}, "labs": [r.as_dict() for r in runs]}
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2) if args.json else format_binder_table(runs))
+    return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+def parse_size(text: str) -> int:
+    """``"2G"``, ``"1536M"``, ``"2147483648"`` -> bytes (binary units, as Binder's limits are)."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    raw = str(text).strip().upper().removesuffix("IB").removesuffix("B")
+    unit = raw[-1:] if raw[-1:] in units and raw[-1:] != "" else ""
+    number = raw[: -len(unit)] if unit else raw
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(
+            f"memory limit {text!r} is not a size; write bytes or a number with K, M or G (e.g. 2G)"
+        ) from None
+    return int(value * units[unit])
 
 
 def _cmd_release(args) -> int:

@@ -1,4 +1,4 @@
-"""Run labs the size of a Binder pod: 2 GB of memory and one CPU.
+"""Confinement: start a kernel inside a memory and CPU limit (cgroups, else rlimits).
 
 mybinder.org gives each learner a container with a memory limit (about 2 GB: past it the
 kernel is killed) and a CPU limit (about one core), and tells the notebook about both in
@@ -17,7 +17,12 @@ allows:
   ``as_factor`` times the memory limit and the resident peak is held to the limit afterwards.
 
 Either way the kernel's environment gets ``MEM_LIMIT`` and ``CPU_LIMIT``, so the labs'
-:func:`~mlscale_lab.constraints.machine_budget` plans for the pod, not the host.
+:func:`~mlscale_lab.constraints.machine_budget` plans for the pod, not the host. Where neither
+works (macOS, Windows) entering a confinement raises :class:`ConfinementUnavailableError`.
+
+The limits are applied by :func:`launch_prefix`, the one kernel-launch helper: a prefix that
+sets them on its own process and then ``exec``s the kernel (grading caps its kernels with it too).
+:func:`mlscale_lab.harness.runner.run_lab_binder_sized` runs a lab this way.
 
 >>> BinderLimits().env()
 {'MEM_LIMIT': '2147483648', 'CPU_LIMIT': '1'}
@@ -30,8 +35,12 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+# Only the standard library at import time: the launcher runs this file as a script, with
+# ``python -S``, before the kernel's Python (and its site-packages) exists.
 
 BINDER_MEMORY_BYTES = 2 * 1024**3
 BINDER_CPUS = 1.0
@@ -56,32 +65,113 @@ class BinderLimits:
     cpus: float = BINDER_CPUS
 
     def __post_init__(self):
-        if not isinstance(self.memory_bytes, int) or self.memory_bytes < 64 * _MB:
-            raise ValueError(
-                f"memory_bytes must be an int of at least {64 * _MB} (64 MiB), got "
-                f"{self.memory_bytes!r}; Binder's limit is {BINDER_MEMORY_BYTES}"
-            )
-        if not (isinstance(self.cpus, int | float) and 0 < self.cpus <= 1024):
-            raise ValueError(f"cpus must be a number of cores in (0, 1024], got {self.cpus!r}")
+        from mlscale_lab.validation import check_int, check_number
+
+        check_int("BinderLimits", "memory_bytes", self.memory_bytes, low=64 * _MB,
+                  hint=f"Binder's limit is {BINDER_MEMORY_BYTES} (2 GiB)")
+        check_number("BinderLimits", "cpus", self.cpus, low=0, low_open=True, high=1024)
 
     def env(self) -> dict[str, str]:
         """``MEM_LIMIT`` and ``CPU_LIMIT`` as Binder sets them."""
         return {"MEM_LIMIT": str(self.memory_bytes), "CPU_LIMIT": f"{self.cpus:g}"}
 
 
-def _own_cgroup_path(controller: str | None) -> str:
-    """This process's cgroup for ``controller`` (None: the v2 unified hierarchy)."""
+class ConfinementUnavailableError(OSError):
+    """This machine cannot hold a kernel to a memory limit; the message says what is missing."""
+
+
+def can_cap_address_space() -> bool:
+    """True where a process's address space can be capped and the cap is enforced.
+
+    That takes the ``resource`` module with ``RLIMIT_AS`` (absent on Windows); macOS has both
+    but does not enforce the cap, so it counts as not able.
+
+    Examples
+    --------
+    >>> isinstance(can_cap_address_space(), bool)
+    True
+    """
+    if sys.platform == "darwin":
+        return False
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return "/"
-    for line in lines:
-        hier, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if controller is None and hier == "0" and controllers == "":
-            return path or "/"
-        if controller is not None and controller in controllers.split(","):
-            return path or "/"
-    return "/"
+        import resource
+    except ImportError:
+        return False
+    return hasattr(resource, "RLIMIT_AS")
+
+
+def can_pin_cpus() -> bool:
+    """True where a process can be pinned to some CPUs (``os.sched_setaffinity``: Linux)."""
+    return hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
+
+
+def launch_prefix(*, join: Sequence[str] = (), as_bytes: int | None = None, pin_cpus: int | None = None,
+                  core_dumps: bool = True, default_sigint: bool = False,
+                  unset_env: Sequence[str] = ()) -> list[str]:
+    """A command-line prefix that applies limits to itself, then runs the command after it.
+
+    The one kernel-launch helper: Binder-sized runs and grading both start their kernels behind
+    it. It is this module run as a script (``python -m mlscale_lab.harness.confine [options] --
+    COMMAND``), started with ``-S`` from its file so it costs milliseconds, not a package import.
+
+    Parameters
+    ----------
+    join : sequence of str
+        ``cgroup.procs`` files to write the process's own pid into (join those cgroups).
+    as_bytes : int, optional
+        Address-space cap (``RLIMIT_AS``), inherited by every process the command starts.
+    pin_cpus : int, optional
+        Pin to this many of the allowed CPUs.
+    core_dumps : bool
+        False disables core dumps (a crashing kernel leaves no file).
+    default_sigint : bool
+        Restore SIGINT's default action (a sandbox wrapper may have ignored it; the kernel needs
+        it to be interruptible).
+    unset_env : sequence of str
+        Environment variables removed before the command runs.
+
+    Returns
+    -------
+    list of str
+        Empty when there is nothing to apply.
+
+    Raises
+    ------
+    ConfinementUnavailableError
+        When a limit asked for cannot be applied on this platform.
+
+    Examples
+    --------
+    >>> launch_prefix()
+    []
+    >>> launch_prefix(unset_env=["JPY_PARENT_PID"])[-3:]
+    ['--unset-env', 'JPY_PARENT_PID', '--']
+    """
+    opts: list[str] = []
+    for f in join:
+        opts += ["--join", str(f)]
+    if as_bytes is not None:
+        if not can_cap_address_space():
+            raise ConfinementUnavailableError(
+                f"launch_prefix(as_bytes={as_bytes!r}): this platform ({sys.platform}) cannot cap "
+                "a process's memory (no enforced RLIMIT_AS)")
+        opts += ["--as-bytes", str(int(as_bytes))]
+    if pin_cpus is not None:
+        if not can_pin_cpus():
+            raise ConfinementUnavailableError(
+                f"launch_prefix(pin_cpus={pin_cpus!r}): this platform ({sys.platform}) cannot "
+                "pin a process to CPUs (no os.sched_setaffinity)")
+        opts += ["--pin-cpus", str(int(pin_cpus))]
+    if not core_dumps and can_cap_address_space():
+        opts.append("--no-core-dumps")
+    if default_sigint:
+        opts.append("--default-sigint")
+    for name in unset_env:
+        opts += ["--unset-env", name]
+    if not opts:
+        return []
+    python = os.path.normpath(os.path.abspath(sys.executable))
+    return [python, "-S", os.path.abspath(__file__), *opts, "--"]
 
 
 class Confinement:
@@ -112,10 +202,10 @@ class Confinement:
         cgroup_root: str | os.PathLike = "/sys/fs/cgroup",
         as_factor: float = 2.0,
     ):
-        if mechanism not in ("auto", "cgroup", "rlimit"):
-            raise ValueError(f"mechanism must be 'auto', 'cgroup' or 'rlimit', got {mechanism!r}")
-        if not as_factor >= 1:
-            raise ValueError(f"as_factor must be >= 1, got {as_factor!r}")
+        from mlscale_lab.validation import check_choice, check_number
+
+        check_choice("Confinement", "mechanism", mechanism, ("auto", "cgroup", "rlimit"))
+        check_number("Confinement", "as_factor", as_factor, low=1)
         self.limits = limits or BinderLimits()
         self.requested = mechanism
         self.cgroup_root = Path(cgroup_root)
@@ -132,11 +222,18 @@ class Confinement:
             except OSError as exc:
                 self._remove_cgroups()
                 if self.requested == "cgroup":
-                    raise OSError(
+                    raise ConfinementUnavailableError(
                         f"cannot create a cgroup under {self.cgroup_root} ({exc}); run as root, "
                         "or use mechanism='rlimit'"
                     ) from exc
         if self.mechanism is None:
+            missing = [what for what, ok in (("an enforced address-space cap (RLIMIT_AS)", can_cap_address_space()),
+                                             ("CPU pinning (os.sched_setaffinity)", can_pin_cpus())) if not ok]
+            if missing:
+                raise ConfinementUnavailableError(
+                    f"cannot hold a kernel to Binder's limits on this machine ({sys.platform}): no "
+                    f"writable cgroup and no {' or '.join(missing)}; run on Linux (as root for "
+                    "cgroups), or in a Linux container or VM")
             self.mechanism = "rlimit"
         return self
 
@@ -147,9 +244,13 @@ class Confinement:
         return f"mlscale-binder-{os.getpid()}-{time.monotonic_ns()}"
 
     def _make_cgroups(self) -> None:
+        from mlscale_lab.constraints import cgroup_path
+
+        if not sys.platform.startswith("linux"):
+            raise OSError(f"no cgroups on {sys.platform}")
         name = self._name()
         if (self.cgroup_root / "cgroup.controllers").is_file():  # v2, unified
-            parent = self.cgroup_root / _own_cgroup_path(None).lstrip("/")
+            parent = self.cgroup_root / cgroup_path(None).lstrip("/")
             d = parent / name
             d.mkdir()
             self._dirs.append(d)
@@ -160,7 +261,7 @@ class Confinement:
             self._procs_files = [d / "cgroup.procs"]
             self.mechanism = "cgroup v2"
             return
-        mem = self.cgroup_root / "memory" / _own_cgroup_path("memory").lstrip("/") / name
+        mem = self.cgroup_root / "memory" / cgroup_path("memory").lstrip("/") / name
         mem.mkdir()
         self._dirs.append(mem)
         (mem / "memory.limit_in_bytes").write_text(str(self.limits.memory_bytes))
@@ -177,7 +278,7 @@ class Confinement:
         )
         if cpu_root is None:
             raise OSError("no cgroup v1 cpu controller mounted")
-        cpu = cpu_root / _own_cgroup_path("cpu").lstrip("/") / name
+        cpu = cpu_root / cgroup_path("cpu").lstrip("/") / name
         cpu.mkdir()
         self._dirs.append(cpu)
         (cpu / "cpu.cfs_period_us").write_text(str(_CFS_PERIOD_US))
@@ -222,29 +323,10 @@ class Confinement:
         """Put in front of the kernel's command: joins the box, then execs the kernel."""
         if self.mechanism is None:
             raise RuntimeError("enter the Confinement (with ...) before launching a kernel")
-        cmd = [sys.executable, "-m", "mlscale_lab.harness.confine"]
-        for f in self._procs_files:
-            cmd += ["--join", str(f)]
-        if self.mechanism == "rlimit":
-            cmd += ["--as-bytes", str(int(self.limits.memory_bytes * self.as_factor))]
-            cmd += ["--pin-cpus", str(math.ceil(self.limits.cpus))]
-        return [*cmd, "--"]
-
-    def kernel_manager_class(self):
-        """A jupyter_client kernel manager whose kernels start inside this box.
-
-        Async, like nbclient's default: a blocking client would wait forever on a kernel the
-        out-of-memory killer ended, where nbclient's async one notices the death.
-        """
-        from jupyter_client.manager import AsyncKernelManager
-
-        prefix = self.launcher_prefix()
-
-        class ConfinedKernelManager(AsyncKernelManager):
-            def format_kernel_cmd(self, extra_arguments=None):
-                return [*prefix, *super().format_kernel_cmd(extra_arguments)]
-
-        return ConfinedKernelManager
+        if self.mechanism != "rlimit":
+            return launch_prefix(join=[str(f) for f in self._procs_files])
+        return launch_prefix(as_bytes=int(self.limits.memory_bytes * self.as_factor),
+                             pin_cpus=math.ceil(self.limits.cpus))
 
     def cgroup_peak_bytes(self) -> int | None:
         """Peak memory the cgroup charged (page cache included), or None without a cgroup."""
@@ -274,186 +356,45 @@ class Confinement:
         return None
 
 
-@dataclass
-class BinderRun:
-    """One lab run inside Binder's limits."""
-
-    name: str
-    status: str
-    seconds: float
-    peak_memory_bytes: int  # resident peak of the kernel's process tree (the runner's figure)
-    cgroup_peak_bytes: int | None  # what the cgroup charged, page cache included
-    memory_limit_bytes: int
-    cpus: float
-    mechanism: str
-    oom_kills: int | None
-    error: str | None = None
-    results: dict = field(default_factory=dict)  # what the lab recorded
-
-    @property
-    def headroom(self) -> float:
-        """Share of the memory limit left free at the peak (0.25 = a quarter left)."""
-        return 1.0 - self.peak_memory_bytes / self.memory_limit_bytes
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "headroom": round(self.headroom, 4)}
-
-
-def run_lab_binder_sized(
-    path,
-    limits: BinderLimits | None = None,
-    *,
-    timeout: float = 600.0,
-    mechanism: str = "auto",
-    executed_dir=None,
-) -> BinderRun:
-    """Execute one lab with :func:`mlscale_lab.harness.runner.run_lab` inside Binder's limits."""
-    from mlscale_lab.harness.runner import run_lab
-
-    limits = limits or BinderLimits()
-    with Confinement(limits, mechanism=mechanism) as box:
-        run = run_lab(path, timeout=timeout, executed_dir=executed_dir, confinement=box)
-        cgroup_peak, kills = box.cgroup_peak_bytes(), box.oom_kills()
-        used = box.mechanism
-    status, error = run.status, run.error
-    if status == "ok" and run.peak_memory_bytes > limits.memory_bytes:
-        status = "failed"
-        error = (
-            f"resident peak {run.peak_memory_bytes / _MB:.0f} MB is over the "
-            f"{limits.memory_bytes / _MB:.0f} MB limit"
-        )
-    if kills:
-        status = "failed"
-        error = f"{error or ''} (the out-of-memory killer ended {kills} process(es))".strip()
-    return BinderRun(
-        run.name,
-        status,
-        run.seconds,
-        run.peak_memory_bytes,
-        cgroup_peak,
-        limits.memory_bytes,
-        limits.cpus,
-        used or "?",
-        kills,
-        error,
-        run.results,
-    )
-
-
-def format_binder_table(runs: list[BinderRun]) -> str:
-    """lab, status, seconds, peak MB, headroom to the limit (and the cgroup's own peak)."""
-    if not runs:
-        return "(no labs)"
-    r0 = runs[0]
-    head = (
-        f"Binder-sized run: {r0.memory_limit_bytes / _MB:.0f} MB, {r0.cpus:g} CPU "
-        f"({r0.mechanism}); headroom = share of the limit left at the resident peak"
-    )
-    rows = [("lab", "status", "seconds", "peak MB", "headroom", "cgroup peak MB")]
-    for r in runs:
-        cg = "-" if r.cgroup_peak_bytes is None else f"{r.cgroup_peak_bytes / _MB:.0f}"
-        rows.append(
-            (
-                r.name,
-                r.status,
-                f"{r.seconds:.1f}",
-                f"{r.peak_memory_bytes / _MB:.0f}",
-                f"{r.headroom:.0%}",
-                cg,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [head] + [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(2, "  ".join("-" * w for w in widths))
-    for r in runs:
-        if r.error:
-            lines.append(f"\n{r.name} FAILED: {r.error}")
-        elif r.headroom < MIN_HEADROOM:
-            lines.append(
-                f"\n{r.name}: only {r.headroom:.0%} headroom, under the {MIN_HEADROOM:.0%} wanted"
-            )
-    return "\n".join(lines)
-
-
 def _launch(argv: list[str]) -> None:
-    """``python -m mlscale_lab.harness.confine [--join F]... [--as-bytes N] [--pin-cpus K] -- CMD``"""
+    """``confine [--join F]... [--as-bytes N] [--pin-cpus K] [--no-core-dumps] [--default-sigint]
+    [--unset-env NAME]... -- COMMAND...``: apply the limits to this process, then exec COMMAND."""
     if "--" not in argv:
         raise SystemExit("usage: python -m mlscale_lab.harness.confine [options] -- COMMAND ...")
     split = argv.index("--")
     opts, cmd = argv[:split], argv[split + 1 :]
     if not cmd:
         raise SystemExit("mlscale_lab.harness.confine: no command after --")
+    flags = {"--no-core-dumps", "--default-sigint"}
     i = 0
     while i < len(opts):
-        opt, value = opts[i], opts[i + 1] if i + 1 < len(opts) else None
-        if value is None:
-            raise SystemExit(f"mlscale_lab.harness.confine: {opt} needs a value")
+        opt = opts[i]
+        value = None
+        if opt not in flags:
+            if i + 1 >= len(opts):
+                raise SystemExit(f"mlscale_lab.harness.confine: {opt} needs a value")
+            value = opts[i + 1]
         if opt == "--join":
             with open(value, "w") as f:  # joining a cgroup: write our pid into cgroup.procs
                 f.write(str(os.getpid()))
-        elif opt == "--as-bytes":
+        elif opt in ("--as-bytes", "--no-core-dumps"):
             import resource
 
-            resource.setrlimit(resource.RLIMIT_AS, (int(value), int(value)))
+            which, limit = ((resource.RLIMIT_AS, int(value)) if opt == "--as-bytes"
+                            else (resource.RLIMIT_CORE, 0))
+            resource.setrlimit(which, (limit, limit))
         elif opt == "--pin-cpus":
             allowed = sorted(os.sched_getaffinity(0))
             os.sched_setaffinity(0, set(allowed[: max(1, int(value))]))
+        elif opt == "--default-sigint":
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # SIG_IGN would survive the exec
+        elif opt == "--unset-env":
+            os.environ.pop(value, None)
         else:
             raise SystemExit(f"mlscale_lab.harness.confine: unknown option {opt}")
-        i += 2
+        i += 1 if value is None else 2
     os.execvp(cmd[0], cmd)
 
 
 if __name__ == "__main__":
     _launch(sys.argv[1:])
-
-
-def parse_bytes(text: str) -> int:
-    """``"2G"``, ``"1536M"``, ``"2147483648"`` -> bytes (binary units, as Binder's limits are)."""
-    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
-    raw = str(text).strip().upper().removesuffix("IB").removesuffix("B")
-    unit = raw[-1:] if raw[-1:] in units and raw[-1:] != "" else ""
-    number = raw[: -len(unit)] if unit else raw
-    try:
-        value = float(number)
-    except ValueError:
-        raise ValueError(
-            f"memory limit {text!r} is not a size; write bytes or a number with K, M or G (e.g. 2G)"
-        ) from None
-    return int(value * units[unit])
-
-
-def run_from_cli(paths, args) -> int:
-    """``mlscale-lab run --binder``: run labs inside Binder's limits and print the table."""
-    import json
-
-    limits = BinderLimits(
-        memory_bytes=parse_bytes(args.memory_limit) if args.memory_limit else BINDER_MEMORY_BYTES,
-        cpus=float(args.cpus) if args.cpus else BINDER_CPUS,
-    )
-    runs = []
-    for path in paths:
-        if not args.json:
-            print(
-                f"running {Path(path).stem} inside {limits.memory_bytes / _MB:.0f} MB, "
-                f"{limits.cpus:g} CPU ...",
-                file=sys.stderr,
-                flush=True,
-            )
-        runs.append(
-            run_lab_binder_sized(path, limits, timeout=args.timeout, executed_dir=args.executed)
-        )
-    report = {
-        "binder": {**asdict(limits), "min_headroom": MIN_HEADROOM},
-        "labs": [r.as_dict() for r in runs],
-    }
-    if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2) if args.json else format_binder_table(runs))
-    return 0 if all(r.status == "ok" for r in runs) else 1

@@ -9,15 +9,15 @@ import json
 import os
 import shutil
 import tempfile
-import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlscale_lab.harness.confine import MIN_HEADROOM, BinderLimits, Confinement
 from mlscale_lab.recording import RECORD_ENV, read_records
 
 HEADLESS_ENV = "MLSCALE_HEADLESS"
+_MB = 1024**2
 
 
 @dataclass
@@ -33,16 +33,8 @@ class LabRun:
     failed_cell: int | None = None
 
     def as_dict(self) -> dict:
+        """The run as plain JSON-ready values."""
         return asdict(self)
-
-
-def _describe_cell(nb, index: int | None) -> str:
-    if index is None or index >= len(nb.cells):
-        return "before any cell ran"
-    cell = nb.cells[index]
-    first = next((line for line in cell.source.splitlines() if line.strip()), "").strip()
-    cid = getattr(cell, "id", None) or "?"
-    return f"cell {index} (id {cid}: {first[:60]!r})"
 
 
 def run_lab(
@@ -61,14 +53,16 @@ def run_lab(
     path : path-like
         The notebook.
     timeout : float
-        Wall-clock seconds for the whole lab; the kernel is killed when they run out.
+        Wall-clock seconds for the whole lab; the kernel's process tree is killed when they run out.
     executed_dir : path-like, optional
         Where to save the executed notebook (outputs included), e.g. to render it as HTML.
     extra_env : dict, optional
         Variables added to the kernel's environment (``MEM_LIMIT`` for a Binder-sized run).
+    monitor_interval : float
+        Seconds between memory samples of the kernel's process tree.
     confinement : mlscale_lab.harness.confine.Confinement, optional
         An entered confinement: the kernel starts inside its memory and CPU limits and gets
-        its ``MEM_LIMIT``/``CPU_LIMIT``. See :func:`mlscale_lab.harness.confine.run_lab_binder_sized`.
+        its ``MEM_LIMIT``/``CPU_LIMIT``. See :func:`run_lab_binder_sized`.
 
     Returns
     -------
@@ -77,13 +71,11 @@ def run_lab(
         lab recorded, and for a failure the failing cell and its error.
     """
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from mlscale_lab.constraints import ResourceMonitor
+    from mlscale_lab.harness.executor import KernelLaunch, execute
 
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not (isinstance(timeout, int | float) and timeout > 0):
+        raise ValueError(f"run_lab(timeout={timeout!r}): expected seconds > 0, got {timeout!r}")
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     workdir = Path(tempfile.mkdtemp(prefix=f"mlscale-{path.stem}-"))
@@ -92,72 +84,39 @@ def run_lab(
     env.pop(RECORD_ENV, None)
     env.update({RECORD_ENV: str(record_file), HEADLESS_ENV: "1", "PYTHONHASHSEED": "0"})
     env.update(extra_env or {})
+    prefix: list[str] = []
     if confinement is not None:
         env.update(confinement.env())
-
-    current = {"index": None}
-
-    def on_cell_start(cell, cell_index, **_):
-        current["index"] = cell_index
-
-    client = NotebookClient(
-        nb,
-        timeout=int(timeout),
-        kernel_name="python3",
-        resources={"metadata": {"path": str(workdir)}},
-        on_cell_start=on_cell_start,
-        **({"kernel_manager_class": confinement.kernel_manager_class()} if confinement is not None else {}),
-    )
-    status, error, failed_cell, peak = "ok", None, None, 0
-    start = time.perf_counter()
-    timed_out = threading.Event()
+        prefix = confinement.launcher_prefix()
     try:
-        with client.setup_kernel(env=env, cwd=str(workdir)):
-            kernel_pid = client.km.provisioner.pid
-            km = client.km
-
-            def kill_on_timeout():
-                timed_out.set()
-                try:
-                    km.provisioner.process.kill()
-                except Exception:
-                    pass
-
-            watchdog = threading.Timer(timeout, kill_on_timeout)
-            watchdog.daemon = True
-            watchdog.start()
-            mon = ResourceMonitor(interval=monitor_interval, include_children=True, pid=kernel_pid)
-            try:
-                with mon:
-                    for index, cell in enumerate(nb.cells):
-                        client.execute_cell(cell, index)
-            finally:
-                watchdog.cancel()
-                peak = mon.peak_rss_bytes
-    except CellTimeoutError as exc:
-        status, failed_cell = "failed", current["index"]
-        error = f"{_describe_cell(nb, failed_cell)} ran over the timeout of {timeout:.0f} s ({exc})"
-    except DeadKernelError:
-        status, failed_cell = "failed", current["index"]
-        why = f"the lab ran over its {timeout:.0f} s budget" if timed_out.is_set() else "the kernel died"
-        error = f"{_describe_cell(nb, failed_cell)}: {why} (out of memory is the usual cause of a death)"
-    except CellExecutionError as exc:
-        status, failed_cell = "failed", current["index"]
-        error = f"{_describe_cell(nb, failed_cell)}: {exc.ename}: {exc.evalue}"
-    except Exception as exc:  # kernel failed to start, unreadable notebook...
-        status, failed_cell = "failed", current["index"]
-        if timed_out.is_set():
-            error = f"{_describe_cell(nb, failed_cell)}: the lab ran over its {timeout:.0f} s budget"
-        else:
-            error = f"{_describe_cell(nb, failed_cell)}: {type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - start
-    results = read_records(record_file)
+        done = execute(nb, KernelLaunch(cwd=workdir, env=env, prefix=prefix), budget=timeout,
+                       monitor_interval=monitor_interval)
+        results = read_records(record_file)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     if executed_dir is not None:
         out = Path(executed_dir)
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out / path.name)
-    shutil.rmtree(workdir, ignore_errors=True)
-    return LabRun(path.stem, status, round(seconds, 2), int(peak), results, error, failed_cell)
+    status = "ok" if done.completed else "failed"
+    return LabRun(path.stem, status, done.seconds, done.peak_memory_bytes, results,
+                  _error_text(done, timeout), None if done.completed else done.cell)
+
+
+def _error_text(done, timeout: float) -> str | None:
+    """The failure of a lab run in words: which cell, and what happened there."""
+    if done.status == "completed":
+        return None
+    if done.status == "cell_error":
+        return f"{done.where}: {done.error}"
+    if done.status == "cell_timeout":
+        return f"{done.where} ran over the timeout of {timeout:g} s"
+    if done.status == "over_budget":
+        return f"{done.where}: the lab ran over its {timeout:g} s budget; all its processes were killed"
+    if done.status == "kernel_died":
+        return f"{done.where}: the kernel died (out of memory is the usual cause of a death)"
+    log = f" (kernel log: {done.kernel_log})" if done.kernel_log else ""
+    return f"{done.where}: {done.error}{log}"
 
 
 def run_labs(paths, *, timeout: float = 600.0, executed_dir=None, extra_env=None, progress=None) -> list[LabRun]:
@@ -177,7 +136,133 @@ def report_dict(runs: list[LabRun]) -> dict:
     return {"labs": [r.as_dict() for r in runs], "machine": machine_budget().as_dict()}
 
 
+@dataclass
+class BinderRun:
+    """One lab run inside Binder's limits."""
+
+    name: str
+    status: str
+    seconds: float
+    peak_memory_bytes: int  # resident peak of the kernel's process tree (the runner's figure)
+    cgroup_peak_bytes: int | None  # what the cgroup charged, page cache included
+    memory_limit_bytes: int
+    cpus: float
+    mechanism: str
+    oom_kills: int | None
+    error: str | None = None
+    results: dict = field(default_factory=dict)  # what the lab recorded
+
+    @property
+    def headroom(self) -> float:
+        """Share of the memory limit left free at the peak (0.25 = a quarter left)."""
+        return 1.0 - self.peak_memory_bytes / self.memory_limit_bytes
+
+    def as_dict(self) -> dict:
+        """The run as plain JSON-ready values, headroom included."""
+        return {**asdict(self), "headroom": round(self.headroom, 4)}
+
+
+def run_lab_binder_sized(
+    path,
+    limits: BinderLimits | None = None,
+    *,
+    timeout: float = 600.0,
+    mechanism: str = "auto",
+    executed_dir=None,
+) -> BinderRun:
+    """Execute one lab with :func:`run_lab` inside a Binder pod's limits (:mod:`.confine`).
+
+    Parameters
+    ----------
+    path : path-like
+        The notebook.
+    limits : mlscale_lab.harness.confine.BinderLimits, optional
+        Memory and CPU limits; Binder's 2 GiB and one CPU by default.
+    timeout : float
+        Wall-clock seconds for the whole lab.
+    mechanism : {"auto", "cgroup", "rlimit"}
+        How the limits are enforced (see :class:`~mlscale_lab.harness.confine.Confinement`).
+    executed_dir : path-like, optional
+        Where to save the executed notebook.
+
+    Raises
+    ------
+    mlscale_lab.harness.confine.ConfinementUnavailableError
+        On a machine that cannot hold a kernel to the limits (no cgroup, no rlimits).
+    """
+    limits = limits or BinderLimits()
+    with Confinement(limits, mechanism=mechanism) as box:
+        run = run_lab(path, timeout=timeout, executed_dir=executed_dir, confinement=box)
+        cgroup_peak, kills = box.cgroup_peak_bytes(), box.oom_kills()
+        used = box.mechanism
+    status, error = run.status, run.error
+    if status == "ok" and run.peak_memory_bytes > limits.memory_bytes:
+        status = "failed"
+        error = (
+            f"resident peak {run.peak_memory_bytes / _MB:.0f} MB is over the "
+            f"{limits.memory_bytes / _MB:.0f} MB limit"
+        )
+    if kills:
+        status = "failed"
+        error = f"{error or ''} (the out-of-memory killer ended {kills} process(es))".strip()
+    return BinderRun(
+        run.name,
+        status,
+        run.seconds,
+        run.peak_memory_bytes,
+        cgroup_peak,
+        limits.memory_bytes,
+        limits.cpus,
+        used or "?",
+        kills,
+        error,
+        run.results,
+    )
+
+
+def format_binder_table(runs: list[BinderRun]) -> str:
+    """lab, status, seconds, peak MB, headroom to the limit (and the cgroup's own peak)."""
+    if not runs:
+        return "(no labs)"
+    r0 = runs[0]
+    head = (
+        f"Binder-sized run: {r0.memory_limit_bytes / _MB:.0f} MB, {r0.cpus:g} CPU "
+        f"({r0.mechanism}); headroom = share of the limit left at the resident peak"
+    )
+    rows = [("lab", "status", "seconds", "peak MB", "headroom", "cgroup peak MB")]
+    for r in runs:
+        cg = "-" if r.cgroup_peak_bytes is None else f"{r.cgroup_peak_bytes / _MB:.0f}"
+        rows.append(
+            (
+                r.name,
+                r.status,
+                f"{r.seconds:.1f}",
+                f"{r.peak_memory_bytes / _MB:.0f}",
+                f"{r.headroom:.0%}",
+                cg,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [head] + [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(2, "  ".join("-" * w for w in widths))
+    for r in runs:
+        if r.error:
+            lines.append(f"\n{r.name} FAILED: {r.error}")
+        elif r.headroom < MIN_HEADROOM:
+            lines.append(
+                f"\n{r.name}: only {r.headroom:.0%} headroom, under the {MIN_HEADROOM:.0%} wanted"
+            )
+    return "\n".join(lines)
+
+
 def write_report(runs: list[LabRun], path: str | os.PathLike) -> None:
+    """Write :func:`report_dict` of ``runs`` as JSON to ``path``."""
     Path(path).write_text(json.dumps(report_dict(runs), indent=2) + "\n", encoding="utf-8")
 
 
