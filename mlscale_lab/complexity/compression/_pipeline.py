@@ -1,0 +1,112 @@
+"""Deep compression end to end, and measuring a recipe: bytes, latency, accuracy.
+
+The pipeline of Han, Mao and Dally (2016) on lab 03's pruning helpers: prune iteratively
+with fine-tuning, make the zeros permanent, share the surviving weights with k-means, and
+store the result in the deep-compression file. Each stage reports its bytes on disk and its
+test accuracy, so the table shows where the bytes go.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlscale_lab.complexity.compression._profiles import Recipe
+from mlscale_lab.complexity.compression._sharing import share_weights
+from mlscale_lab.complexity.compression._storage import save_deep_compressed
+from mlscale_lab.validation import check_fraction, check_int
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline: its file's bytes on disk and its test accuracy (percent)."""
+
+    name: str
+    file_bytes: int
+    accuracy: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def deep_compression(model, data, folder: str | os.PathLike, *, sparsity: float = 0.97,
+                     bits: int = 4, steps: int = 3, epochs_per_step: int = 2,
+                     final_epochs: int = 6, lr: float = 1e-3, seed: int = 0):
+    """Prune, share and store ``model``; return the stages and the final (shared) model.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        A trained model of ``nn.Linear`` layers (left untouched: a copy is compressed).
+    data : pruning.DigitsSplit
+        Training rows for fine-tuning, test rows for the accuracies.
+    folder : path-like
+        Where the stage files are written (``dense.pt``, ``pruned.pt``, ``pruned.sparse``,
+        ``shared.dc``).
+    sparsity : float in [0, 1)
+        Fraction of Linear weights pruned (global magnitude, ``steps`` prune-and-fine-tune steps).
+    bits : int
+        k-means bits per surviving weight.
+    steps, epochs_per_step, final_epochs, lr, seed
+        Passed to ``pruning.iterative_prune``.
+
+    Returns
+    -------
+    (list of Stage, torch.nn.Module)
+        Stages ``dense fp32``, ``pruned (torch.save)``, ``pruned, sparse file``,
+        ``pruned + k-means, deep-compression file``; and the final model (plain weights).
+    """
+    import torch
+
+    from mlscale_lab.complexity import pruning as P
+
+    func = "deep_compression"
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{func}(model={type(model).__name__}): expected a torch nn.Module, "
+                        f"got {type(model).__name__}")
+    check_fraction(func, "sparsity", sparsity, high_open=True)
+    check_int(func, "bits", bits, low=1, high=16)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    test = (data.X_test, data.y_test)
+    stages = [Stage("dense fp32", P.saved_bytes(model, folder / "dense.pt"), P.accuracy(model, *test))]
+    pruned = copy.deepcopy(model)
+    P.iterative_prune(pruned, data, sparsity=sparsity, steps=steps, epochs_per_step=epochs_per_step,
+                      final_epochs=final_epochs, lr=lr, seed=seed)
+    P.make_permanent(pruned)
+    acc = P.accuracy(pruned, *test)
+    stages.append(Stage("pruned (torch.save)", P.saved_bytes(pruned, folder / "pruned.pt"), acc))
+    stages.append(Stage("pruned, sparse file", P.save_sparse(pruned, folder / "pruned.sparse"), acc))
+    shared = share_weights(pruned, bits, seed=seed)
+    stages.append(Stage(f"pruned + {bits}-bit k-means, deep-compression file",
+                        save_deep_compressed(shared, folder / "shared.dc"), P.accuracy(shared, *test)))
+    return stages, shared
+
+
+def measure_recipe(name: str, predict, X, y, *, file_bytes: int, memory_bytes: int,
+                   repeats: int = 40) -> Recipe:
+    """Measure ``predict`` (rows -> logits or labels) as a :class:`Recipe`.
+
+    Accuracy on ``(X, y)``; median latency at batch 1 and throughput at batch 256 with
+    :func:`mlscale_lab.constraints.measure_latency` (``repeats`` timed calls each, after warm-up).
+
+    Examples
+    --------
+    >>> X, y = np.eye(3, dtype=np.float32), np.arange(3)
+    >>> r = measure_recipe("identity", lambda b: b, X, y, file_bytes=36, memory_bytes=36, repeats=3)
+    >>> r.accuracy, r.throughput > 0
+    (100.0, True)
+    """
+    from mlscale_lab.constraints import measure_latency
+
+    repeats = check_int("measure_recipe", "repeats", repeats, low=1)
+    out = np.asarray(predict(X))
+    labels = out.argmax(axis=1) if out.ndim == 2 else out
+    accuracy = float((labels == np.asarray(y)).mean() * 100.0)
+    one, many = measure_latency(predict, X, (1, 256), warmup=5, repeats=repeats)
+    return Recipe(name, int(file_bytes), int(memory_bytes), one.p50_ms,
+                  256 / (many.p50_ms / 1000.0), accuracy)
