@@ -1,0 +1,115 @@
+"""Model files a server can load: a torch module (fp32 or int8), an ONNX graph, a pickled estimator.
+
+The server process imports only what its artifact needs: an ONNX model is served by
+onnxruntime without importing torch at all, which is much of why it starts faster and uses
+less memory per worker.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mlscale_lab.validation import check_int
+
+__all__ = ["ARTIFACT_KINDS", "artifact_kind", "export_artifacts", "load_predictor"]
+
+#: File suffix -> what serves it.
+ARTIFACT_KINDS = {".pt": "torch", ".onnx": "onnxruntime", ".joblib": "scikit-learn",
+                  ".pkl": "scikit-learn"}
+
+
+def artifact_kind(func: str, path) -> Path:
+    """``path`` as a Path after checking it exists and has a suffix the server can load."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{func}(model_path={path!r}): expected a path to a model file, got {path!r}")
+    p = Path(path)
+    if p.suffix not in ARTIFACT_KINDS:
+        raise ValueError(
+            f"{func}(model_path={str(p)!r}): expected a file ending in one of "
+            f"{', '.join(ARTIFACT_KINDS)}, got {p.suffix or 'no suffix'!r}")
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"{func}(model_path={str(p)!r}): expected an existing model file, got a path where "
+            "no file exists; save the model first (see export_artifacts)")
+    return p
+
+
+def load_predictor(path, threads: int = 1):
+    """Load the artifact at ``path``; return ``predict(X) -> labels`` for a float32 2-D array.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.pt`` (a whole ``torch.nn.Module`` saved by ``torch.save``), ``.onnx``, ``.joblib``/``.pkl``.
+    threads : int
+        Intra-op threads of the runtime (one per worker process: workers are the parallelism).
+    """
+    p = artifact_kind("load_predictor", path)
+    threads = check_int("load_predictor", "threads", threads, low=1)
+    kind = ARTIFACT_KINDS[p.suffix]
+    if kind == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        model = torch.load(p, weights_only=False, map_location="cpu")
+        model.eval()
+
+        def predict(X):
+            with torch.inference_mode():
+                return model(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).argmax(1).numpy()
+    elif kind == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def predict(X):
+            return session.run(None, {name: np.ascontiguousarray(X, dtype=np.float32)})[0].argmax(1)
+    else:
+        import joblib
+
+        model = joblib.load(p)
+
+        def predict(X):
+            return np.asarray(model.predict(np.asarray(X, dtype=np.float32)))
+    return predict
+
+
+def export_artifacts(model, n_features: int, folder) -> dict[str, Path]:
+    """Save a torch ``model`` three ways: ``fp32`` (.pt), ``int8`` (dynamic quantisation of its
+    Linear layers, .pt) and ``onnx`` (needs the ``onnx`` package; skipped without it).
+
+    Returns
+    -------
+    dict
+        ``{"fp32": path, "int8": path, "onnx": path}`` (no ``"onnx"`` key when it cannot be made).
+    """
+    import warnings
+
+    import torch
+
+    n_features = check_int("export_artifacts", "n_features", n_features, low=1)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    paths = {"fp32": folder / "model_fp32.pt", "int8": folder / "model_int8.pt"}
+    torch.save(model, paths["fp32"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notices about quantized tensors
+        int8 = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        torch.save(int8, paths["int8"])
+        try:
+            import onnx  # noqa: F401  (the exporter needs it)
+        except ImportError:
+            return paths
+        paths["onnx"] = folder / "model.onnx"
+        torch.onnx.export(model, (torch.zeros(1, n_features),), str(paths["onnx"]), dynamo=False,
+                          input_names=["x"], output_names=["logits"],
+                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    return paths
