@@ -18,14 +18,7 @@ import time
 import torch
 
 from mlscale_lab.complexity import pruning as P
-from mlscale_lab.constraints._latency import measure_latency
-
-
-def _predictor(model):
-    def predict(xb):
-        with torch.no_grad():
-            return model(xb)
-    return predict
+from mlscale_lab.constraints import measure_latency
 
 
 def main() -> int:
@@ -50,8 +43,8 @@ def main() -> int:
     shrunk = P.shrink_linear_stack(structured)
     permanent = P.make_permanent(copy.deepcopy(structured))
     sizes = (1, 64, 256)
-    before = measure_latency(_predictor(permanent), data.X_test, sizes, warmup=10, repeats=200)
-    after = measure_latency(_predictor(shrunk), data.X_test, sizes, warmup=10, repeats=200)
+    before = measure_latency(P.predictor(permanent), data.X_test, sizes, warmup=10, repeats=200)
+    after = measure_latency(P.predictor(shrunk), data.X_test, sizes, warmup=10, repeats=200)
     out["structured_speedup"] = {b.batch_size: b.p50_ms / a.p50_ms for b, a in zip(before, after, strict=True)}
 
     model = copy.deepcopy(dense)

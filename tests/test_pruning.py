@@ -2,7 +2,6 @@
 
 import copy
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -305,5 +304,83 @@ def test_tree_pruning_path_trades_nodes_for_nothing_much():
     assert path.nodes == sorted(path.nodes, reverse=True)  # larger alpha, smaller tree
     assert path.train_accuracy[0] == 100.0  # the unpruned tree memorises its training set
     assert path.chosen_alpha in path.alphas
-    assert np.argmax(path.cv_accuracy) == path.chosen_index
+    # one-standard-error rule: the smallest tree within one SE of the best CV score
+    best = path.best_cv_index
+    floor = path.cv_accuracy[best] - path.cv_se[best]
+    assert path.cv_accuracy[path.chosen_index] >= floor - 1e-9
+    assert all(c < floor for c in path.cv_accuracy[path.chosen_index + 1:])
+    assert path.chosen_index >= best and path.nodes[path.chosen_index] <= path.nodes[best]
     assert P.tree_pruning_path(0, max_points=6) == path  # seeded
+
+
+def test_one_standard_error_index_breaks_ties_toward_the_smaller_model():
+    # a tie on the best score: the later (more pruned) model wins
+    assert P.one_standard_error_index([95.0, 96.0, 96.0, 80.0], [0.0, 0.0, 0.0, 0.0], 5) == 2
+    assert P.one_standard_error_index([95.0, 96.0, 95.5, 90.0], [2.0, 2.0, 2.0, 2.0], 4) == 2
+    with pytest.raises(ValueError, match=r"^one_standard_error_index\(folds=1\)"):
+        P.one_standard_error_index([1.0], [0.0], 1)
+
+
+def test_serving_cost_measures_load_and_one_row(tiny, tmp_path):
+    model = copy.deepcopy(tiny[0])
+    path = tmp_path / "m.pt"
+    size = P.saved_bytes(model, path)
+
+    def load():
+        m = P.make_mlp((64, 32, 16, 10), seed=5)
+        m.load_state_dict(torch.load(path))
+        return m
+
+    cost = P.serving_cost("dense", size, load, tiny[1].X_test, repeats=10, load_repeats=3)
+    assert cost.file_bytes == size and cost.load_ms > 0 and cost.batch1_ms > 0
+    assert cost.as_dict()["name"] == "dense"
+    calls = []
+    assert P.load_seconds(lambda: calls.append(1), repeats=4, warmup=1) >= 0
+    assert len(calls) == 5
+
+
+def test_one_shot_sweep_leaves_the_model_alone_and_loses_accuracy(tiny):
+    model, data = tiny
+    before = P.effective_state_dict(model)
+    points = P.one_shot_sweep(model, data, [0.0, 0.5, 0.99])
+    assert [p.amount for p in points] == [0.0, 0.5, 0.99]
+    assert points[0].accuracy > points[2].accuracy + 20
+    assert not hasattr(model[0], "weight_mask")
+    assert all(torch.equal(before[k], v) for k, v in P.effective_state_dict(model).items())
+
+
+def test_layer_density_and_curve_summary(tiny):
+    model = copy.deepcopy(tiny[0])
+    P.prune_global(model, 0.8)
+    density = P.layer_density(model)
+    assert list(density) == ["0.weight", "2.weight", "4.weight"]
+    assert sum(density[k] * r.parameters for k, r in
+               zip(density, [r for r in P.sparsity_report(model) if r.name.endswith("weight")],
+                   strict=True)) == pytest.approx(0.2 * sum(
+                       m.weight.numel() for m in model if isinstance(m, nn.Linear)), rel=1e-3)
+    runs = [[P.ScheduleStep(1, 0.5, 80, 90), P.ScheduleStep(2, 0.75, 70, 86)],
+            [P.ScheduleStep(1, 0.5, 82, 94), P.ScheduleStep(2, 0.75, 72, 88)]]
+    (c,) = P.summarise_curves({"global": runs})
+    assert (c.method, c.seeds, c.sparsity, c.accuracy) == ("global", 2, [0.5, 0.75], [92.0, 87.0])
+    assert c.accuracy_std == [2.0, 1.0]
+
+
+def test_views_draw_what_the_topic_module_measured(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mlscale_lab.views.pruning import plot_sparsity_accuracy, plot_tree_path, sparsity_explorer
+
+    model, data = tiny
+    points = P.one_shot_sweep(model, data, [0.0, 0.9])
+    box = sparsity_explorer(points)
+    slider, out = box.children
+    assert f"without fine-tuning: {points[0].accuracy:.1f}%" in out.value
+    slider.value = 0.9
+    assert f"without fine-tuning: {points[1].accuracy:.1f}%" in out.value
+    runs = [[P.ScheduleStep(1, 0.5, 80, 90)], [P.ScheduleStep(1, 0.5, 82, 94)]]
+    fig = plot_sparsity_accuracy(P.summarise_curves({"global": runs}), 95.0)
+    assert fig.axes[0].get_legend_handles_labels()[1][0] == "global (2 seeds)"
+    path = P.tree_pruning_path(0, max_points=4, cv=3)
+    labels = plot_tree_path(path).axes[0].get_legend_handles_labels()[1]
+    assert f"one-SE choice: {path.nodes[path.chosen_index]} nodes" in labels

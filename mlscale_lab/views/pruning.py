@@ -7,12 +7,20 @@ import numpy as np
 _COLORS = {"global": "tab:blue", "layerwise": "tab:green", "random": "tab:red"}
 
 
-def plot_sparsity_accuracy(curves: dict, dense_accuracy, ax=None):
+def plot_sparsity_accuracy(curves, dense_accuracy: float, ax=None):
     """Test accuracy against weight sparsity, mean and spread over seeds, one line per method.
 
-    ``curves`` maps a method name to a list (one per seed) of lists of
-    :class:`~mlscale_lab.complexity.pruning.ScheduleStep`; ``dense_accuracy`` is the dense models'
-    accuracies (one per seed). Returns the figure.
+    Parameters
+    ----------
+    curves : list of CurveSummary
+        :func:`~mlscale_lab.complexity.pruning.summarise_curves` of the schedules' histories.
+    dense_accuracy : float
+        The dense models' mean accuracy (percent), drawn as a dashed line.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
 
@@ -20,16 +28,14 @@ def plot_sparsity_accuracy(curves: dict, dense_accuracy, ax=None):
         fig, ax = plt.subplots(figsize=(7, 3.8))
     else:
         fig = ax.figure
-    for method, runs in curves.items():
-        sp = np.array([[s.sparsity for s in run] for run in runs]).mean(axis=0) * 100
-        acc = np.array([[s.accuracy for s in run] for run in runs])
-        mean, std = acc.mean(axis=0), acc.std(axis=0)
-        color = _COLORS.get(method)
-        ax.plot(sp, mean, "o-", color=color, label=f"{method} ({len(runs)} seeds)")
+    for c in curves:
+        sp = 100 * np.asarray(c.sparsity)
+        mean, std = np.asarray(c.accuracy), np.asarray(c.accuracy_std)
+        color = _COLORS.get(c.method)
+        ax.plot(sp, mean, "o-", color=color, label=f"{c.method} ({c.seeds} seeds)")
         ax.fill_between(sp, mean - std, mean + std, color=color, alpha=0.2)
-    dense = np.asarray(dense_accuracy, dtype=float)
-    ax.axhline(dense.mean(), color="black", ls="--", lw=1, label="dense")
-    ax.axhspan(dense.mean() - 1, dense.mean(), color="grey", alpha=0.1, label="within 1 point")
+    ax.axhline(dense_accuracy, color="black", ls="--", lw=1, label="dense")
+    ax.axhspan(dense_accuracy - 1, dense_accuracy, color="grey", alpha=0.1, label="within 1 point")
     ax.set_xlabel("weights pruned (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Accuracy after pruning and fine-tuning: mean and spread over seeds")
@@ -81,7 +87,11 @@ def plot_matmul_timings(timings, crossover=None, ax=None):
 
 
 def plot_tree_path(path, ax=None):
-    """Nodes against train, cross-validated and test accuracy along the ``ccp_alpha`` path."""
+    """Nodes against train, cross-validated and test accuracy along the ``ccp_alpha`` path.
+
+    Marks the tree with the best CV accuracy and the one-standard-error choice
+    (:class:`~mlscale_lab.complexity.pruning.TreePruningPath`). Returns the figure.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -89,10 +99,12 @@ def plot_tree_path(path, ax=None):
     else:
         fig = ax.figure
     ax.plot(path.nodes, path.train_accuracy, "o-", label="train")
-    ax.plot(path.nodes, path.cv_accuracy, "^-", label="5-fold CV (chooses alpha)")
-    ax.plot(path.nodes, path.test_accuracy, "s-", label="test")
-    chosen = path.nodes[path.chosen_index]
-    ax.axvline(chosen, color="grey", ls=":", label=f"chosen: {chosen} nodes")
+    ax.errorbar(path.nodes, path.cv_accuracy, yerr=path.cv_se, fmt="^-", capsize=2,
+                label=f"{path.folds}-fold CV, +-1 standard error")
+    ax.plot(path.nodes, path.test_accuracy, "s-", label="test (never chooses)")
+    best, chosen = path.nodes[path.best_cv_index], path.nodes[path.chosen_index]
+    ax.axvline(best, color="grey", ls="--", lw=1, label=f"best CV: {best} nodes")
+    ax.axvline(chosen, color="black", ls=":", label=f"one-SE choice: {chosen} nodes")
     ax.invert_xaxis()
     ax.set_xlabel("nodes in the tree (pruning goes right)")
     ax.set_ylabel("accuracy (%)")
@@ -102,27 +114,36 @@ def plot_tree_path(path, ax=None):
     return fig
 
 
-def sparsity_explorer(model, data):
-    """A slider of global magnitude sparsity (one shot, no fine-tuning) over a copy of ``model``,
-    showing test accuracy and per-layer sparsity. An extra: the lab's cells do not need it."""
-    import copy
+def sparsity_explorer(points):
+    """A slider over one-shot global pruning (no fine-tuning): test accuracy and per-layer sparsity.
 
+    Parameters
+    ----------
+    points : list of OneShotPoint
+        :func:`~mlscale_lab.complexity.pruning.one_shot_sweep`, computed beforehand: a move
+        looks the row up, nothing is pruned or evaluated here.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        An extra: the lab's cells do not need it.
+    """
     import ipywidgets as widgets
 
-    from mlscale_lab.complexity import pruning as P
+    from mlscale_lab.complexity.pruning import format_sparsity_report
 
-    out = widgets.Output()
-    slider = widgets.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="prune",
-                                 continuous_update=False, readout_format=".0%")
+    if not points:
+        raise ValueError("sparsity_explorer(points=[]): expected the rows of one_shot_sweep(...)")
+    by_amount = {round(p.amount, 4): p for p in points}
+    slider = widgets.SelectionSlider(options=[(f"{a:.0%}", a) for a in by_amount],
+                                     value=next(iter(by_amount)), description="prune")
+    out = widgets.HTML()
 
     def show(change=None):
-        m = copy.deepcopy(model)
-        if slider.value > 0:
-            P.prune_global(m, slider.value)
-        with out:
-            out.clear_output(wait=True)
-            print(f"test accuracy without fine-tuning: {P.accuracy(m, data.X_test, data.y_test):.1f}%")
-            print(P.format_sparsity_report(P.sparsity_report(m)))
+        p = by_amount[slider.value]
+        text = (f"test accuracy without fine-tuning: {p.accuracy:.1f}%\n"
+                + format_sparsity_report(p.report))
+        out.value = f"<pre>{text}</pre>"
 
     slider.observe(show, names="value")
     show()

@@ -107,12 +107,24 @@ def plot_sweeps(sweeps: Mapping[str, Sequence], *, reference=None, title: str | 
     return fig
 
 
-def plot_variance_curve(cumulative, targets: Sequence[float] = (0.90, 0.95, 0.99), *, ax=None,
-                        title: str | None = None):
-    """The cumulative explained-variance curve with the components each target needs."""
-    import matplotlib.pyplot as plt
+def plot_variance_curve(cumulative, rows: Sequence[Mapping], *, ax=None, title: str | None = None):
+    """The cumulative explained-variance curve, with the components each target needs marked.
 
-    from mlscale_lab.complexity.selection import components_for_variance
+    Parameters
+    ----------
+    cumulative : array-like
+        :func:`~mlscale_lab.complexity.selection.explained_variance_curve`.
+    rows : sequence of dict
+        :func:`~mlscale_lab.complexity.selection.components_table` rows (``target`` and
+        ``components``): the marks.
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
 
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 3.4))
@@ -120,8 +132,8 @@ def plot_variance_curve(cumulative, targets: Sequence[float] = (0.90, 0.95, 0.99
         fig = ax.figure
     n = range(1, len(cumulative) + 1)
     ax.plot(n, cumulative, color="tab:blue")
-    for i, t in enumerate(targets):
-        c = components_for_variance(cumulative, t)
+    for i, row in enumerate(rows):
+        t, c = row["target"], row["components"]
         ax.axhline(t, color=f"C{i + 1}", ls=":", lw=1)
         ax.axvline(c, color=f"C{i + 1}", ls=":", lw=1)
         ax.annotate(f"{t:.0%}: {c}", (c, t), textcoords="offset points", xytext=(4, -12),
@@ -176,6 +188,7 @@ class SweepExplorer:
 
     @property
     def ks(self) -> list[int]:
+        """The ``k`` values of the sweep on show, in increasing order."""
         return [p.k for p in self.points]
 
     def _bar(self, field: str, value: float, color: str) -> str:
