@@ -261,6 +261,11 @@ def format_binder_table(runs: list[BinderRun]) -> str:
     return "\n".join(lines)
 
 
+def binder_report_dict(runs: list[BinderRun], limits: BinderLimits) -> dict:
+    """The JSON report of ``mlscale-lab run --binder``: the limits, then each lab's run."""
+    return {"binder": {**asdict(limits), "min_headroom": MIN_HEADROOM}, "labs": [r.as_dict() for r in runs]}
+
+
 def write_report(runs: list[LabRun], path: str | os.PathLike) -> None:
     """Write :func:`report_dict` of ``runs`` as JSON to ``path``."""
     Path(path).write_text(json.dumps(report_dict(runs), indent=2) + "\n", encoding="utf-8")
