@@ -42,11 +42,13 @@ class MicroBatcher:
         self.rows = 0
 
     async def submit(self, x: np.ndarray) -> int:
+        """Queue one row; return its label once its batch has run."""
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((x, future))
         return await future
 
     async def run(self):
+        """Forever: take the first waiting row, gather more until full or ``max_wait``, predict."""
         loop = asyncio.get_running_loop()
         while True:
             items = [await self.queue.get()]
@@ -80,6 +82,7 @@ class MicroBatcher:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
+    """Per worker: watch the parent, load and warm the model, start the batcher, say ready."""
     if int(os.environ.get("MLSCALE_SERVE_WORKERS", "1")) > 1:
         # Our parent is uvicorn's supervisor, whose main thread started us and lives as long
         # as it does (a single worker is the launcher's child: the poll below covers it).
@@ -115,6 +118,7 @@ app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
 
 @app.get("/health")
 async def health(request: Request):
+    """This worker's pid and model, and its batcher's counts (batches, rows) when it has one."""
     state = request.app.state
     batcher = state.batcher
     return {"pid": os.getpid(), "model": state.model,
@@ -123,6 +127,7 @@ async def health(request: Request):
 
 @app.post("/predict")
 async def predict(request: Request):
+    """``{"x": [...]}`` -> ``{"label": k, "pid": worker}``; 422 when ``x`` is not one row."""
     # The body is parsed by hand: pydantic validation would cost more than the model on a row.
     try:
         x = np.asarray(json.loads(await request.body())["x"], dtype=np.float32)

@@ -12,6 +12,7 @@ import sys
 
 
 def main(argv: list[str]) -> None:
+    """Watch the launcher, then run uvicorn on the inherited socket until killed."""
     fd, workers = int(argv[0]), int(argv[1])
     parent = int(os.environ["MLSCALE_SERVE_PARENT"])
     from mlscale_lab.scaling.serving._lifeline import watch_parent

@@ -108,6 +108,7 @@ class ModelServer:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> ModelServer:
+        """Bind the socket, start the process, and wait for every worker (use :func:`serve`)."""
         sock = _bind(self._requested_port)
         self.port = sock.getsockname()[1]
         env = dict(os.environ)
@@ -172,6 +173,7 @@ class ModelServer:
 
     @property
     def running(self) -> bool:
+        """True while the server process lives and has not been stopped."""
         return self.process is not None and self.process.poll() is None and id(self) in _LIVE
 
     def __enter__(self) -> ModelServer:
@@ -188,6 +190,7 @@ class ModelServer:
     # -- talking to it ---------------------------------------------------------------------
     @property
     def url(self) -> str:
+        """The base address, ``http://127.0.0.1:<port>``."""
         return f"http://{HOST}:{self.port}"
 
     def _call(self, path: str, body: bytes | None = None, timeout: float = 5.0) -> dict:
