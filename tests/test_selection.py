@@ -334,3 +334,27 @@ def test_variance_curve_plot_marks_the_table_rows(digits):
     fig = plot_variance_curve(sel.explained_variance_curve(X), rows)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts == [f"90%: {rows[0]['components']}", f"95%: {rows[1]['components']}"]
+
+
+# -- pipelines can be stored ------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["mutual_info", "chi2", "f_test", "l1", "pca", "all"])
+def test_every_selection_pipeline_pickles_measures_and_registers(digits, method, tmp_path):
+    import pickle
+
+    from mlscale_lab.constraints import model_footprint
+    from mlscale_lab.deployment import ModelRegistry, check_size
+
+    X, y = digits
+    pipe = sel.selection_pipeline(method, 10, seed=3).fit(X, y)
+    back = pickle.loads(pickle.dumps(pipe))
+    assert np.array_equal(back.predict(X[:50]), pipe.predict(X[:50]))
+    assert model_footprint(pipe).dense_bytes > 0
+    assert check_size(pipe, max_bytes=10**8).passed
+    registry = ModelRegistry(tmp_path / "registry")
+    version = registry.register(pipe, method=method)
+    assert registry.versions() == [version]
+    # the unfitted pipeline pickles too, and mutual information keeps its seed
+    fresh = pickle.loads(pickle.dumps(sel.selection_pipeline(method, 10, seed=3)))
+    if method == "mutual_info":
+        a = fresh.fit(X, y).named_steps["select"].scores_
+        assert np.array_equal(a, pipe.named_steps["select"].scores_)

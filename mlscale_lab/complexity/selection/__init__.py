@@ -49,6 +49,7 @@ from mlscale_lab.complexity.selection._pipelines import (
     SELECTORS,
     default_classifier,
     features_to_collect,
+    mutual_info_scores,
     selection_pipeline,
     serving_bytes,
 )
@@ -65,6 +66,6 @@ __all__ = [
     "check_k", "check_nonnegative", "check_variance_target", "compare_selectors",
     "components_for_variance", "components_table", "default_classifier", "evaluate",
     "evaluate_many", "explained_variance_curve", "feature_scores", "features_to_collect",
-    "held_out_accuracy", "leakage_demo", "make_wide_counts", "noise_data",
+    "held_out_accuracy", "leakage_demo", "make_wide_counts", "mutual_info_scores", "noise_data",
     "one_standard_error_k", "selection_pipeline", "serving_bytes", "smallest_k_within", "sweep",
 ]
