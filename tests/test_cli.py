@@ -49,3 +49,63 @@ def test_bad_environment_is_a_clear_error_not_a_traceback(cli_env, monkeypatch):
     assert out.returncode == 2
     assert "MEM_LIMIT='lots' is not a number" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch):
+    # A ValueError raised by our own code is a bug to see, not "bad input": it propagates
+    # (the interpreter prints the traceback and exits 1).
+    from mlscale_lab.harness import cli
+
+    def broken(args):
+        raise ValueError("a bug of ours")
+
+    monkeypatch.setattr(cli, "_cmd_lint", broken)
+    with pytest.raises(ValueError, match="a bug of ours"):
+        cli.main(["lint"])
+
+
+def test_an_internal_error_exits_1_with_a_traceback(cli_env, tmp_path):
+    bad = tmp_path / "sitecustomize.py"  # breaks lint_labs inside the CLI's own process
+    bad.write_text("import mlscale_lab.harness.grading as g\n"
+                   "def boom(*a, **k):\n    raise ValueError('a bug of ours')\n"
+                   "g.lint_labs = boom\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run([*cli_env, "lint"], capture_output=True, text=True, env=env)
+    assert out.returncode == 1
+    assert "Traceback" in out.stderr and "ValueError: a bug of ours" in out.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "99"], "unknown lab '99'"),
+    (["check", "no-such.ipynb"], "is not a file"),
+    (["grade", "no-such-folder", "--out", "o"], "is not a folder"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
+    from mlscale_lab.harness.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text, size", [("2G", 2 * 1024**3), ("1536M", 1536 * 1024**2),
+                                        ("512MiB", 512 * 1024**2), ("2147483648", 2147483648),
+                                        ("1.5g", 1536 * 1024**2)])
+def test_sizes_parse_like_people_write_them(text, size):
+    from mlscale_lab.harness.cli import parse_size
+
+    assert parse_size(text) == size
+    assert build_parser().parse_args(["grade", "s", "--out", "o", "--memory", text]).memory == size
+    assert build_parser().parse_args(["run", "--binder", "--memory-limit", text]).memory_limit == size
+
+
+def test_grade_memory_zero_means_no_cap_and_bad_sizes_are_usage_errors(capsys):
+    assert build_parser().parse_args(["grade", "s", "--out", "o", "--memory", "0"]).memory is None
+    assert build_parser().parse_args(["grade", "s", "--out", "o"]).memory == 4 * 1024**3
+    for bad in ("lots", "-1G", "10M"):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["grade", "s", "--out", "o", "--memory", bad])
+        assert exc.value.code == 2
+    assert "(e.g. 2G)" in capsys.readouterr().err
