@@ -17,6 +17,8 @@ from mlscale_lab.harness.grading._execute import execute_notebook
 
 @dataclass
 class ExerciseCheck:
+    """One exercise of the self-check: its test cell, points, status and message."""
+
     grade_id: str
     points: float
     status: str  # passed | failed | not answered | not run
@@ -24,6 +26,7 @@ class ExerciseCheck:
 
     @property
     def passed(self) -> bool:
+        """Whether the exercise passes its tests."""
         return self.status == "passed"
 
 
@@ -75,6 +78,7 @@ def check_notebook(path: str | os.PathLike, *, timeout: float = 300.0,
 
 
 def format_check(name: str, checks: list[ExerciseCheck], problem: str = "") -> str:
+    """The self-check as plain text: one line per exercise, then what to do next."""
     if not checks:
         return f"{name}: no graded exercises found (is this a lab notebook?)"
     ok = sum(c.passed for c in checks)

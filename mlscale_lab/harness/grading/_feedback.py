@@ -24,6 +24,7 @@ HIDDEN_FAILURE = (
 
 
 def strip_ansi(text: str) -> str:
+    """``text`` without ANSI colour codes."""
     return _ANSI.sub("", text)
 
 
@@ -100,7 +101,7 @@ def scrub_outputs(nb, hidden: set[str]) -> None:
 _EXPORTER: list = []
 
 
-def _exporter():
+def exporter():
     """nbgrader's feedback exporter (its ``feedback`` template), built once per process:
     compiling the templates takes longer than rendering one notebook."""
     if not _EXPORTER:
@@ -127,7 +128,7 @@ def feedback_html(nb, resources: dict, hidden: set[str], note: str | None = None
     nb, _ = ClearHiddenTests().preprocess(nb, {})
     if note:
         nb.cells.insert(0, new_markdown_cell(f"**Grading note:** {note}"))
-    body, _ = _exporter().from_notebook_node(nb, resources=copy.deepcopy(resources))
+    body, _ = exporter().from_notebook_node(nb, resources=copy.deepcopy(resources))
     # Last line of defence: no hidden line survives, raw or HTML-escaped.
     for h in hidden:
         for form in {h, html.escape(h), html.escape(h, quote=False)}:
@@ -136,6 +137,7 @@ def feedback_html(nb, resources: dict, hidden: set[str], note: str | None = None
 
 
 def write_feedback(path: str | os.PathLike, body: str) -> Path:
+    """Write a feedback page, creating its folder; return its path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(body, encoding="utf-8")

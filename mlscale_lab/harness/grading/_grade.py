@@ -1,20 +1,22 @@
-"""Grade a class's submissions with nbgrader's autograde preprocessors, safely.
+"""Grade one submission: nbgrader's pipeline, a sandboxed kernel, and a pristine replay of the tests.
 
 Per submission: a fresh gradebook copied from the lab's, nbgrader's sanitising preprocessors
 (``ClearOutput``, ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` with missing
-cells added back, ``CheckCellMetadata``), nbgrader's ``Execute`` in a sandboxed, capped kernel
-whose folder holds that submission alone, ``LimitOutput``, ``SaveAutoGrades`` and ``GetGrades``,
-then feedback without hidden tests. Submissions run in parallel worker processes.
+cells added back, ``CheckCellMetadata``), the static scan of the learner's cells (:mod:`._scan`),
+the notebook run in a sandboxed, capped kernel whose folder holds that submission alone, with
+the grader's snapshot cell before each test (:mod:`._pristine`), then every test cell replayed in
+a fresh process the submission's code never ran in, whose verdicts replace the test cells'
+outputs; then ``LimitOutput``, ``SaveAutoGrades``, ``GetGrades`` and feedback without hidden or
+course-private tests. Classes of submissions are graded by :mod:`._class`.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
+import hashlib
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -23,36 +25,53 @@ from pathlib import Path
 
 from mlscale_lab.harness.grading._execute import execute_notebook
 from mlscale_lab.harness.grading._feedback import feedback_html, write_feedback
+from mlscale_lab.harness.grading._pristine import (
+    inject_snapshots,
+    lab_imports,
+    plan_tests,
+    remove_snapshots,
+)
 from mlscale_lab.harness.grading._release import (
     generate_student_version,
     hidden_test_lines,
     new_gradebook,
 )
-from mlscale_lab.harness.grading._sandbox import SandboxSpec, require_sandbox
+from mlscale_lab.harness.grading._sandbox import SandboxSpec
+from mlscale_lab.harness.grading._scan import LabNames, lab_names, scan_submission
+from mlscale_lab.harness.grading._verdict import cell_reason, replay_tests
 
 CSV_COLUMNS = ("student", "lab", "grade_id", "points", "max_points", "status", "reason")
-STATUSES = ("graded", "timeout", "kernel_died", "error")
+#: ``flagged``: the submission did something a fair answer never needs (the reason names it);
+#: its points are what the pristine replay gave, left for the instructor to confirm.
+STATUSES = ("graded", "flagged", "timeout", "kernel_died", "error")
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_BUDGET = 900.0
 #: Address-space cap per kernel process. Address space is not resident memory: importing
 #: torch alone maps about 0.9 GB, so the cap sits well above the labs' 2 GB resident budget.
 DEFAULT_MEMORY = 4 * 1024**3
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 
 
 @dataclass
 class LabKit:
-    """What grading one lab needs, prepared once: the gradebook template, the graded cells."""
+    """What grading one lab needs, prepared once: the gradebook template, the graded cells,
+    what the lab's own cells define, and the course-private tests."""
 
     name: str
     source: Path
     db: Path
     grade_cells: list[tuple[str, float]]
     hidden: set[str]
+    names: LabNames = field(default_factory=LabNames)
+    pinned: dict = field(default_factory=dict)
+    private: dict[str, str] = field(default_factory=dict)
+    digest: str = ""
 
 
 @dataclass
 class CellGrade:
+    """The grade of one test cell: points (None: waits for manual grading), maximum, reason."""
+
     grade_id: str
     points: float | None
     max_points: float
@@ -61,6 +80,8 @@ class CellGrade:
 
 @dataclass
 class SubmissionResult:
+    """How one submission was graded: status, reason, per-cell grades, flags, feedback page."""
+
     student: str
     lab: str
     status: str
@@ -69,16 +90,20 @@ class SubmissionResult:
     feedback: str | None = None
     seconds: float = 0.0
     execute_seconds: float = 0.0
+    flags: list[str] = field(default_factory=list)
 
     @property
     def points(self) -> float:
+        """Points earned (manual grades not yet given count 0)."""
         return sum(c.points or 0 for c in self.cells)
 
     @property
     def max_points(self) -> float:
+        """Points available."""
         return sum(c.max_points for c in self.cells)
 
     def rows(self) -> list[dict]:
+        """grades.csv rows, one per test cell (one row for a submission with none)."""
         return [
             {"student": self.student, "lab": self.lab, "grade_id": c.grade_id,
              "points": "" if c.points is None else f"{c.points:g}", "max_points": f"{c.max_points:g}",
@@ -89,32 +114,41 @@ class SubmissionResult:
                "max_points": "0", "status": self.status, "reason": self.reason}]
 
     def as_dict(self) -> dict:
+        """A JSON-ready dict (what ``--json`` prints and the result store keeps)."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> SubmissionResult:
+        """The result :meth:`as_dict` described."""
+        d = dict(d)
+        d["cells"] = [CellGrade(**c) for c in d.get("cells", [])]
+        return cls(**d)
 
-def prepare_lab(source: str | os.PathLike, private_dir: str | os.PathLike) -> LabKit:
-    """Record a lab's source cells in a gradebook (as ``nbgrader generate_assignment`` does)."""
+
+def prepare_lab(source: str | os.PathLike, private_dir: str | os.PathLike,
+                private_tests: dict[str, str] | None = None) -> LabKit:
+    """Record a lab's source cells in a gradebook (as ``nbgrader generate_assignment`` does).
+
+    ``private_tests`` maps a test cell's grade_id to course-private test code, run after the
+    lab's own tests in the pristine replay only, never shown in feedback.
+    """
     import nbformat
 
     source = Path(source)
     name = source.stem
+    private_tests = dict(private_tests or {})
     db = Path(private_dir) / f"{name}.db"
     url = new_gradebook(db)
     student_nb = generate_student_version(source, url)
     source_nb = nbformat.read(str(source), as_version=4)
     cells = [(c.metadata.nbgrader["grade_id"], float(c.metadata.nbgrader.get("points", 0)))
              for c in source_nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    return LabKit(name, source, db, cells, hidden_test_lines(source_nb, student_nb))
-
-
-def _cell_reason(cell) -> str:
-    for out in cell.get("outputs", []):
-        if out.output_type == "error":
-            if out.ename == "NotRun":
-                return "not run (0 points)"
-            msg = f"{out.ename}: {out.evalue}".strip().rstrip(":")
-            return f"failed: {msg[:200]}"
-    return "passed"
+    hidden = hidden_test_lines(source_nb, student_nb)
+    for code in private_tests.values():
+        hidden |= {s for s in (line.strip() for line in code.splitlines()) if len(s) >= 6}
+    digest = hashlib.sha256(source.read_bytes() + repr(sorted(private_tests.items())).encode()).hexdigest()
+    return LabKit(name, source, db, cells, hidden, lab_names(source_nb), lab_imports(source_nb),
+                  private_tests, digest)
 
 
 def _grading_copy(nb):
@@ -136,8 +170,12 @@ def _grading_copy(nb):
 def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, out_dir, *,
                      timeout: float = DEFAULT_TIMEOUT, budget: float = DEFAULT_BUDGET,
                      memory: int | None = DEFAULT_MEMORY, sandbox: bool = True,
-                     hidden_dirs=(), work_root=None) -> SubmissionResult:
-    """Grade one submitted notebook; never raises for a fault of the submission."""
+                     hidden_dirs=(), work_root=None, seed: int | None = None) -> SubmissionResult:
+    """Grade one submitted notebook; never raises for a fault of the submission.
+
+    ``seed``, when given, reaches the test cells (``GRADING_SEED`` in their namespace and the
+    ``MLSCALE_GRADING_SEED`` environment variable) in the pristine replay only.
+    """
     import nbformat
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import (
@@ -155,8 +193,8 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
     result = SubmissionResult(student, kit.name, "graded", "graded")
     zero = [CellGrade(gid, 0.0, pts, "not graded (0 points)") for gid, pts in kit.grade_cells]
     job = Path(tempfile.mkdtemp(prefix="mlscale-job-", dir=work_root))
-    private, work, runtime = job / "private", job / "work", job / "run"
-    for d in (private, work, runtime):
+    private, work, runtime, replay = job / "private", job / "work", job / "run", job / "replay"
+    for d in (private, work, runtime, replay):
         d.mkdir()
     try:
         try:
@@ -188,16 +226,27 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
             result.status, result.cells = "error", zero
             result.reason = f"could not restore the lab's test cells ({type(exc).__name__}: {exc})"
             return result
+        result.flags = scan_submission(nb, kit.names)
+        plans = plan_tests(nb, kit.names, kit.pinned, kit.private)
+        snaps = runtime / "snapshots"
+        snaps.mkdir()
         # The kernel's folder holds this submission alone.
         shutil.copyfile(submission, work / Path(submission).name)
         spec = None
+        hidden = [kit.source.parent, private, replay, *_installed_labs(), *map(Path, hidden_dirs)]
         if sandbox:
-            spec = SandboxSpec(writable=[work, runtime], workdir=work,
-                               hidden=[kit.source.parent, private, *_installed_labs(),
-                                       *map(Path, hidden_dirs)])
-        outcome = execute_notebook(nb, workdir=work, runtime=runtime, timeout=timeout, budget=budget,
+            spec = SandboxSpec(writable=[work, runtime], workdir=work, hidden=hidden)
+        run = inject_snapshots(nb, plans, snaps)
+        outcome = execute_notebook(run, workdir=work, runtime=runtime, timeout=timeout, budget=budget,
                                    memory_bytes=memory, sandbox_spec=spec)
+        snapshot_errors = remove_snapshots(run)
+        nb = run
         result.status, result.reason, result.execute_seconds = outcome.status, outcome.reason, outcome.seconds
+        t0 = time.perf_counter()
+        reasons = replay_tests(nb, plans, snaps, snapshot_errors, result, job=job, work=work,
+                                runtime=runtime, hidden=hidden, sandbox=sandbox, memory=memory,
+                                timeout=timeout, budget=budget, seed=seed)
+        result.execute_seconds = round(result.execute_seconds + time.perf_counter() - t0, 2)
         nb, resources = LimitOutput().preprocess(nb, resources)
         SaveAutoGrades().preprocess(_grading_copy(nb), copy.deepcopy(resources))
         nb, resources = GetGrades().preprocess(nb, resources)
@@ -209,12 +258,22 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
                 cell = by_id.get(gid)
                 if grade.auto_score is None:
                     reason = "needs manual grading"
+                elif gid in reasons:
+                    reason = reasons[gid]
                 else:
-                    reason = _cell_reason(cell) if cell is not None else "missing (0 points)"
+                    reason = cell_reason(cell) if cell is not None else "missing (0 points)"
                 result.cells.append(CellGrade(gid, grade.score if grade.auto_score is not None else None,
                                               float(grade.max_score), reason))
+        if result.flags:
+            flagged = "flagged for the instructor: " + "; ".join(result.flags)
+            if result.status == "graded":
+                result.status, result.reason = "flagged", flagged
+            else:
+                result.reason = f"{result.reason}; {flagged}"
         note = None if result.status == "graded" else f"{result.status}: {result.reason}"
         body = feedback_html(nb, resources, kit.hidden, note)
+        if seed is not None and len(str(seed)) >= 4:
+            body = body.replace(str(seed), "[grading seed]")
         result.feedback = str(write_feedback(Path(out_dir) / "feedback" / student / f"{kit.name}.html", body))
         return result
     except Exception as exc:  # a fault of the grader itself: say so, never a silent zero
@@ -236,149 +295,3 @@ def _installed_labs() -> list[Path]:
         return []
 
 
-def find_submissions(root: str | os.PathLike) -> list[tuple[str, str, Path]]:
-    """``(student, lab, path)`` for ``ROOT/<student>/<lab>.ipynb`` and nbgrader's
-    ``ROOT/submitted/<student>/<lab>/<notebook>.ipynb`` layouts."""
-    root = Path(root)
-    if not root.is_dir():
-        raise NotADirectoryError(f"SUBMISSIONS {root} is not a folder of <student>/<lab>.ipynb")
-    if (root / "submitted").is_dir():
-        root = root / "submitted"
-    found = []
-    for student_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        student = student_dir.name
-        for item in sorted(student_dir.iterdir()):
-            if item.name.startswith("."):
-                continue
-            if item.is_file() and item.suffix == ".ipynb":
-                found.append((student, item.stem, item))
-            elif item.is_dir():
-                for nbfile in sorted(item.glob("*.ipynb")):
-                    found.append((student, nbfile.stem, nbfile))
-    return found
-
-
-def _resolve_lab(name: str, labs: list[Path]) -> Path | None:
-    matches = [p for p in labs if p.stem == name] or [
-        p for p in labs if name.isdigit() and p.stem.split("_", 1)[0] == name.zfill(2)]
-    return matches[0] if len(matches) == 1 else None
-
-
-def _grade_job(args):
-    kit, path, student, out, kw = args
-    return grade_submission(kit, path, student, out, **kw)
-
-
-def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float = DEFAULT_TIMEOUT,
-                      budget: float = DEFAULT_BUDGET, memory: int | None = DEFAULT_MEMORY,
-                      no_sandbox: bool = False, labs_directory=None, progress: bool = True
-                      ) -> list[SubmissionResult]:
-    """Grade every submission under ``submissions``; write ``grades.csv`` and feedback to ``out_dir``.
-
-    Parameters
-    ----------
-    submissions : path-like
-        ``<student>/<lab>.ipynb`` files, or nbgrader's ``submitted/<student>/<lab>/`` layout.
-    out_dir : path-like
-        Receives ``grades.csv`` and ``feedback/<student>/<lab>.html``.
-    workers : int
-        Submissions graded at the same time, each in its own process and kernel.
-    timeout : float
-        Seconds a cell may run before it is interrupted.
-    budget : float
-        Seconds a whole submission may run before all its processes are killed.
-    memory : int or None
-        Address-space cap in bytes of each kernel process (None: no cap).
-    no_sandbox : bool
-        Run submissions with your own permissions when no sandbox exists (see
-        :data:`NO_SANDBOX_RISK`).
-    """
-    from mlscale_lab.harness.labs import list_labs
-
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    for pname, value in (("timeout", timeout), ("budget", budget)):
-        if not value > 0:
-            raise ValueError(f"{pname} must be > 0 seconds, got {value!r}")
-    if memory is not None and memory < 64 * 1024**2:
-        raise ValueError(f"memory must be at least 64 MiB (67108864 bytes) or None, got {memory!r}")
-    sandbox = require_sandbox(no_sandbox) is not None
-    jobs = find_submissions(submissions)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    labs = list_labs(labs_directory)
-    private = Path(tempfile.mkdtemp(prefix="mlscale-grade-"))
-    results: list[SubmissionResult] = []
-    try:
-        kits: dict[str, LabKit] = {}
-        tasks = []
-        kw = {"timeout": timeout, "budget": budget, "memory": memory, "sandbox": sandbox,
-              "hidden_dirs": [str(Path(submissions).resolve()), str(out.resolve()), str(private)]}
-        for student, lab, path in jobs:
-            source = _resolve_lab(lab, labs)
-            if not _SAFE_ID.match(student):
-                results.append(SubmissionResult(student, lab, "error", f"student folder name {student!r} is not a "
-                                                "plain id (letters, digits, . _ @ + -); rename it"))
-            elif source is None:
-                known = ", ".join(p.stem for p in labs) or "(none)"
-                results.append(SubmissionResult(student, lab, "error", f"{path.name} matches no lab; the labs are: {known}"))
-            else:
-                if source.stem not in kits:
-                    kits[source.stem] = prepare_lab(source, private)
-                tasks.append((kits[source.stem], path, student, str(out), kw))
-        results += _run_tasks(tasks, workers, progress)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
-    results.sort(key=lambda r: (r.student, r.lab))
-    write_grades_csv(results, out / "grades.csv")
-    return results
-
-
-def _warm_worker() -> None:
-    """Import what grading needs and build the feedback exporter before the first task."""
-    from mlscale_lab.harness.grading._feedback import _exporter
-
-    _exporter()
-
-
-def _run_tasks(tasks, workers: int, progress: bool) -> list[SubmissionResult]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
-    pool = None
-    if workers > 1 and len(tasks) > 1:
-        # Workers fork from this process, which has already imported nbgrader and run no
-        # kernel yet (no threads, no ZeroMQ sockets to inherit), so they start warm; the pool
-        # exists before the progress bar's monitor thread does.
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        _warm_worker()
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)),
-                                   mp_context=multiprocessing.get_context(method))
-    bar = tqdm(total=len(tasks), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
-    results = []
-    try:
-        if pool is None:
-            for t in tasks:
-                results.append(_grade_job(t))
-                bar.update()
-        else:
-            with pool:
-                futures = [pool.submit(_grade_job, t) for t in tasks]
-                for fut in as_completed(futures):
-                    results.append(fut.result())
-                    bar.update()
-    finally:
-        bar.close()
-    return results
-
-
-def write_grades_csv(results, path) -> Path:
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for r in results:
-            writer.writerows(r.rows())
-    return path
