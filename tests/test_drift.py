@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.deployment._drift import Adwin, PageHinkley, detect_drifts, score_detections
+from mlscale_lab.deployment import (
+    Adwin,
+    PageHinkley,
+    detect_drifts,
+    page_hinkley_trace,
+    score_detections,
+)
 
 
 def _errors(rng, rates_and_lengths):
@@ -117,3 +123,72 @@ def test_adwin_smaller_delta_is_more_cautious():
 def test_adwin_bad_parameters_are_named(kwargs, word):
     with pytest.raises(ValueError, match=word):
         Adwin(**kwargs)
+
+
+# -- River's protocol: update(x) returns nothing, then drift_detected says ------------------
+def _jump(seed=0):
+    rng = np.random.default_rng(seed)
+    return _errors(rng, [(0.1, 3000), (0.5, 2000)])
+
+
+@pytest.mark.parametrize("make", [PageHinkley, Adwin], ids=["PageHinkley", "Adwin"])
+def test_our_detectors_follow_rivers_protocol(make):
+    first = make()
+    assert first.update(0.0) is None  # the alarm is an attribute, never the return value
+    assert first.drift_detected is False
+    det, alarms = make(), []
+    for i, x in enumerate(_jump()):
+        det.update(x)
+        if det.drift_detected:
+            alarms.append(i)
+    assert alarms == detect_drifts(make(), _jump())
+    assert alarms and 3000 <= alarms[0] < 3300
+
+
+def _river_detectors():
+    drift = pytest.importorskip("river.drift")
+    return {
+        "river PageHinkley": drift.PageHinkley(delta=0.03, threshold=30, alpha=1.0, mode="up"),
+        "river ADWIN": drift.ADWIN(),
+        "river KSWIN": drift.KSWIN(seed=0),
+    }
+
+
+@pytest.mark.parametrize("name", ["river PageHinkley", "river ADWIN", "river KSWIN"])
+def test_detect_drifts_reads_drift_detected_from_rivers_detectors(name):
+    det = _river_detectors()[name]
+    alarms = detect_drifts(det, _jump())
+    # River's update returns None: treating its return value as the alarm finds nothing at all.
+    assert alarms, f"{name} found no drift"
+    assert 3000 <= alarms[0] < 3300 and len(alarms) < 10, alarms
+
+
+def test_river_and_our_page_hinkley_agree():
+    det = _river_detectors()["river PageHinkley"]
+    theirs = detect_drifts(det, _jump(1))
+    ours = detect_drifts(PageHinkley(delta=0.03, threshold=30), _jump(1))
+    assert len(theirs) == len(ours) == 1 and abs(theirs[0] - ours[0]) <= 30, (theirs, ours)
+
+
+def test_detect_drifts_refuses_an_object_without_drift_detected():
+    class ReturnsTheAlarm:  # the protocol River does not follow
+        def update(self, x):
+            return x > 0.5
+
+    with pytest.raises(TypeError, match="drift_detected"):
+        detect_drifts(ReturnsTheAlarm(), [0.0, 1.0])
+
+
+def test_page_hinkley_trace_matches_the_detector():
+    errors = _jump(2)
+    stats, alarms = page_hinkley_trace(errors, delta=0.03, threshold=30, offset=100)
+    assert stats.shape == (5100,) and np.isnan(stats[:100]).all()
+    assert alarms == [100 + a for a in detect_drifts(PageHinkley(), errors)]
+    assert stats[alarms[0]] > 30 >= np.nanmax(stats[: alarms[0]])
+
+
+def test_validation_messages_name_the_class_parameter_and_value():
+    with pytest.raises(ValueError, match=r"PageHinkley\(threshold=0\): expected a finite number > 0"):
+        PageHinkley(threshold=0)
+    with pytest.raises(TypeError, match=r"Adwin\(clock=2.5\): expected a whole number"):
+        Adwin(clock=2.5)

@@ -1,11 +1,12 @@
+from pathlib import Path
+
 import joblib
 import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from mlscale_lab.deployment import _gate as gate
-from mlscale_lab.deployment._online import full_retrain
-from mlscale_lab.deployment._streams import make_stream
+from mlscale_lab import deployment as gate
+from mlscale_lab.deployment import full_retrain, make_stream
 
 
 @pytest.fixture(scope="module")
@@ -129,41 +130,97 @@ def gate_dir(data, tmp_path_factory):
     return d, test_file
 
 
-def test_pytest_gate_passes_a_good_candidate(gate_dir):
+RUNNERS = ["pytest", "builtin"]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_gate_passes_a_good_candidate(gate_dir, runner):
     d, test_file = gate_dir
-    run = gate.run_gate(test_file, d / "good.joblib", d / "stale.joblib")
+    run = gate.run_gate(test_file, d / "good.joblib", d / "stale.joblib", runner=runner)
     assert run.passed and run.returncode == 0, run
-    assert len(run.checks) == 6 and run.failed == []
+    assert len(run.checks) == 6 and run.failed == [] and run.runner == runner
     assert "6 passed" in run.summary
 
 
-def test_pytest_gate_blocks_a_regression_and_says_why(gate_dir):
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_gate_blocks_a_regression_and_says_why(gate_dir, runner):
     d, test_file = gate_dir
-    run = gate.run_gate(test_file, d / "stale.joblib", d / "good.joblib")
+    run = gate.run_gate(test_file, d / "stale.joblib", d / "good.joblib", runner=runner)
     assert not run.passed and run.returncode == 1
     assert set(run.failed) == {"test_accuracy", "test_no_regression"}
-    assert "beyond the allowed" in run.checks["test_no_regression"]["message"]
+    message = run.checks["test_no_regression"]["message"]
+    assert message.startswith("candidate ") and "beyond the allowed" in message
+    assert "2 failed, 4 passed" in run.summary
 
 
-def test_pytest_gate_fails_a_model_that_cannot_take_the_schema(gate_dir, data):
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_gate_fails_a_model_that_cannot_take_the_schema(gate_dir, data, runner):
     d, test_file = gate_dir
     narrow = full_retrain(data["X"][:, :4], data["y"])  # trained on 4 features, served 10
     joblib.dump(narrow, d / "narrow.joblib")
-    run = gate.run_gate(test_file, d / "narrow.joblib")  # first deploy: no production
+    run = gate.run_gate(test_file, d / "narrow.joblib", runner=runner)  # first deploy
     assert not run.passed
     assert run.checks["test_schema"]["outcome"] == "failed"
-    assert "expects 4 features" in run.checks["test_schema"]["message"]
+    assert run.checks["test_schema"]["message"] == "model expects 4 features, the schema has 10"
     assert "features" in run.checks["test_accuracy"]["message"]
     assert run.checks["test_artifact_size"]["outcome"] == "passed"
 
 
-def test_pytest_gate_reports_an_artifact_it_cannot_load(gate_dir):
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_gate_reports_an_artifact_it_cannot_load(gate_dir, runner):
     d, test_file = gate_dir
     # Crashes lives in this test module, which the gate's subprocess cannot import.
-    run = gate.run_gate(test_file, d / "crashes.joblib")
+    run = gate.run_gate(test_file, d / "crashes.joblib", runner=runner)
     assert not run.passed
-    assert run.checks["test_schema"]["outcome"] == "error"
-    assert "cannot load crashes.joblib" in run.checks["test_schema"]["message"]
+    assert run.checks["test_schema"]["outcome"] == "failed"
+    assert run.checks["test_schema"]["message"].startswith("ArtifactError: cannot load crashes.joblib")
+
+
+def test_gate_runs_where_pytest_is_not_installed(gate_dir, tmp_path, monkeypatch):
+    """``pip install mlscale-lab`` alone, or Binder: pytest is a dev tool, not a dependency."""
+    d, test_file = gate_dir
+    hide = tmp_path / "no_pytest"
+    hide.mkdir()
+    (hide / "pytest.py").write_text("raise ImportError('pytest is hidden for this test')\n")
+    monkeypatch.setenv("PYTHONPATH", str(hide))
+    good = gate.run_gate(test_file, d / "good.joblib", d / "stale.joblib")
+    assert good.passed and good.runner == "builtin" and "6 passed" in good.summary
+    bad = gate.run_gate(test_file, d / "stale.joblib", d / "good.joblib")
+    assert not bad.passed and set(bad.failed) == {"test_accuracy", "test_no_regression"}
+    with pytest.raises(RuntimeError, match="pytest is not installed"):
+        gate.run_gate(test_file, d / "good.joblib", runner="pytest")
+
+
+def test_gate_picks_pytest_when_it_is_there(gate_dir):
+    d, test_file = gate_dir
+    assert gate.run_gate(test_file, d / "good.joblib").runner == "pytest"
+
+
+def test_the_gate_file_ships_inside_the_package():
+    from importlib import resources
+
+    shipped = resources.files("mlscale_lab.deployment") / "gate_suite" / "model_gate.py"
+    assert shipped.is_file()
+    source = gate.gate_source()
+    assert source == shipped.read_text(encoding="utf-8")
+    assert "import pytest\n" not in source.split("def main")[0]  # pytest only when present
+    compile(source, "model_gate.py", "exec")
+
+
+@pytest.mark.slow
+def test_the_built_wheel_holds_the_gate_file(tmp_path):
+    """hatch packs every file under mlscale_lab/, so the gate file travels in the wheel."""
+    import subprocess
+    import sys
+    import zipfile
+
+    pytest.importorskip("hatchling", reason="pip install hatchling to build the wheel offline")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", str(root), "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("mlscale_lab-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mlscale_lab/deployment/gate_suite/model_gate.py" in names
 
 
 def test_run_gate_refuses_missing_files(gate_dir):
@@ -203,3 +260,72 @@ def test_a_gate_that_runs_out_of_time_blocks_the_candidate(gate_dir):
     assert "timeout=0.05" in run.checks["gate"]["message"]
     with pytest.raises(ValueError, match="timeout"):
         gate.run_gate(test_file, d / "good.joblib", timeout=0)
+
+
+def _install_lines(doc):
+    return [line.strip() for step in doc["jobs"]["gate"]["steps"]
+            for line in step.get("run", "").splitlines() if "pip install" in line]
+
+
+def test_ci_workflow_installs_the_cpu_build_of_torch_within_the_package_bounds(gate_dir):
+    import re
+    import tomllib
+
+    pytest.importorskip("yaml")
+    d, test_file = gate_dir
+    doc = gate.validate_workflow(gate.write_ci_workflow(d, test_file))
+    first, then = _install_lines(doc)
+    # torch first, from the CPU index and within the package's bounds: pip then finds it
+    # satisfied when it installs mlscale-lab, and never fetches PyPI's multi-GB CUDA build.
+    assert f'"{gate.TORCH_REQUIREMENT}"' in first
+    assert f"--index-url {gate.TORCH_CPU_INDEX}" in first
+    assert "mlscale-lab" in then and "torch" not in then and "--extra-index-url" not in then
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    torch = [r for r in pyproject["project"]["dependencies"] if re.match(r"torch\b", r)]
+    assert torch == [gate.TORCH_REQUIREMENT]
+
+
+def _run_workflow_offline(doc, repo):
+    """Run the workflow's `run:` steps in ``repo`` with this Python, skipping installs."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    codes = []
+    for step in doc["jobs"]["gate"]["steps"]:
+        if "run" not in step or "pip install" in step["run"]:
+            continue  # actions (`uses:`) and installs need GitHub and the network
+        step_env = {**env, **{k: str(v) for k, v in step.get("env", {}).items()}}
+        proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=step_env,
+                              capture_output=True, text=True, timeout=300)
+        codes.append((step.get("name"), proc.returncode, proc.stdout[-600:]))
+    return codes
+
+
+def test_ci_workflow_steps_pass_the_good_model_and_fail_the_regression(data, tmp_path):
+    import shutil
+
+    pytest.importorskip("yaml")
+    repo = tmp_path / "repo"
+    test_file = gate.write_gate(repo / "gate", data["X"], data["y"])
+    doc = gate.validate_workflow(gate.write_ci_workflow(repo, test_file))
+    if shutil.which("git"):
+        import subprocess
+
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    joblib.dump(data["stale"], repo / "gate" / "production.joblib")
+    joblib.dump(data["good"], repo / "gate" / "candidate.joblib")
+    (step, code, out), = _run_workflow_offline(doc, repo)
+    assert step == "Model gate" and code == 0, out
+    assert "6 passed" in out and (repo / "gate-report.xml").exists()
+    assert gate.parse_junit(repo / "gate-report.xml")["test_no_regression"]["outcome"] == "passed"
+
+    joblib.dump(data["good"], repo / "gate" / "production.joblib")
+    joblib.dump(data["stale"], repo / "gate" / "candidate.joblib")
+    (step, code, out), = _run_workflow_offline(doc, repo)
+    assert code == 1, out
+    failed = {n for n, c in gate.parse_junit(repo / "gate-report.xml").items()
+              if c["outcome"] == "failed"}
+    assert failed == {"test_accuracy", "test_no_regression"}

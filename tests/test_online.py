@@ -1,21 +1,24 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.deployment._drift import PageHinkley, detect_drifts
-from mlscale_lab.deployment._online import (
+from mlscale_lab.deployment import (
     DriftTriggered,
     Incremental,
+    PageHinkley,
     PeriodicRetrain,
     PrequentialResult,
     Static,
+    Strategy,
     cpu_seconds_per_call,
+    detect_drifts,
     full_retrain,
     incremental_update,
+    make_stream,
     prequential,
     results_table,
     sgd_model,
+    sgd_step_size,
 )
-from mlscale_lab.deployment._streams import make_stream
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +28,8 @@ def sudden():
 
 @pytest.fixture(scope="module")
 def runs(sudden):
+    import sklearn.linear_model  # noqa: F401  (imported before, not inside, the first measurement)
+
     strategies = [
         Static(),
         PeriodicRetrain(every=1000, window=1500),
@@ -159,11 +164,8 @@ def test_views_draw_what_the_results_hold(runs, sudden):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mlscale_lab.views.online import (
-        page_hinkley_trace,
-        plot_accuracy_vs_compute,
-        plot_prequential,
-    )
+    from mlscale_lab.deployment import page_hinkley_trace
+    from mlscale_lab.views.online import plot_accuracy_vs_compute, plot_prequential
 
     results = list(runs.values())
     fig = plot_prequential(results, sudden.drift_points, window=200)
@@ -182,7 +184,7 @@ def test_views_draw_what_the_results_hold(runs, sudden):
 
 
 def test_drift_triggered_works_with_adwin(sudden):
-    from mlscale_lab.deployment._drift import Adwin
+    from mlscale_lab.deployment import Adwin
 
     r = prequential(sudden, DriftTriggered(detector=Adwin()), warmup=1000, batch_size=100)
     assert r.alarms and 4000 <= r.alarms[0] < 4300, r.alarms
@@ -204,3 +206,128 @@ def test_detector_explorer_redraws_when_a_slider_moves(capsys):
     first = bytes(image.value)
     sliders.children[1].value = 3.0  # a far lower threshold: alarms on noise
     assert int(info.value.split()[0]) > 1 and bytes(image.value) != first
+
+
+# -- the strategies share a base; none is a special case of the static model ---------------
+def test_strategies_share_a_base_and_static_is_not_one_of_them():
+    for cls in (Static, PeriodicRetrain, Incremental, DriftTriggered):
+        assert issubclass(cls, Strategy)
+    assert not issubclass(Incremental, Static) and not issubclass(PeriodicRetrain, Static)
+    with pytest.raises(TypeError, match=r"Incremental\(make_model="):
+        Incremental(make_model=3)
+
+
+# -- River's detectors plug into DriftTriggered ------------------------------------------------
+def _river(name):
+    drift = pytest.importorskip("river.drift")
+    if name == "PageHinkley":
+        return drift.PageHinkley(delta=0.03, threshold=30, alpha=1.0, mode="up")
+    return drift.ADWIN()
+
+
+@pytest.mark.parametrize("name", ["PageHinkley", "ADWIN"])
+def test_drift_triggered_works_with_rivers_detectors(sudden, name):
+    r = prequential(sudden, DriftTriggered(detector=_river(name)), warmup=1000, batch_size=100)
+    # River's update() returns None: reading it as the alarm would never (or always) alarm.
+    assert r.alarms and 4000 <= r.alarms[0] < 4300, r.alarms
+    assert len(r.alarms) <= 3 and r.accuracy(4000) > 0.85, (r.alarms, r.accuracy(4000))
+
+
+def test_drift_triggered_reads_drift_detected_not_the_return_value(sudden):
+    class LoudReturnQuietFlag(PageHinkley):
+        def update(self, x):  # returns True every time, but never sets drift_detected
+            super().update(x)
+            self.drift_detected = False
+            return True
+
+    r = prequential(sudden, DriftTriggered(detector=LoudReturnQuietFlag()), warmup=1000)
+    assert r.alarms == [] and r.retrains == 0
+
+
+# -- the learning-rate schedule decides whether SGD can follow a drift ------------------------
+def test_sgd_step_size_matches_the_update_scikit_learn_makes():
+    s = make_stream("stationary", 2000, seed=0)
+    for schedule in ("constant", "invscaling", "optimal"):
+        with _quiet():
+            m = sgd_model(0, learning_rate=schedule).fit(s.X[:1000], s.y[:1000])
+        eta, w0, b0 = sgd_step_size(m), m.coef_.ravel().copy(), m.intercept_[0]
+        x, label = s.X[1500], s.y[1500]
+        sign = 1 if label == 1 else -1
+        dloss = -sign / (np.exp(sign * (x @ w0 + b0)) + 1)  # log loss' derivative
+        m.partial_fit(x[None], [label])
+        # one SGD step: w <- (1 - eta alpha) w - eta dloss x
+        expected = (1 - eta * m.alpha) * w0 - eta * dloss * x
+        np.testing.assert_allclose(m.coef_.ravel(), expected, rtol=1e-9, err_msg=schedule)
+
+
+def _quiet():
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def quiet():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+
+    return quiet()
+
+
+def test_a_decaying_step_stops_sgd_from_following_a_drift(sudden):
+    def run(schedule):
+        return prequential(sudden, Incremental(lambda: sgd_model(0, learning_rate=schedule)),
+                           warmup=1000, batch_size=100)
+
+    constant, decaying = run("constant"), run("invscaling")
+    assert abs(constant.accuracy(1000, 4000) - decaying.accuracy(1000, 4000)) < 0.05
+    assert constant.accuracy(6000) > decaying.accuracy(6000) + 0.15
+
+
+# -- labels that arrive late ---------------------------------------------------------------
+class _Spy:
+    """Logs what the loop asks of it: ("predict", start) and ("learn", start)."""
+
+    name = "spy"
+
+    def __init__(self):
+        self.log = []
+
+    def start(self, X, y):
+        self.log.append(("start", len(y)))
+
+    def predict(self, X):
+        self.log.append(("predict", int(X[0, 0])))
+        return np.zeros(len(X), dtype=int)
+
+    def learn(self, X, y, y_pred, position):
+        assert int(X[0, 0]) == position
+        self.log.append(("learn", position))
+
+
+def _indexed_stream(n):
+    s = make_stream("stationary", n, seed=0)
+    X = s.X.copy()
+    X[:, 0] = np.arange(n)  # each row says where it sits
+    return type(s)(X=X, y=s.y, kind=s.kind, drift_points=(), concept_id=s.concept_id)
+
+
+@pytest.mark.parametrize("delay", [0, 100, 150])
+def test_labels_arrive_label_delay_samples_after_their_batch(delay):
+    spy = _Spy()
+    prequential(_indexed_stream(1000), spy, warmup=200, batch_size=100, label_delay=delay)
+    expected = [("start", 200)]
+    learned = 200
+    for start in range(200, 1000, 100):
+        expected.append(("predict", start))
+        while learned + 100 + delay <= start + 100:  # that batch's labels are in by now
+            expected.append(("learn", learned))
+            learned += 100
+    assert spy.log == expected
+
+
+def test_label_delay_slows_the_recovery_after_a_drift(sudden):
+    acc = [prequential(sudden, Incremental(), warmup=1000, batch_size=100, label_delay=d)
+           .accuracy(4000, 6000) for d in (0, 1000, 2000)]
+    assert acc[0] > acc[1] > acc[2] and acc[0] - acc[2] > 0.08, acc
+    with pytest.raises(ValueError, match=r"prequential\(label_delay=-1\)"):
+        prequential(sudden, Incremental(), label_delay=-1)

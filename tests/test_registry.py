@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from mlscale_lab.deployment._registry import ModelRegistry, artifact_bytes, content_hash
+from mlscale_lab.deployment import ModelRegistry, artifact_bytes, content_hash
 
 
 class FakeClock:
@@ -89,3 +89,51 @@ def test_root_must_be_a_folder(tmp_path):
     f.write_text("x")
     with pytest.raises(NotADirectoryError, match="root"):
         ModelRegistry(f)
+
+
+def _files(reg):
+    return sorted(p.name for p in (reg.root / "artifacts").iterdir())
+
+
+def test_metadata_that_is_not_json_writes_nothing(reg):
+    v = reg.register(_model(0), accuracy=0.9)
+    before = _files(reg)
+    with pytest.raises(TypeError, match=r"register\(trained_at=.*JSON"):
+        reg.register(_model(1), trained_at=object())
+    assert _files(reg) == before  # no artifact, no metadata, no temporary file
+    assert reg.versions() == [v]  # and the registry keeps working
+    v2 = reg.register(_model(1), trained_at="2026-12-01")
+    assert reg.versions() == [v, v2]
+
+
+def test_a_model_that_cannot_be_pickled_writes_nothing(reg):
+    class Local:  # defined in a function: pickle cannot find it again
+        pass
+
+    with pytest.raises(TypeError, match="cannot be pickled|can pickle"):
+        reg.register(Local())
+    assert _files(reg) == [] and reg.versions() == []
+
+
+def test_a_failed_write_leaves_no_half_version(reg, monkeypatch):
+    import os
+
+    real_replace = os.replace
+    calls = []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if str(dst).endswith(".json"):  # the artifact is in place, the metadata fails
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        reg.register(_model(0), accuracy=0.5)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert not any(n.endswith(".part") for n in _files(reg))
+    assert reg.versions() == []  # an artifact without metadata is not a version
+    with pytest.raises(KeyError):
+        reg.path(content_hash(artifact_bytes(_model(0))))
+    v = reg.register(_model(0), accuracy=0.5)  # registering again completes it
+    assert reg.versions() == [v] and reg.metadata(v)["accuracy"] == 0.5

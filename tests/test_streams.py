@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.deployment._streams import make_stream
+from mlscale_lab.deployment import make_stream
 
 
 def _agreement_with_concept(stream, lo, hi, concept):

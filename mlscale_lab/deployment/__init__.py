@@ -1,81 +1,89 @@
-"""Section 3, velocity of deployments: streams that drift, online learning, and CI/CD gates.
+"""Section 3, velocity of deployments: streams that drift, online learning, and model gates.
 
 Lab 04 imports from here; each idea has its private module, public names are re-exported.
 
-- data that changes: :func:`make_stream`
-- noticing it: :class:`PageHinkley`, :class:`Adwin`, :func:`detect_drifts`
-- keeping up: :func:`prequential` over :class:`Static`, :class:`PeriodicRetrain`,
-  :class:`Incremental`, :class:`DriftTriggered`
-- shipping safely: :class:`ModelRegistry`, the gate's checks and :func:`run_gate`
+- data that changes: :func:`make_stream` (``_streams``)
+- noticing it: :class:`PageHinkley` (``_page_hinkley``), :class:`Adwin` (``_adwin``), and
+  :func:`detect_drifts`, :func:`score_detections` (``_drift``); River's detectors plug in too
+- keeping up: the strategies :class:`Static`, :class:`PeriodicRetrain`, :class:`Incremental`,
+  :class:`DriftTriggered` (``_online``), evaluated by :func:`prequential` (``_prequential``)
+- delivering a new model: :func:`full_retrain`, :func:`incremental_update` (``_delivery``)
+- shipping safely: the checks and :func:`run_checks` (``_checks``), the gate file run in its own
+  process (``_gate``, ``gate_suite/model_gate.py``), its CI workflow (``_ci``), and the
+  :class:`ModelRegistry` (``_registry``)
 """
 
-from mlscale_lab.deployment._drift import (
-    Adwin,
-    DetectionReport,
-    PageHinkley,
-    detect_drifts,
-    score_detections,
-)
-from mlscale_lab.deployment._gate import (
-    CI_WORKFLOW,
-    GATE_TESTS,
+from mlscale_lab.deployment._adwin import Adwin
+from mlscale_lab.deployment._checks import (
     CheckResult,
     GateConfig,
-    GateRun,
     check_accuracy,
     check_invariance,
     check_latency,
     check_no_regression,
     check_schema,
     check_size,
-    parse_junit,
     run_checks,
-    run_gate,
+)
+from mlscale_lab.deployment._ci import (
+    TORCH_CPU_INDEX,
+    TORCH_REQUIREMENT,
     validate_workflow,
     write_ci_workflow,
+)
+from mlscale_lab.deployment._delivery import cpu_seconds_per_call, full_retrain, incremental_update
+from mlscale_lab.deployment._drift import DetectionReport, detect_drifts, score_detections
+from mlscale_lab.deployment._gate import (
+    ENV_CANDIDATE,
+    ENV_DATA,
+    ENV_PRODUCTION,
+    RUNNERS,
+    GateRun,
+    gate_source,
+    parse_junit,
+    run_gate,
     write_gate,
 )
 from mlscale_lab.deployment._online import (
     DriftTriggered,
     Incremental,
     PeriodicRetrain,
-    PrequentialResult,
     Static,
+    Strategy,
+    sgd_model,
+    sgd_step_size,
+)
+from mlscale_lab.deployment._page_hinkley import PageHinkley, page_hinkley_trace
+from mlscale_lab.deployment._prequential import (
+    PrequentialResult,
     compare_strategies,
-    cpu_seconds_per_call,
-    full_retrain,
-    incremental_update,
     prequential,
     results_table,
-    sgd_model,
 )
-from mlscale_lab.deployment._registry import (
-    ModelRegistry,
-    artifact_bytes,
-    content_hash,
-)
-from mlscale_lab.deployment._streams import (
-    KINDS,
-    Stream,
-    make_stream,
-)
+from mlscale_lab.deployment._registry import ModelRegistry, artifact_bytes, content_hash
+from mlscale_lab.deployment._streams import KINDS, Stream, make_stream
 
 __all__ = [
+    "ENV_CANDIDATE",
+    "ENV_DATA",
+    "ENV_PRODUCTION",
+    "KINDS",
+    "RUNNERS",
+    "TORCH_CPU_INDEX",
+    "TORCH_REQUIREMENT",
     "Adwin",
-    "CI_WORKFLOW",
     "CheckResult",
     "DetectionReport",
     "DriftTriggered",
-    "GATE_TESTS",
     "GateConfig",
     "GateRun",
     "Incremental",
-    "KINDS",
     "ModelRegistry",
     "PageHinkley",
     "PeriodicRetrain",
     "PrequentialResult",
     "Static",
+    "Strategy",
     "Stream",
     "artifact_bytes",
     "check_accuracy",
@@ -89,8 +97,10 @@ __all__ = [
     "cpu_seconds_per_call",
     "detect_drifts",
     "full_retrain",
+    "gate_source",
     "incremental_update",
     "make_stream",
+    "page_hinkley_trace",
     "parse_junit",
     "prequential",
     "results_table",
@@ -98,6 +108,7 @@ __all__ = [
     "run_gate",
     "score_detections",
     "sgd_model",
+    "sgd_step_size",
     "validate_workflow",
     "write_ci_workflow",
     "write_gate",

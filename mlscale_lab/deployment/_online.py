@@ -1,11 +1,7 @@
-"""Online learning on a stream: prequential evaluation and four ways to keep a model current.
+"""Four ways to keep a model current on a stream, and the model they share.
 
-*Prequential* ("predictive sequential", Dawid 1984) evaluation is test-then-train: each batch is
-first predicted by the current model, scored, and only then learned from. Every sample is used
-once for testing before the model has seen it, so the accuracy over time is honest, and the
-same loop measures what each strategy costs.
-
-Strategies (all share ``start(X, y)``, ``predict(X)``, ``learn(X, y, y_pred)``):
+Strategies (all share ``start(X, y)``, ``predict(X)``, ``learn(X, y, y_pred, position)``,
+from :class:`Strategy`), run by :func:`~mlscale_lab.deployment.prequential`:
 
 - :class:`Static`: fit once on the warm-up data, never update (a batch model shipped once).
 - :class:`PeriodicRetrain`: refit from scratch on the most recent ``window`` samples every
@@ -14,7 +10,7 @@ Strategies (all share ``start(X, y)``, ``predict(X)``, ``learn(X, y, y_pred)``):
 - :class:`DriftTriggered`: incremental, plus a drift detector on the model's errors; on an alarm
   the model is replaced by a fresh one that learns only from data after the alarm.
 
->>> from mlscale_lab.deployment._streams import make_stream
+>>> from mlscale_lab.deployment import make_stream, prequential
 >>> s = make_stream("sudden", 4000, [2000], seed=0)
 >>> static = prequential(s, Static(), warmup=500)
 >>> online = prequential(s, Incremental(), warmup=500)
@@ -24,31 +20,108 @@ True
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import numpy as np
 
-from mlscale_lab.deployment._streams import Stream
+from mlscale_lab.deployment._page_hinkley import PageHinkley
+from mlscale_lab.validation import check_choice, check_int, check_positive
 
 
-def sgd_model(seed: int = 0, *, eta0: float = 0.01, max_iter: int = 20):
-    """The lab's model: a logistic-regression ``SGDClassifier`` with a constant learning rate.
+def sgd_model(
+    seed: int = 0, *, eta0: float = 0.01, max_iter: int = 20, learning_rate: str = "constant"
+):
+    """The lab's model: a logistic-regression ``SGDClassifier``, by default with a constant step.
 
-    A constant step size keeps ``partial_fit`` able to move the model after a drift; the default
-    decaying schedule makes later updates ever smaller, so an old model adapts ever slower.
+    A constant step size keeps ``partial_fit`` able to move the model after a drift; a decaying
+    schedule (``"invscaling"``: ``eta0 / t ** 0.5`` after ``t`` samples) makes every later update
+    smaller, so the longer a model has lived, the slower it adapts. Lab 04 measures both.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the shuffling (scikit-learn's ``random_state``).
+    eta0 : float
+        The (initial) step size.
+    max_iter : int
+        Epochs of ``fit``: a deliberate compute budget (``partial_fit`` always does one).
+    learning_rate : {"constant", "invscaling", "optimal", "adaptive"}
+        scikit-learn's schedule of the step size.
+
+    Returns
+    -------
+    sklearn.linear_model.SGDClassifier
+        Unfitted.
+
+    Examples
+    --------
+    >>> sgd_model(3).learning_rate, sgd_model(3, learning_rate="invscaling").learning_rate
+    ('constant', 'invscaling')
     """
     from sklearn.linear_model import SGDClassifier
 
+    fn = "sgd_model"
+    if seed is not None:
+        check_int(fn, "seed", seed, low=0)
+    check_positive(fn, "eta0", eta0)
+    check_int(fn, "max_iter", max_iter, low=1)
+    check_choice(fn, "learning_rate", learning_rate, ("constant", "invscaling", "optimal", "adaptive"))
     return SGDClassifier(
         loss="log_loss",
         alpha=1e-4,
-        learning_rate="constant",
+        learning_rate=learning_rate,
         eta0=eta0,
         max_iter=max_iter,
         tol=1e-3,
         random_state=seed,
+    )
+
+
+def sgd_step_size(model) -> float:
+    """The step size a fitted ``SGDClassifier`` takes on its next sample.
+
+    scikit-learn counts the samples a model has learned from in ``t_`` and derives each step
+    from it: ``"constant"`` keeps ``eta0``; ``"invscaling"`` takes ``eta0 / t ** power_t``;
+    ``"optimal"`` takes ``1 / (alpha * (t0 + t - 1))`` with Bottou's ``t0``. A step that has
+    shrunk to almost nothing is a model that can no longer follow a drift.
+
+    Parameters
+    ----------
+    model : sklearn.linear_model.SGDClassifier
+        Fitted (it has ``t_``).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, y = np.eye(4), [0, 1, 0, 1]
+    >>> sgd_step_size(sgd_model(0, learning_rate="constant").fit(X, y))
+    0.01
+    >>> model = sgd_model(0, learning_rate="invscaling", max_iter=5).fit(X, y)
+    >>> model.t_, round(sgd_step_size(model), 6)  # 0.01 / 21 ** 0.5
+    (21.0, 0.002182)
+    """
+    t = getattr(model, "t_", None)
+    if t is None:
+        raise ValueError(
+            f"sgd_step_size(model={type(model).__name__}(...)): expected a fitted SGD model "
+            f"(with t_), got one that has not learned yet"
+        )
+    schedule = model.learning_rate
+    if schedule in ("constant", "adaptive"):  # adaptive only lowers eta0 inside fit()
+        return float(model.eta0)
+    if schedule == "invscaling":
+        return float(model.eta0 / t**model.power_t)
+    if schedule == "optimal":
+        typical_w = np.sqrt(1.0 / np.sqrt(model.alpha))
+        t0 = 1.0 / (typical_w * model.alpha)
+        return float(1.0 / (model.alpha * (t0 + t - 1)))
+    raise ValueError(
+        f"sgd_step_size(model=...): expected learning_rate 'constant', 'invscaling', 'optimal' "
+        f"or 'adaptive', got {schedule!r}"
     )
 
 
@@ -64,52 +137,141 @@ def _fit(make_model: Callable, X, y):
     return model
 
 
-class Static:
-    """Fit once on the warm-up data; never learn again."""
+class Strategy:
+    """What every strategy shares: fit a fresh model on the warm-up data, then predict with it.
 
-    name = "static"
+    :func:`prequential` calls ``start(X, y)`` once, then for each batch ``predict(X)`` and, once
+    the labels are there, ``learn(X, y, y_pred, position)``. Subclasses say how they learn.
+
+    Parameters
+    ----------
+    make_model : callable, default :func:`sgd_model`
+        Returns a fresh, unfitted model with ``fit``, ``predict`` (and ``partial_fit`` for the
+        online strategies).
+
+    Attributes
+    ----------
+    model : estimator
+        The model serving now.
+    retrains : int
+        How many times a fresh model replaced the served one.
+    alarms : list of int
+        Stream positions of drift alarms (drift-triggered strategies only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class EveryOther(Strategy):
+    ...     name = "learn from every other batch"
+    ...     def learn(self, X, y, y_pred, position):
+    ...         if position % 2 == 0:
+    ...             self.model.partial_fit(X, y)
+    >>> EveryOther().start(np.eye(4), [0, 1, 0, 1])
+    """
+
+    name = "strategy"
 
     def __init__(self, make_model: Callable = sgd_model):
+        if not callable(make_model):
+            raise TypeError(
+                f"{type(self).__name__}(make_model={make_model!r}): expected a callable that "
+                f"returns a fresh model, e.g. lambda: sgd_model(0), got {type(make_model).__name__}"
+            )
         self.make_model = make_model
         self.retrains = 0
         self.alarms: list[int] = []
 
     def start(self, X, y) -> None:
+        """Fit a fresh model on the warm-up data ``X, y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        """
         self.model = _fit(self.make_model, X, y)
+        self.classes = np.unique(y)
 
     def predict(self, X):
+        """Predictions of the model serving now.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
         return self.model.predict(X)
 
     def learn(self, X, y, y_pred, position: int) -> None:
-        pass
+        """Learn from a batch whose labels have arrived (subclasses decide how).
+
+        Parameters
+        ----------
+        X, y : arrays
+            The batch and its labels.
+        y_pred : array
+            What the model predicted for it, before learning (the prequential order).
+        position : int
+            Stream position of the batch's first sample.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must say how it learns")
 
 
-class PeriodicRetrain(Static):
+class Static(Strategy):
+    """Fit once on the warm-up data; never learn again (a batch model shipped once).
+
+    Examples
+    --------
+    >>> from mlscale_lab.deployment import make_stream, prequential
+    >>> s = make_stream("sudden", 3000, [2000], seed=0)
+    >>> r = prequential(s, Static(), warmup=500)
+    >>> bool(r.accuracy(500, 2000) > r.accuracy(2000))  # right before the drift, wrong after
+    True
+    """
+
+    name = "static"
+
+    def learn(self, X, y, y_pred, position: int) -> None:
+        """Ignore the batch: a static model never changes."""
+
+
+class PeriodicRetrain(Strategy):
     """Refit from scratch on the last ``window`` samples every ``every`` samples.
 
     Parameters
     ----------
+    make_model : callable, default :func:`sgd_model`
     every : int
         Samples between retrains (rounded up to whole batches).
     window : int
         How many recent samples each retrain uses.
+
+    Examples
+    --------
+    >>> from mlscale_lab.deployment import make_stream, prequential
+    >>> s = make_stream("sudden", 3000, [2000], seed=0)
+    >>> prequential(s, PeriodicRetrain(every=500, window=1000), warmup=500).retrains
+    5
     """
 
     name = "periodic retrain"
 
     def __init__(self, make_model: Callable = sgd_model, *, every: int = 1000, window: int = 2000):
         super().__init__(make_model)
-        for pname, v in (("every", every), ("window", window)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                raise ValueError(f"{pname} must be a positive integer, got {v!r}")
-        self.every, self.window = int(every), int(window)
+        self.every = check_int("PeriodicRetrain", "every", every, low=1)
+        self.window = check_int("PeriodicRetrain", "window", window, low=1)
 
     def start(self, X, y) -> None:
+        """Fit on the warm-up data and keep it as the first window."""
         super().start(X, y)
         self._X, self._y = [np.asarray(X)], [np.asarray(y)]
         self._since = 0
 
     def learn(self, X, y, y_pred, position: int) -> None:
+        """Keep the batch; refit on the last ``window`` samples once ``every`` have arrived."""
         self._X.append(np.asarray(X))
         self._y.append(np.asarray(y))
         self._since += len(y)
@@ -122,17 +284,23 @@ class PeriodicRetrain(Static):
             self._since = 0
 
 
-class Incremental(Static):
-    """``partial_fit`` on every batch after the initial fit (online learning)."""
+class Incremental(Strategy):
+    """``partial_fit`` on every batch after the initial fit (online learning).
+
+    Examples
+    --------
+    >>> from mlscale_lab.deployment import make_stream, prequential
+    >>> s = make_stream("sudden", 3000, [2000], seed=0)
+    >>> r = prequential(s, Incremental(), warmup=500)
+    >>> bool(r.accuracy(2500) > 0.8)  # it has caught up with the new concept
+    True
+    """
 
     name = "online partial_fit"
 
     def learn(self, X, y, y_pred, position: int) -> None:
+        """One ``partial_fit`` step on the batch."""
         self.model.partial_fit(X, y, classes=self.classes)
-
-    def start(self, X, y) -> None:
-        super().start(X, y)
-        self.classes = np.unique(y)
 
 
 class DriftTriggered(Incremental):
@@ -144,8 +312,19 @@ class DriftTriggered(Incremental):
 
     Parameters
     ----------
-    detector : object with ``update(x) -> bool``, optional
-        Default :class:`mlscale_lab.deployment._drift.PageHinkley` with its default settings.
+    make_model : callable, default :func:`sgd_model`
+    detector : object, optional
+        Any detector with River's protocol: ``update(x)``, then ``drift_detected``
+        (:class:`PageHinkley`, :class:`Adwin`, ``river.drift.ADWIN()``...). Default:
+        :class:`PageHinkley` with its default settings.
+
+    Examples
+    --------
+    >>> from mlscale_lab.deployment import Adwin, make_stream, prequential
+    >>> s = make_stream("sudden", 4000, [2000], seed=0)
+    >>> r = prequential(s, DriftTriggered(detector=Adwin()), warmup=500)
+    >>> 2000 <= r.alarms[0] < 2300  # the first alarm, soon after the drift
+    True
     """
 
     name = "online + drift detector"
@@ -153,202 +332,34 @@ class DriftTriggered(Incremental):
     def __init__(self, make_model: Callable = sgd_model, detector=None):
         super().__init__(make_model)
         if detector is None:
-            from mlscale_lab.deployment._drift import PageHinkley
-
             detector = PageHinkley()
-        if not callable(getattr(detector, "update", None)):
-            raise TypeError(f"detector must have an update(x) -> bool method, got {detector!r}")
+        if not callable(getattr(detector, "update", None)) or not hasattr(
+            detector, "drift_detected"
+        ):
+            raise TypeError(
+                f"DriftTriggered(detector={detector!r}): expected a drift detector with an "
+                f"update(x) method and a drift_detected attribute (River's protocol), "
+                f"got {type(detector).__name__}"
+            )
         self.detector = detector
 
+    def _first_alarm(self, errors) -> int | None:
+        for i, e in enumerate(errors):
+            self.detector.update(float(e))
+            if self.detector.drift_detected:
+                return i
+        return None
+
     def learn(self, X, y, y_pred, position: int) -> None:
+        """Feed the batch's errors to the detector; on an alarm, start a fresh model."""
         errors = np.asarray(y_pred) != np.asarray(y)
-        hit = next((i for i, e in enumerate(errors) if self.detector.update(float(e))), None)
+        hit = self._first_alarm(errors)
         if hit is None:
             super().learn(X, y, y_pred, position)
             return
         self.alarms.append(position + hit)
         self.retrains += 1
-        rest_X, rest_y = X[hit:], y[hit:]
         self.model = self.make_model()
-        self.model.partial_fit(rest_X, rest_y, classes=self.classes)
+        self.model.partial_fit(X[hit:], y[hit:], classes=self.classes)
         for e in errors[hit + 1 :]:  # keep the detector's clock in step with the stream
             self.detector.update(float(e))
-
-
-@dataclass
-class PrequentialResult:
-    """Per-sample outcome of a prequential run, and what it cost."""
-
-    name: str
-    correct: np.ndarray  #: 1.0 correct, 0.0 wrong, NaN for warm-up samples (used to train only)
-    cpu_seconds: float  #: CPU of predicting + learning over the stream (ResourceMonitor)
-    wall_seconds: float
-    warmup: int
-    retrains: int = 0
-    alarms: list[int] = field(default_factory=list)
-
-    def accuracy(self, start: int = 0, stop: int | None = None) -> float:
-        """Prequential accuracy over stream positions ``[start, stop)`` (warm-up excluded)."""
-        part = self.correct[max(start, self.warmup) : stop]
-        part = part[~np.isnan(part)]
-        if part.size == 0:
-            raise ValueError(
-                f"no scored samples in [{start}, {stop}); the warm-up ends at {self.warmup}"
-            )
-        return float(part.mean())
-
-    def rolling_accuracy(self, window: int = 500) -> np.ndarray:
-        """Accuracy over the last ``window`` scored samples at each position (NaN in warm-up)."""
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window <= 0:
-            raise ValueError(f"window must be a positive integer, got {window!r}")
-        out = np.full(self.correct.shape, np.nan)
-        scored = self.correct[self.warmup :]
-        csum = np.concatenate([[0.0], np.cumsum(scored)])
-        idx = np.arange(1, scored.size + 1)
-        lo = np.maximum(0, idx - window)
-        out[self.warmup :] = (csum[idx] - csum[lo]) / (idx - lo)
-        return out
-
-
-def prequential(
-    stream: Stream,
-    strategy,
-    *,
-    batch_size: int = 50,
-    warmup: int = 1000,
-    progress: bool = False,
-) -> PrequentialResult:
-    """Run ``strategy`` over ``stream``: fit on the first ``warmup`` samples, then test-then-train
-    batch by batch. CPU seconds are measured with :class:`~mlscale_lab.constraints.ResourceMonitor`.
-
-    Parameters
-    ----------
-    stream : Stream
-    strategy : Static, PeriodicRetrain, Incremental, DriftTriggered or alike
-    batch_size : int
-        Samples predicted together before the model learns from them.
-    warmup : int
-        Samples used for the initial fit; they are not scored.
-    progress : bool
-        Show a tqdm progress bar.
-    """
-    from mlscale_lab.constraints import ResourceMonitor
-
-    n = len(stream)
-    for pname, v in (("batch_size", batch_size), ("warmup", warmup)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"{pname} must be a positive integer, got {v!r}")
-    if warmup >= n:
-        raise ValueError(
-            f"warmup={warmup} leaves nothing to evaluate in a stream of {n} samples; use warmup < {n}"
-        )
-    X, y = stream.X, stream.y
-    correct = np.full(n, np.nan)
-    starts = range(warmup, n, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=getattr(strategy, "name", "prequential"), leave=False)
-    wall = time.perf_counter()
-    with ResourceMonitor(interval=0.05) as mon:
-        strategy.start(X[:warmup], y[:warmup])
-        for start in starts:
-            xb, yb = X[start : start + batch_size], y[start : start + batch_size]
-            y_pred = strategy.predict(xb)  # test first ...
-            correct[start : start + len(yb)] = y_pred == yb
-            strategy.learn(xb, yb, y_pred, start)  # ... then train
-    return PrequentialResult(
-        name=getattr(strategy, "name", type(strategy).__name__),
-        correct=correct,
-        cpu_seconds=mon.cpu_seconds,
-        wall_seconds=time.perf_counter() - wall,
-        warmup=int(warmup),
-        retrains=int(getattr(strategy, "retrains", 0)),
-        alarms=list(getattr(strategy, "alarms", [])),
-    )
-
-
-def compare_strategies(stream: Stream, strategies: Sequence, **kwargs) -> list[PrequentialResult]:
-    """Run each strategy over the same stream (keyword arguments go to :func:`prequential`)."""
-    return [prequential(stream, s, **kwargs) for s in strategies]
-
-
-def results_table(
-    results: Sequence[PrequentialResult], drift_points: Sequence[int] = ()
-) -> list[dict]:
-    """One row per strategy: accuracy overall, before the first drift and after it, CPU seconds,
-    retrains and alarms."""
-    rows = []
-    first = drift_points[0] if len(drift_points) else None
-    for r in results:
-        row = {"strategy": r.name, "accuracy": r.accuracy()}
-        if first is not None:
-            row["before_drift"] = r.accuracy(0, first)
-            stop = drift_points[1] if len(drift_points) > 1 else None
-            row["after_drift"] = r.accuracy(first, stop)
-        row.update(cpu_seconds=r.cpu_seconds, retrains=r.retrains, alarms=len(r.alarms))
-        rows.append(row)
-    return rows
-
-
-# -- delivering a new model: a full retrain against an incremental update -------------------
-def full_retrain(
-    X, y, *, alphas: Sequence[float] = (1e-5, 1e-4, 1e-3), seed: int = 0, validation: float = 0.2
-):
-    """What a retraining job does: choose the regularisation on a validation split, then fit a
-    fresh model on all of ``X, y`` with it. Returns the fitted model.
-
-    Every retrain pays for the model selection again; an incremental update keeps the
-    hyperparameters it has and only takes gradient steps on the new data.
-    """
-    from sklearn.base import clone
-
-    if not 0 < validation < 1:
-        raise ValueError(f"validation must be a fraction in (0, 1), got {validation!r}")
-    if not len(alphas):
-        raise ValueError("alphas must hold at least one regularisation strength, e.g. (1e-4,)")
-    X, y = np.asarray(X), np.asarray(y)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    n_val = max(1, int(len(y) * validation))
-    val, train = order[:n_val], order[n_val:]
-    base = sgd_model(seed)
-    scores = []
-    for a in alphas:
-        model = _fit(lambda a=a: clone(base).set_params(alpha=a), X[train], y[train])
-        scores.append(model.score(X[val], y[val]))
-    best = alphas[int(np.argmax(scores))]
-    return _fit(lambda: clone(base).set_params(alpha=best), X, y)
-
-
-def incremental_update(model, X, y):
-    """A copy of ``model`` updated with one ``partial_fit`` pass over the new data ``X, y``
-    (the production model itself is left as it is)."""
-    import copy
-
-    updated = copy.deepcopy(model)
-    updated.partial_fit(np.asarray(X), np.asarray(y))
-    return updated
-
-
-def cpu_seconds_per_call(
-    fn: Callable[[], object], *, min_seconds: float = 0.3, max_calls: int = 10_000
-) -> float:
-    """CPU seconds one call of ``fn()`` takes, measured with the ResourceMonitor.
-
-    The operating system counts CPU time in ticks (often 10 ms), so a quick call is repeated
-    until the calls together last at least ``min_seconds`` of wall time, and the total is split.
-    """
-    from mlscale_lab.constraints import ResourceMonitor
-
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {fn!r}")
-    if not min_seconds > 0:
-        raise ValueError(f"min_seconds must be > 0, got {min_seconds!r}")
-    calls = 0
-    with ResourceMonitor(interval=0.05) as mon:
-        t0 = time.perf_counter()
-        while calls < max_calls and (calls == 0 or time.perf_counter() - t0 < min_seconds):
-            fn()
-            calls += 1
-    return mon.cpu_seconds / calls

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +31,34 @@ from typing import Any
 _HASH_CHARS = 12  # a prefix of the SHA-256 is plenty to tell a lab's versions apart
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it: all or nothing."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def artifact_bytes(model) -> bytes:
-    """The bytes ``joblib.dump`` writes for ``model`` (what the registry hashes and stores)."""
+    """The bytes ``joblib.dump`` writes for ``model`` (what the registry hashes and stores).
+
+    Parameters
+    ----------
+    model : object
+
+    Returns
+    -------
+    bytes
+
+    Examples
+    --------
+    >>> artifact_bytes([1, 2]) == artifact_bytes([1, 2])
+    True
+    """
     import joblib
 
     buf = io.BytesIO()
@@ -40,7 +67,21 @@ def artifact_bytes(model) -> bytes:
 
 
 def content_hash(data: bytes) -> str:
-    """Version id of an artifact: the first 12 hex digits of its SHA-256."""
+    """Version id of an artifact: the first 12 hex digits of its SHA-256.
+
+    Parameters
+    ----------
+    data : bytes
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> content_hash(b"model")
+    '9372c470eead'
+    """
     return hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
 
 
@@ -67,9 +108,24 @@ class ModelRegistry:
 
     # -- versions ---------------------------------------------------------------------------
     def path(self, version: str) -> Path:
-        """Path of a stored artifact (raises ``KeyError`` for an unknown version)."""
+        """Path of a stored artifact.
+
+        Parameters
+        ----------
+        version : str
+
+        Returns
+        -------
+        pathlib.Path
+
+        Raises
+        ------
+        KeyError
+            For a version that is not in the registry.
+        """
         p = self.root / "artifacts" / f"{version}.joblib"
-        if not isinstance(version, str) or not p.exists():
+        meta = p.with_suffix(".json")
+        if not isinstance(version, str) or not p.exists() or not meta.exists():
             known = ", ".join(self.versions()) or "none yet"
             raise KeyError(f"version={version!r} is not in the registry (known: {known})")
         return p
@@ -77,39 +133,115 @@ class ModelRegistry:
     def register(self, model, **metadata: Any) -> str:
         """Store ``model`` and return its version id (its content hash).
 
-        Keyword arguments are kept as the version's metadata (accuracy, data window...); they
-        must be JSON-serialisable. Registering identical bytes again returns the same id.
+        Registering is all or nothing: the metadata and the artifact are serialised in memory
+        first, written to temporary files, and renamed into place, the metadata last (a version
+        exists once its metadata does). Metadata that is not JSON or a model that cannot be
+        pickled raises before anything is written. Registering identical bytes again returns
+        the same id and keeps the first metadata.
+
+        Parameters
+        ----------
+        model : object
+            Anything joblib can pickle.
+        **metadata
+            Kept with the version (accuracy, data window...); must be JSON-serialisable.
+
+        Returns
+        -------
+        str
+            The version id.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> reg = ModelRegistry(tempfile.mkdtemp())
+        >>> reg.register({"weights": [1, 2]}, note=object())
+        Traceback (most recent call last):
+        ...
+        TypeError: ModelRegistry.register(note=<object ...>): expected JSON-serialisable metadata (numbers, strings, lists, dicts), got <object ...>
+        >>> reg.versions()
+        []
         """
-        data = artifact_bytes(model)
+        for key, value in metadata.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"ModelRegistry.register({key}={value!r}): expected JSON-serialisable "
+                    f"metadata (numbers, strings, lists, dicts), got {value!r}"
+                ) from None
+        try:
+            data = artifact_bytes(model)
+        except Exception as exc:
+            raise TypeError(
+                f"ModelRegistry.register(model={type(model).__name__}(...)): expected a model "
+                f"joblib can pickle, got one that fails with {type(exc).__name__}: {exc} "
+                f"(closures and lambdas inside a model cannot be pickled; use module-level "
+                f"functions)"
+            ) from exc
         version = content_hash(data)
-        art = self.root / "artifacts" / f"{version}.joblib"
-        if not art.exists():
-            tmp = art.with_suffix(".part")
-            tmp.write_bytes(data)
-            os.replace(tmp, art)  # never leave half an artifact behind
-            meta = {
+        folder = self.root / "artifacts"
+        meta_path = folder / f"{version}.json"
+        if meta_path.exists():
+            return version
+        meta = json.dumps(
+            {
                 "version": version,
                 "registered_at": self._clock(),
                 "bytes": len(data),
                 "model": type(model).__name__,
                 **metadata,
-            }
-            (self.root / "artifacts" / f"{version}.json").write_text(json.dumps(meta, indent=1))
+            },
+            indent=1,
+        )
+        _write_atomically(folder / f"{version}.joblib", data)
+        _write_atomically(meta_path, meta.encode("utf-8"))
         return version
 
     def versions(self) -> list[str]:
-        """All stored version ids, oldest first."""
-        metas = [self.metadata(p.stem) for p in (self.root / "artifacts").glob("*.joblib")]
+        """All stored version ids, oldest first.
+
+        Returns
+        -------
+        list of str
+        """
+        metas = [
+            json.loads(p.read_text())
+            for p in (self.root / "artifacts").glob("*.json")
+            if p.with_suffix(".joblib").exists()
+        ]
         return [m["version"] for m in sorted(metas, key=lambda m: m["registered_at"])]
 
     def metadata(self, version: str) -> dict:
+        """What was recorded when ``version`` was registered.
+
+        Parameters
+        ----------
+        version : str
+
+        Returns
+        -------
+        dict
+            ``version``, ``registered_at``, ``bytes``, ``model`` and the keywords given to
+            :meth:`register`.
+        """
         meta = self.root / "artifacts" / f"{version}.json"
-        if not meta.exists():
+        if not isinstance(version, str) or not meta.exists():
             self.path(version)  # raises the helpful KeyError
         return json.loads(meta.read_text())
 
     def load(self, version: str | None = None):
-        """Load a version (default: the production one)."""
+        """Load a version (default: the production one).
+
+        Parameters
+        ----------
+        version : str, optional
+
+        Returns
+        -------
+        object
+            The unpickled model.
+        """
         import joblib
 
         if version is None:
@@ -121,12 +253,19 @@ class ModelRegistry:
     # -- serving ----------------------------------------------------------------------------
     def _log(self, event: str, version: str, **extra) -> dict:
         entry = {"time": self._clock(), "event": event, "version": version, **extra}
+        line = json.dumps(entry) + "\n"  # serialised before the log is touched
         with (self.root / "history.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+            fh.write(line)
         return entry
 
     def history(self) -> list[dict]:
-        """Every promote and rollback, oldest first: ``{"time", "event", "version", ...}``."""
+        """Every promote and rollback, oldest first.
+
+        Returns
+        -------
+        list of dict
+            ``{"time", "event", "version", ...}`` (extra keys from :meth:`promote`).
+        """
         log = self.root / "history.jsonl"
         if not log.exists():
             return []
@@ -143,7 +282,19 @@ class ModelRegistry:
         return hist[-1]["version"] if hist else None
 
     def promote(self, version: str, **reason: Any) -> str:
-        """Make ``version`` the production model; returns it. Extra keywords go to the log."""
+        """Make ``version`` the production model.
+
+        Parameters
+        ----------
+        version : str
+        **reason
+            Extra keys for the log line (JSON-serialisable).
+
+        Returns
+        -------
+        str
+            ``version``.
+        """
         self.path(version)  # must exist
         self._log("promote", version, **reason)
         return version
@@ -159,9 +310,19 @@ class ModelRegistry:
         return stack
 
     def rollback(self) -> str:
-        """Serve again the version promoted before the current one; returns it.
+        """Serve again the version promoted before the current one.
 
         Rolling back twice after promoting v1, v2, v3 serves v1.
+
+        Returns
+        -------
+        str
+            The version serving now.
+
+        Raises
+        ------
+        LookupError
+            When fewer than two versions have been promoted.
         """
         stack = self._stack()
         if len(stack) < 2:
@@ -170,7 +331,17 @@ class ModelRegistry:
         return stack[-2]
 
     def served_at(self, when: float) -> str | None:
-        """The version in production at time ``when`` (None if nothing served yet)."""
+        """The version in production at time ``when`` (None if nothing served yet).
+
+        Parameters
+        ----------
+        when : float
+            A time from the registry's clock.
+
+        Returns
+        -------
+        str or None
+        """
         version = None
         for e in self.history():
             if e["time"] > when:
@@ -179,7 +350,13 @@ class ModelRegistry:
         return version
 
     def timeline(self) -> list[dict]:
-        """Serving intervals: ``{"version", "start", "end"}``, ``end`` None for the current one."""
+        """Serving intervals, oldest first.
+
+        Returns
+        -------
+        list of dict
+            ``{"version", "start", "end"}``, ``end`` None for the version serving now.
+        """
         hist = self.history()
         return [
             {"version": e["version"], "start": e["time"], "end": nxt["time"] if nxt else None}

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlscale_lab.validation import check_choice, check_int, check_number
+
+#: The kinds of stream :func:`make_stream` draws.
 KINDS = ("stationary", "sudden", "gradual", "recurring")
 
 
@@ -29,7 +32,9 @@ class Stream:
     Attributes
     ----------
     X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,), labels 0/1
+        The inputs, in arrival order.
+    y : ndarray of shape (n_samples,)
+        The labels, 0 or 1.
     kind : str
         ``"stationary"``, ``"sudden"``, ``"gradual"`` or ``"recurring"``.
     drift_points : tuple of int
@@ -38,6 +43,12 @@ class Stream:
         Which concept generated each sample (0, 1, ...); for gradual drift, the one drawn.
     width : int
         Width of each gradual transition in samples (0 for a sudden change).
+
+    Examples
+    --------
+    >>> s = make_stream("recurring", 400, [100, 200, 300], seed=1)
+    >>> len(s), s.segments()
+    (400, [(0, 100), (100, 200), (200, 300), (300, 400)])
     """
 
     X: np.ndarray
@@ -51,29 +62,44 @@ class Stream:
         return len(self.y)
 
     def batches(self, batch_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(start, X_batch, y_batch)`` in arrival order; the last batch may be short."""
-        _check_positive_int("batch_size", batch_size)
+        """The stream cut into consecutive batches, in arrival order.
+
+        Parameters
+        ----------
+        batch_size : int
+            Samples per batch (>= 1); the last batch may be shorter.
+
+        Yields
+        ------
+        tuple of (int, ndarray, ndarray)
+            ``(start, X_batch, y_batch)``, ``start`` being the position of the batch's first sample.
+
+        Examples
+        --------
+        >>> s = make_stream("stationary", 250, seed=0)
+        >>> [(start, len(yb)) for start, _, yb in s.batches(100)]
+        [(0, 100), (100, 100), (200, 50)]
+        """
+        check_int("Stream.batches", "batch_size", batch_size, low=1)
         for start in range(0, len(self), batch_size):
             yield start, self.X[start : start + batch_size], self.y[start : start + batch_size]
 
     def segments(self) -> list[tuple[int, int]]:
-        """``(start, stop)`` of each stretch between drift points (the whole stream if none)."""
+        """The stretches between drift points, each drawn from one concept (gradual aside).
+
+        Returns
+        -------
+        list of (int, int)
+            ``(start, stop)`` of each stretch; the whole stream when it has no drift point.
+
+        Examples
+        --------
+        >>> make_stream("sudden", 1000, [400], seed=0).segments()
+        [(0, 400), (400, 1000)]
+        """
         bounds = [0, *self.drift_points, len(self)]
         return list(zip(bounds[:-1], bounds[1:], strict=True))
 
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_fraction(name: str, value, *, upper: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(f"{name} must be a number in [0, {upper}], got {value!r}")
-    if not 0.0 <= float(value) <= upper:
-        raise ValueError(f"{name} must be in [0, {upper}], got {value!r}")
-    return float(value)
 
 
 def _concepts(rng: np.random.Generator, n_concepts: int, n_features: int, n_informative: int):
@@ -124,39 +150,54 @@ def make_stream(
     Returns
     -------
     Stream
+
+    Examples
+    --------
+    >>> s = make_stream("gradual", 3000, [1500], width=1000, seed=0)
+    >>> s.width, float(s.concept_id[:1000].mean()), float(s.concept_id[2000:].mean())
+    (1000, 0.0, 1.0)
+    >>> make_stream("sideways")
+    Traceback (most recent call last):
+    ...
+    ValueError: make_stream(kind='sideways'): expected one of 'stationary', 'sudden', 'gradual', 'recurring', got 'sideways'
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    n_samples = _check_positive_int("n_samples", n_samples)
-    n_features = _check_positive_int("n_features", n_features)
-    n_informative = _check_positive_int("n_informative", n_informative)
-    if n_informative > n_features:
-        raise ValueError(f"n_informative={n_informative} must be <= n_features={n_features}")
-    label_noise = _check_fraction("label_noise", label_noise, upper=0.5)
+    fn = "make_stream"
+    check_choice(fn, "kind", kind, KINDS)
+    n_samples = check_int(fn, "n_samples", n_samples, low=1)
+    n_features = check_int(fn, "n_features", n_features, low=1)
+    n_informative = check_int(
+        fn, "n_informative", n_informative, low=1, high=n_features,
+        hint=f"the concepts can use at most the n_features={n_features} features",
+    )
+    label_noise = check_number(
+        fn, "label_noise", label_noise, low=0, high=0.5,
+        hint="beyond 0.5 the labels say the opposite of the concept",
+    )
 
     if drift_points is None:
         drift_points = () if kind == "stationary" else (n_samples // 2,)
     points = tuple(int(p) for p in drift_points)
+
+    def bad_points(allowed: str):
+        return ValueError(f"{fn}(drift_points={points!r}): expected {allowed}, got {points!r}")
+
     if kind == "stationary" and points:
-        raise ValueError(f"drift_points must be empty for a stationary stream, got {points}")
+        raise bad_points("no drift point for kind='stationary'")
     if kind != "stationary" and not points:
-        raise ValueError(f"drift_points must hold at least one index for kind={kind!r}")
-    for p in points:
-        if not 0 < p < n_samples:
-            raise ValueError(
-                f"drift_points: {p} is outside the stream; each drift point must be in "
-                f"(0, n_samples={n_samples}). Shorten the list or make the stream longer."
-            )
+        raise bad_points(f"at least one index for kind={kind!r}")
+    if any(not 0 < p < n_samples for p in points):
+        raise bad_points(
+            f"indices in (0, n_samples={n_samples}); shorten the list or make the stream longer"
+        )
     if any(b <= a for a, b in zip(points, points[1:], strict=False)):
-        raise ValueError(f"drift_points must be strictly increasing, got {points}")
+        raise bad_points("strictly increasing indices")
     if kind == "gradual":
-        width = _check_positive_int("width", width)
-        gaps = np.diff([0, *points, n_samples])
-        if width > 2 * int(gaps.min()):
-            raise ValueError(
-                f"width={width} is too wide for drift_points={points}: transitions would overlap "
-                f"or leave the stream; use width <= {2 * int(gaps.min())}"
-            )
+        width = check_int(fn, "width", width, low=1)
+        widest = 2 * int(np.diff([0, *points, n_samples]).min())
+        check_int(
+            fn, "width", width, high=widest,
+            hint=f"wider transitions around drift_points={points} would overlap or leave the stream",
+        )
     else:
         width = 0
 

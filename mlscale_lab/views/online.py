@@ -1,8 +1,13 @@
-"""Plots for lab 04: accuracy over a drifting stream, accuracy against compute, detector traces."""
+"""Plots for lab 04: accuracy over a drifting stream, accuracy against compute, detector traces.
+
+Views only draw: every number comes from :mod:`mlscale_lab.deployment`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from mlscale_lab.deployment import page_hinkley_trace
 
 
 def _mark_drifts(ax, drift_points, width: int = 0):
@@ -117,20 +122,6 @@ def plot_serving_timeline(timeline, *, ax=None, now: float | None = None):
     ax.set_title("which version served when")
     fig.tight_layout()
     return fig
-
-
-def page_hinkley_trace(errors, *, delta: float, threshold: float, offset: int = 0):
-    """Run a fresh :class:`~mlscale_lab.deployment._drift.PageHinkley` over ``errors``; return its statistic
-    after each value (NaN-padded by ``offset``) and the alarm positions (shifted by ``offset``)."""
-    from mlscale_lab.deployment._drift import PageHinkley
-
-    ph = PageHinkley(delta=delta, threshold=threshold)
-    stats, alarms = [], []
-    for i, e in enumerate(errors):
-        if ph.update(float(e)):
-            alarms.append(i + offset)
-        stats.append(ph.statistic)
-    return np.r_[np.full(offset, np.nan), stats], alarms
 
 
 def detector_explorer(
