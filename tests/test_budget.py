@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+import psutil
 import pytest
 
-from mlscale_lab.constraints import is_small_machine, machine_budget
+from mlscale_lab.constraints import cgroup_path, is_small_machine, machine_budget
 
 GiB = 1024**3
 
@@ -93,3 +94,38 @@ def test_small_machine_switch(tmp_path):
                             proc_cgroup="")
     assert is_small_machine(binder)
     assert binder.as_dict()["memory_limit_bytes"] == 2 * GiB
+
+
+def test_cgroup_path_is_the_one_reader_of_proc_self_cgroup():
+    v1 = "12:cpu,cpuacct:/docker/abc\n11:memory:/docker/abc/mem\n0::/ignored\n"
+    assert cgroup_path("memory", proc_cgroup=v1) == "/docker/abc/mem"
+    assert cgroup_path("cpu", proc_cgroup=v1) == "/docker/abc"
+    assert cgroup_path(None, proc_cgroup=v1) == "/ignored"
+    assert cgroup_path(proc_cgroup="0::\n") == "/"
+    assert cgroup_path("memory", proc_cgroup="garbage") == "/"
+    assert cgroup_path().startswith("/")  # this machine's own file, or "/" without one
+    with pytest.raises(ValueError, match=r"cgroup_path\(controller='memroy'\)"):
+        cgroup_path("memroy")
+
+
+def test_cgroup_v1_cpu_quota_found_through_the_cpu_line(tmp_path):
+    _write(tmp_path, "cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "150000")
+    _write(tmp_path, "cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000")
+    b = machine_budget(env={}, cgroup_root=tmp_path, proc_cgroup="3:cpu,cpuacct:/docker/abc\n")
+    assert b.cpu_source == "cgroup v1 cpu.cfs_quota_us"
+    assert b.cpus == min(1.5, b.host_cpus)
+
+
+def test_budget_without_cpu_affinity_or_cgroups(monkeypatch, tmp_path):
+    # macOS and Windows: no /proc/self/cgroup, and psutil has no cpu_affinity on macOS.
+    monkeypatch.delattr(psutil.Process, "cpu_affinity", raising=False)
+    monkeypatch.delattr("os.sched_getaffinity", raising=False)
+    b = machine_budget(env={}, cgroup_root=tmp_path / "none", proc_cgroup=None)
+    assert b.host_cpus == psutil.cpu_count(logical=True)
+    assert b.memory_limit_bytes > 0
+
+
+def test_is_small_machine_checks_its_argument(tmp_path):
+    with pytest.raises(TypeError, match=r"is_small_machine\(memory_bytes='4G'\)"):
+        is_small_machine(machine_budget(env={}, cgroup_root=tmp_path, proc_cgroup=""),
+                         memory_bytes="4G")

@@ -128,18 +128,23 @@ def test_child_output_reaches_the_caller(capsys):
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, kind, match",
     [
-        ({"memory_bytes": 0}, "memory_bytes"),
-        ({"memory_bytes": -5}, "memory_bytes"),
-        ({"memory_bytes": "1GB"}, "memory_bytes"),
-        ({"timeout_s": 0}, "timeout_s"),
-        ({"timeout_s": float("nan")}, "timeout_s"),
+        ({"memory_bytes": 0}, ValueError, r"run_limited\(memory_bytes=0\): expected"),
+        ({"memory_bytes": -5}, ValueError, "memory_bytes"),
+        ({"memory_bytes": "1GB"}, TypeError, r"run_limited\(memory_bytes='1GB'\)"),
+        ({"timeout_s": 0}, ValueError, "timeout_s"),
+        ({"timeout_s": float("nan")}, ValueError, "timeout_s"),
     ],
 )
-def test_bad_limits(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_limits(kwargs, kind, match):
+    with pytest.raises(kind, match=match):
         run_limited(abs, 1, **kwargs)
+
+
+def test_errors_name_the_function_called():
+    with pytest.raises(ValueError, match=r"^run_measured\(timeout_s=-1\)"):
+        run_measured(abs, 1, timeout_s=-1)
 
 
 def test_not_callable():
@@ -159,3 +164,32 @@ def test_peak_is_the_childs_not_the_parents():
     run = run_measured(abs, -1)
     del ballast
     assert run.peak_rss_bytes < 200 * MB, f"child peak {run.peak_rss_bytes / MB:.0f} MB"
+
+
+# -- platforms without process groups or readable memory (Windows, macOS), simulated on Linux --
+def test_cap_enforced_without_process_groups(monkeypatch):
+    # Windows has neither os.killpg nor os.getpgid: the tree is killed process by process.
+    monkeypatch.delattr(os, "killpg")
+    monkeypatch.delattr(os, "getpgid")
+    with pytest.raises(MemoryLimitExceeded):
+        run_limited(allocate_and_touch, 400 * MB, 10, memory_bytes=250 * MB, timeout_s=60)
+    assert not psutil.Process(os.getpid()).children()
+
+
+def test_runs_without_the_resource_module(monkeypatch):
+    monkeypatch.setitem(sys.modules, "resource", None)  # `import resource` now fails
+    assert run_limited(divmod, 7, 2, memory_bytes=500 * MB) == (3, 1)
+
+
+def test_unreadable_memory_warns_once_that_the_cap_is_not_enforced(monkeypatch):
+    import mlscale_lab.constraints._limits as limits
+
+    def denied(self):
+        raise psutil.AccessDenied(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "memory_info", denied)
+    monkeypatch.setattr(limits, "_warned_unenforced", False)
+    with pytest.warns(RuntimeWarning, match="memory cap is NOT enforced") as record:
+        assert run_limited(abs, -3, memory_bytes=300 * MB) == 3
+        assert run_limited(abs, -4, memory_bytes=300 * MB) == 4
+    assert len([w for w in record if "NOT enforced" in str(w.message)]) == 1

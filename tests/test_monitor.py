@@ -5,6 +5,7 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from mlscale_lab.constraints import ResourceMonitor
@@ -27,10 +28,45 @@ def monitor_threads():
     return [t for t in threading.enumerate() if t.name == "mlscale-ResourceMonitor"]
 
 
-@pytest.mark.parametrize("bad", [0, -0.1, float("nan"), "0.1", None])
-def test_interval_must_be_positive(bad):
-    with pytest.raises(ValueError, match="interval"):
+@pytest.mark.parametrize("bad, kind", [(0, ValueError), (-0.1, ValueError),
+                                       (float("nan"), ValueError), ("0.1", TypeError),
+                                       (None, TypeError)])
+def test_interval_must_be_positive(bad, kind):
+    with pytest.raises(kind, match=r"ResourceMonitor\(interval="):
         ResourceMonitor(interval=bad)
+
+
+def test_measurement_does_not_draw():
+    # Drawing lives in views.monitor; the monitor has no plot method and never imports views.
+    assert not hasattr(ResourceMonitor, "plot")
+    probe = ("import sys, mlscale_lab.constraints; "
+             "print([m for m in sys.modules if m.startswith('mlscale_lab.views')])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_plot_monitor_draws_phases():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from mlscale_lab.views.monitor import plot_monitor
+
+    with ResourceMonitor(interval=0.02) as mon:
+        mon.mark("a")
+        time.sleep(0.05)
+        mon.mark("b")
+        time.sleep(0.05)
+    fig = plot_monitor(mon, title="two phases")
+    ax = fig.axes[0]
+    assert ax.get_title() == "two phases"
+    assert [t.get_text().strip() for t in ax.texts] == ["a", "b"]
+
+
+def test_monitor_without_cpu_affinity_or_io_counters(monkeypatch):
+    # macOS: no cpu_affinity, no io_counters; the monitor still samples.
+    monkeypatch.delattr(psutil.Process, "io_counters", raising=False)
+    with ResourceMonitor(interval=0.02, io=True) as mon:
+        time.sleep(0.05)
+    assert mon.peak_rss_bytes > 0
 
 
 def test_samples_phases_and_summary():

@@ -5,8 +5,11 @@ re-exported, so ``from mlscale_lab.constraints import ResourceMonitor`` is all a
 
 - the machine's budget (cgroup limits, Binder's ``MEM_LIMIT``): :func:`machine_budget`
 - watching a run: :class:`ResourceMonitor`; capping one: :func:`run_limited`
-- a model's bytes: :func:`model_footprint`; its training memory: :func:`estimate_training_memory`
-- serving latency and the machine that serves it: :func:`measure_latency`, :func:`choose_machine`
+- a model's bytes: :func:`model_footprint`; its training memory: :func:`estimate_training_memory`,
+  held against :func:`measure_training_peak` and :func:`library_baseline_bytes`
+- serving latency and the machine that serves it, queueing and memory per worker included:
+  :func:`measure_latency`, :func:`measure_serving`, :func:`choose_machine` (prices from
+  :mod:`mlscale_lab.prices`)
 - is this machine ready for the labs: :func:`doctor_report`
 
 Importing this package is light: torch and scikit-learn load inside the functions that use them.
@@ -14,6 +17,7 @@ Importing this package is light: torch and scikit-learn load inside the function
 
 from mlscale_lab.constraints._budget import (
     MachineBudget,
+    cgroup_path,
     is_small_machine,
     machine_budget,
 )
@@ -30,17 +34,7 @@ from mlscale_lab.constraints._footprint import (
     Footprint,
     model_footprint,
 )
-from mlscale_lab.constraints._latency import (
-    LatencyResult,
-    MachineFit,
-    MachineSize,
-    ServingRequirements,
-    check_machine,
-    choose_machine,
-    example_machines,
-    measure_latency,
-    measure_serving,
-)
+from mlscale_lab.constraints._latency import LatencyResult, measure_latency
 from mlscale_lab.constraints._limits import (
     LimitedRun,
     MemoryLimitExceeded,
@@ -55,12 +49,23 @@ from mlscale_lab.constraints._monitor import (
     Sample,
 )
 from mlscale_lab.constraints._proctree import descendant_pids, kill_process_tree
+from mlscale_lab.constraints._serving import (
+    MachineFit,
+    ServingRequirements,
+    check_machine,
+    choose_machine,
+    measure_serving,
+    wait_quantile_ms,
+)
 from mlscale_lab.constraints._training_memory import (
     TrainingMemoryEstimate,
-    TrainingPeak,
     estimate_training_memory,
-    measure_training_peak,
     optimizer_tensors_per_param,
+)
+from mlscale_lab.constraints._training_peak import (
+    TrainingPeak,
+    library_baseline_bytes,
+    measure_training_peak,
 )
 
 __all__ = [
@@ -72,7 +77,6 @@ __all__ = [
     "LimitedRun",
     "MachineBudget",
     "MachineFit",
-    "MachineSize",
     "MemoryLimitExceeded",
     "MonitorSummary",
     "ResourceLimitExceeded",
@@ -82,15 +86,16 @@ __all__ = [
     "TimeLimitExceeded",
     "TrainingMemoryEstimate",
     "TrainingPeak",
+    "cgroup_path",
     "check_machine",
     "choose_machine",
     "descendant_pids",
     "doctor_report",
     "estimate_training_memory",
-    "example_machines",
     "format_doctor",
     "is_small_machine",
     "kill_process_tree",
+    "library_baseline_bytes",
     "machine_budget",
     "measure_latency",
     "measure_serving",
@@ -101,4 +106,5 @@ __all__ = [
     "run_limited",
     "run_measured",
     "verdict",
+    "wait_quantile_ms",
 ]

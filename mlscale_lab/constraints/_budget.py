@@ -16,8 +16,13 @@ from pathlib import Path
 
 import psutil
 
+from mlscale_lab.validation import check_choice, check_int
+
+__all__ = ["MachineBudget", "cgroup_path", "is_small_machine", "machine_budget"]
+
 # A cgroup v1 "no limit" is a huge page-aligned number, not a sentinel string.
 _V1_UNLIMITED = 1 << 60
+_V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "io")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class MachineBudget:
         return max(1, math.floor(self.cpus + 1e-9))
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and tables)."""
         return asdict(self)
 
 
@@ -71,29 +77,60 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _cgroup_dirs(cgroup_root: Path, proc_cgroup: str | None, controller: str | None) -> list[Path]:
-    """Directories from this process's cgroup up to the root, innermost first.
+def cgroup_path(controller: str | None = None, *, proc_cgroup: str | None = None) -> str:
+    """This process's cgroup for ``controller``, as ``/proc/self/cgroup`` names it.
 
-    ``controller`` None means the v2 unified hierarchy (the ``0::`` line).
+    The one reader of ``/proc/self/cgroup`` in the package: the machine budget and the
+    harness's confinement both ask it where they sit in the cgroup tree.
+
+    Parameters
+    ----------
+    controller : str, optional
+        A cgroup v1 controller (``"memory"``, ``"cpu"``); None (default) asks for the cgroup v2
+        unified hierarchy (the ``0::`` line).
+    proc_cgroup : str, optional
+        The content of ``/proc/self/cgroup`` to parse instead of reading it (for tests).
+
+    Returns
+    -------
+    str
+        The path relative to the cgroup mount, starting with ``/``; ``"/"`` where the file
+        is missing (macOS, Windows) or names no such controller.
+
+    Examples
+    --------
+    >>> cgroup_path(proc_cgroup="0::/user.slice/pod\\n")
+    '/user.slice/pod'
+    >>> cgroup_path("memory", proc_cgroup="4:cpu,cpuacct:/a\\n3:memory:/b\\n")
+    '/b'
+    >>> cgroup_path("memory", proc_cgroup="")
+    '/'
     """
-    rel = "/"
+    if controller is not None:
+        check_choice("cgroup_path", "controller", controller, _V1_CONTROLLERS,
+                     hint="pass None for the cgroup v2 unified hierarchy")
+    if proc_cgroup is None:
+        proc_cgroup = _read(Path("/proc/self/cgroup"))
     for line in (proc_cgroup or "").splitlines():
         parts = line.split(":", 2)
         if len(parts) != 3:
             continue
-        _, controllers, path = parts
-        if controller is None and parts[0] == "0" and controllers == "":
-            rel = path
-            break
+        hierarchy, controllers, path = parts
+        if controller is None and hierarchy == "0" and controllers == "":
+            return path or "/"
         if controller is not None and controller in controllers.split(","):
-            rel = path
-            break
+            return path or "/"
+    return "/"
+
+
+def _cgroup_dirs(cgroup_root: Path, proc_cgroup: str | None, controller: str | None) -> list[Path]:
+    """Directories from this process's cgroup up to the root, innermost first."""
     base = cgroup_root if controller is None else cgroup_root / controller
+    v1_name = None if controller is None else controller.split(",")[0]
+    current = Path(cgroup_path(v1_name, proc_cgroup=proc_cgroup or ""))
     dirs = []
-    current = Path(rel)
     while True:
-        candidate = base / str(current).lstrip("/")
-        dirs.append(candidate)
+        dirs.append(base / str(current).lstrip("/"))
         if current == current.parent:
             break
         current = current.parent
@@ -205,7 +242,7 @@ def machine_budget(
     env = os.environ if env is None else env
     root = Path(cgroup_root)
     if proc_cgroup is None:
-        proc_cgroup = _read(Path("/proc/self/cgroup"))
+        proc_cgroup = _read(Path("/proc/self/cgroup"))  # None off Linux: no cgroups
 
     vm = psutil.virtual_memory()
     host_cpus = _host_cpus()
@@ -263,6 +300,25 @@ def is_small_machine(budget: MachineBudget | None = None, *, memory_bytes: int =
     """True where the labs should shrink their work: under ``memory_bytes`` or a single CPU.
 
     Binder's pods (1 CPU, 2 GB) are small; a laptop with 8 GB and 4 cores is not.
+
+    Parameters
+    ----------
+    budget : MachineBudget, optional
+        The budget to judge (default: :func:`machine_budget` of this process).
+    memory_bytes : int, default 4 GiB
+        Below this memory limit a machine counts as small.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> pod = machine_budget(env={"MEM_LIMIT": str(2 * 1024**3), "CPU_LIMIT": "1"},
+    ...                      cgroup_root="/nonexistent", proc_cgroup="")
+    >>> is_small_machine(pod)
+    True
     """
+    check_int("is_small_machine", "memory_bytes", memory_bytes, low=1)
     b = budget or machine_budget()
     return b.memory_limit_bytes < memory_bytes or b.cpus < 2

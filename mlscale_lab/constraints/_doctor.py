@@ -5,7 +5,10 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-from mlscale_lab.constraints import MachineBudget, machine_budget
+from mlscale_lab.constraints._budget import MachineBudget, machine_budget
+
+__all__ = ["KEY_PACKAGES", "LABS_DISK_BYTES", "LABS_MEMORY_BYTES", "doctor_report", "format_doctor",
+           "package_versions", "verdict"]
 
 #: The largest peak memory any lab is allowed (lab 05, Dask workers included), plus headroom
 #: for the JupyterLab server: below this the labs may be killed.
@@ -20,7 +23,23 @@ KEY_PACKAGES = (
 
 
 def package_versions(names=KEY_PACKAGES) -> dict[str, str | None]:
-    """Installed versions, read from metadata (nothing is imported); None when missing."""
+    """Installed versions, read from metadata (nothing is imported); None when missing.
+
+    Parameters
+    ----------
+    names : iterable of str, default KEY_PACKAGES
+        Distribution names as pip knows them.
+
+    Returns
+    -------
+    dict
+        ``{name: version or None}``.
+
+    Examples
+    --------
+    >>> package_versions(["psutil", "no-such-package-here"])["no-such-package-here"] is None
+    True
+    """
     versions = {}
     for name in names:
         try:
@@ -31,7 +50,24 @@ def package_versions(names=KEY_PACKAGES) -> dict[str, str | None]:
 
 
 def verdict(budget: MachineBudget) -> tuple[list[str], list[str]]:
-    """What stops the labs' budgets fitting this machine (problems), and what only slows them."""
+    """What stops the labs' budgets fitting this machine (problems), and what only slows them.
+
+    Parameters
+    ----------
+    budget : MachineBudget
+
+    Returns
+    -------
+    (list of str, list of str)
+        Problems (the labs may be killed) and warnings (they run, slowly), in plain words.
+
+    Examples
+    --------
+    >>> tiny = MachineBudget(0.5, 2**30, 2**29, 2**40, "MEM_LIMIT", "CPU_LIMIT", 4, 2**34)
+    >>> problems, warnings = verdict(tiny)
+    >>> len(problems), len(warnings)
+    (1, 1)
+    """
     problems, warnings = [], []
     if budget.memory_available_bytes < LABS_MEMORY_BYTES:
         problems.append(
@@ -53,7 +89,25 @@ def verdict(budget: MachineBudget) -> tuple[list[str], list[str]]:
 
 
 def doctor_report(path: str = ".") -> dict:
-    """Everything ``doctor`` prints, as a JSON-ready dict."""
+    """Everything ``mlscale-lab doctor`` prints, as a JSON-ready dict.
+
+    Parameters
+    ----------
+    path : str, default "."
+        Where free disk is measured.
+
+    Returns
+    -------
+    dict
+        The :class:`MachineBudget` fields, ``fits``, ``problems``, ``warnings``, ``python``,
+        ``platform`` and ``versions``.
+
+    Examples
+    --------
+    >>> report = doctor_report()
+    >>> isinstance(report["fits"], bool) and "torch" in report["versions"]
+    True
+    """
     budget = machine_budget(path)
     problems, warnings = verdict(budget)
     return {
@@ -68,6 +122,13 @@ def doctor_report(path: str = ".") -> dict:
 
 
 def format_doctor(report: dict) -> str:
+    """The report of :func:`doctor_report` as the lines ``mlscale-lab doctor`` prints.
+
+    Examples
+    --------
+    >>> print(format_doctor(doctor_report()).splitlines()[0])  # doctest: +ELLIPSIS
+    CPUs ...
+    """
     gib = 1024**3
     lines = [
         f"CPUs            {report['cpus']:g} usable ({report['cpu_source']}; host has {report['host_cpus']})",

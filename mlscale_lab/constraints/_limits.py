@@ -22,28 +22,32 @@ notebook cell (and lambdas) work as well as functions from importable modules.
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import pickle
 import sys
 import threading
-import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
+from mlscale_lab.constraints._limits_child import write_atomic
+from mlscale_lab.constraints._limits_watchdog import STARTUP_TIMEOUT_S, Watchdog, pump
+from mlscale_lab.constraints._proctree import kill_process_tree
+from mlscale_lab.validation import check_positive
 
-from mlscale_lab.constraints._monitor import _children_fast
+__all__ = [
+    "LimitedRun", "MemoryLimitExceeded", "ResourceLimitExceeded", "TimeLimitExceeded",
+    "run_limited", "run_measured",
+]
 
 _MB = 1024**2
-_POLL_S = 0.004  # watchdog period; at ~5 GB/s of page touching this bounds overshoot to ~20 MB
-_TREE_SCAN_S = 0.05  # how often to look for grandchildren (a full /proc scan is costlier)
-_STARTUP_TIMEOUT_S = 120.0
-_STARTUP_ALLOWANCE_BYTES = (
-    600 * _MB
-)  # loading may pass a small cap by this much, to measure it  # a child that cannot even load the function within this is stuck
+# Loading the job (the interpreter, the imports fn needs: torch is a few hundred MB) may pass
+# a small cap by this much, so the child can report the minimum it really needs.
+_STARTUP_ALLOWANCE_BYTES = 600 * _MB
+_CHILD_CMD = ("import sys; from mlscale_lab.constraints._limits_child import child_main; "
+              "child_main(sys.argv[1])")
+_warned_unenforced = False  # the "cap not enforced" warning is given once per process
 
 
 class ResourceLimitExceeded(RuntimeError):
@@ -99,80 +103,6 @@ class LimitedRun:
         return max(0, self.peak_rss_bytes - self.baseline_rss_bytes)
 
 
-# -- the child side ----------------------------------------------------------------------------
-def _own_peak_rss() -> int:
-    """This process's resident-memory high-water mark, or 0 where it cannot be read reliably.
-
-    Not ``getrusage().ru_maxrss``: on Linux a fresh child inherits its parent's value across
-    fork and exec, so a child of a big notebook kernel would report the kernel's size.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/self/status") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return 0
-        return 0
-    if os.name == "nt":
-        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
-    return 0  # macOS and others: the parent's sampled peak is used
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _child_main(workdir: str) -> None:
-    """Entry point of the child: load the job, report the baseline, run, write the outcome."""
-    import traceback
-
-    work = Path(workdir)
-    if sys.platform.startswith("linux"):
-        try:  # be the OOM killer's first choice, not the notebook kernel
-            Path("/proc/self/oom_score_adj").write_text("1000")
-        except OSError:
-            pass
-    import cloudpickle
-
-    sys_path, cap = pickle.loads((work / "paths.pkl").read_bytes())
-    for entry in reversed(sys_path):  # modules the parent can import, the child can too
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-    fn, args, kwargs = pickle.loads((work / "job.pkl").read_bytes())
-    baseline = psutil.Process().memory_info().rss
-    if cap is not None and baseline > cap:  # the result first: "ready" arms the watchdog
-        _write_atomic(work / "result.pkl", pickle.dumps(("baseline", baseline, None, 0.0)))
-        _write_atomic(work / "ready", str(baseline).encode())
-        return
-    _write_atomic(work / "ready", str(baseline).encode())
-    t0 = time.perf_counter()
-    try:
-        value = fn(*args, **kwargs)
-        seconds = time.perf_counter() - t0
-        outcome = ("ok", value, _own_peak_rss(), seconds)
-        try:
-            payload = cloudpickle.dumps(outcome)
-        except Exception as exc:
-            raise TypeError(
-                f"run_limited: the function returned a {type(value).__name__}, which cannot be "
-                f"sent back to the parent process ({exc}); return plain data (numbers, arrays, "
-                "dicts, a fitted estimator)"
-            ) from exc
-    except BaseException as exc:  # noqa: BLE001 - everything goes back to the caller
-        seconds = time.perf_counter() - t0
-        tb = traceback.format_exc()
-        try:
-            payload = cloudpickle.dumps(("err", exc, tb, seconds))
-            pickle.loads(payload)  # some exceptions pickle but do not unpickle
-        except Exception:
-            payload = pickle.dumps(("err_text", f"{type(exc).__name__}: {exc}", tb, seconds))
-    _write_atomic(work / "result.pkl", payload)
-
-
 # -- the parent side ---------------------------------------------------------------------------
 def _describe(fn) -> str:
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
@@ -180,36 +110,21 @@ def _describe(fn) -> str:
     return f"{module}.{name}" if module else str(name)
 
 
-def _check_limits(memory_bytes, timeout_s) -> tuple[int | None, float | None]:
+def _check_limits(func: str, memory_bytes, timeout_s) -> tuple[int | None, float | None]:
     if memory_bytes is not None:
-        if (
-            isinstance(memory_bytes, bool)
-            or not isinstance(memory_bytes, numbers.Real)
-            or not (math.isfinite(memory_bytes) and memory_bytes > 0)
-        ):
-            raise ValueError(
-                f"run_limited(memory_bytes=...): expected a number of bytes > 0 or None, got "
-                f"{memory_bytes!r} (e.g. memory_bytes=300 * 1024**2 for 300 MB)"
-            )
-        memory_bytes = int(memory_bytes)
+        memory_bytes = int(check_positive(
+            func, "memory_bytes", memory_bytes,
+            hint="a number of bytes or None, e.g. memory_bytes=300 * 1024**2 for 300 MB"))
     if timeout_s is not None:
-        if (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, numbers.Real)
-            or not (math.isfinite(timeout_s) and timeout_s > 0)
-        ):
-            raise ValueError(
-                f"run_limited(timeout_s=...): expected seconds > 0 or None, got {timeout_s!r}"
-            )
-        timeout_s = float(timeout_s)
+        timeout_s = check_positive(func, "timeout_s", timeout_s, hint="seconds, or None")
     return memory_bytes, timeout_s
 
 
-def _serialise(fn, args, kwargs, cap) -> bytes:
+def _serialise(fn, args, kwargs) -> bytes:
     import cloudpickle
 
     if not callable(fn):
-        raise TypeError(f"run_limited(fn=...): expected a callable, got {type(fn).__name__}")
+        raise TypeError(f"run_limited(fn={fn!r}): expected a callable, got {type(fn).__name__}")
     try:
         return cloudpickle.dumps((fn, args, kwargs))
     except Exception as exc:
@@ -222,142 +137,56 @@ def _serialise(fn, args, kwargs, cap) -> bytes:
         ) from exc
 
 
-def _kill_tree(proc) -> None:
-    import signal
-    import subprocess
-
-    try:
-        parent = psutil.Process(proc.pid)
-        procs = [*parent.children(recursive=True), parent]
-    except psutil.Error:
-        procs = []
-    if os.name == "posix":
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own session
-        except (ProcessLookupError, PermissionError):
-            pass
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    psutil.wait_procs(procs, timeout=2)
-
-
-def _pump(stream, sink_name: str) -> None:
-    """Copy a child's output to this process's sys.stdout/sys.stderr (the notebook cell)."""
-    while True:
-        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-        if not chunk:
-            break
-        sink = getattr(sys, sink_name)
-        try:
-            sink.write(chunk.decode("utf-8", errors="replace"))
-            sink.flush()
-        except Exception:
-            pass
-
-
-class _Watchdog:
-    """Polls the RSS of a child process tree; kills it over the cap or over time."""
-
-    def __init__(self, proc, cap, timeout_s, ready_file: Path, startup_allowance: int = 0):
-        self.proc, self.cap, self.timeout_s, self.ready_file = proc, cap, timeout_s, ready_file
-        self.startup_allowance = max(cap or 0, startup_allowance)
-        self.peak = 0
-        self.last_rss = 0
-        self.verdict: str | None = None  # "memory", "memory-before-start", "time", "startup"
-        self.started_at: float | None = None
-        self.error: str | None = None
-
-    def run(self) -> None:
-        t_spawn = time.perf_counter()
-        try:
-            root = psutil.Process(self.proc.pid)
-        except psutil.Error:
-            return
-        tree = {root.pid: root}
-        last_scan = 0.0
-        while self.proc.poll() is None:
-            now = time.perf_counter()
-            if now - last_scan > _TREE_SCAN_S:
-                last_scan = now
-                pids = _children_fast(root.pid)  # microseconds on Linux; psutil scans all of /proc
-                try:
-                    if pids is None:
-                        pids = [c.pid for c in root.children(recursive=True)]
-                    for pid in pids:
-                        if pid not in tree:
-                            tree[pid] = psutil.Process(pid)
-                except psutil.Error:
-                    pass
-            rss = 0
-            for pid, p in list(tree.items()):
-                try:
-                    rss += p.memory_info().rss
-                except psutil.NoSuchProcess:
-                    del tree[pid]
-                except psutil.AccessDenied:
-                    self.error = "cannot read the child's memory (access denied)"
-            self.last_rss = rss
-            self.peak = max(self.peak, rss)
-            if self.started_at is None and self.ready_file.exists():
-                self.started_at = time.perf_counter()
-            if self.cap is not None and rss > self.cap:
-                if self.started_at is not None:
-                    self.verdict = "memory"
-                    _kill_tree(self.proc)
-                    return
-                # Still loading: let it finish so the child can report the real minimum,
-                # unless loading alone runs away (then kill it and report what it reached).
-                if rss > self.startup_allowance:
-                    self.verdict = "memory-before-start"
-                    _kill_tree(self.proc)
-                    return
-            if self.started_at is None:
-                if now - t_spawn > _STARTUP_TIMEOUT_S + (self.timeout_s or 0):
-                    self.verdict = "startup"
-                    _kill_tree(self.proc)
-                    return
-            elif self.timeout_s is not None and now - self.started_at > self.timeout_s:
-                self.verdict = "time"
-                _kill_tree(self.proc)
-                return
-            time.sleep(_POLL_S)
+def _warn_unenforced(caller: str, reason: str) -> None:
+    global _warned_unenforced
+    if _warned_unenforced:
+        return
+    _warned_unenforced = True
+    warnings.warn(
+        f"{caller}: the memory cap is NOT enforced on this machine ({reason}): the child's "
+        "memory could not be read, so it ran uncapped. The time limit still holds. (Said once.)",
+        RuntimeWarning, stacklevel=4)
 
 
 def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> LimitedRun:
     """Like :func:`run_limited`, but also return the child's peak and baseline memory.
+
+    Parameters
+    ----------
+    fn, *args, memory_bytes, timeout_s, **kwargs
+        As in :func:`run_limited`.
 
     Returns
     -------
     LimitedRun
         ``value`` (what ``fn`` returned), ``peak_rss_bytes``, ``baseline_rss_bytes``,
         ``seconds``.
+
+    Examples
+    --------
+    >>> run = run_measured(sum, [1, 2, 3], memory_bytes=500 * 1024**2)
+    >>> run.value, run.peak_rss_bytes >= run.baseline_rss_bytes > 0
+    (6, True)
     """
+    return _run_in_child("run_measured", fn, args, kwargs, memory_bytes, timeout_s)
+
+
+def _run_in_child(caller: str, fn, args, kwargs, memory_bytes, timeout_s) -> LimitedRun:
+    """Run ``fn`` in a child under the limits; ``caller`` names the public function in errors."""
     # Imported here: `import mlscale_lab.constraints` should stay quick.
     import subprocess
     import tempfile
 
-    cap, timeout_s = _check_limits(memory_bytes, timeout_s)
-    payload = _serialise(fn, args, kwargs, cap)
+    cap, timeout_s = _check_limits(caller, memory_bytes, timeout_s)
+    payload = _serialise(fn, args, kwargs)
     name = _describe(fn)
     with tempfile.TemporaryDirectory(prefix="mlscale-limited-") as tmp:
         work = Path(tmp)
-        _write_atomic(work / "job.pkl", payload)
-        _write_atomic(work / "paths.pkl", pickle.dumps(([p for p in sys.path if p], cap)))
-        cmd = [
-            sys.executable,
-            "-c",
-            "import sys; from mlscale_lab.constraints._limits import _child_main; _child_main(sys.argv[1])",
-            str(work),
-        ]
+        write_atomic(work / "job.pkl", payload)
+        write_atomic(work / "paths.pkl", pickle.dumps(([p for p in sys.path if p], cap)))
+        cmd = [sys.executable, "-c", _CHILD_CMD, str(work)]
         popen_kw: dict[str, Any] = {}
-        if os.name == "posix":
+        if hasattr(os, "setsid"):  # its own session: killing its group never reaches ours
             popen_kw["start_new_session"] = True
         else:
             popen_kw["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
@@ -374,8 +203,8 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
             **popen_kw,
         )
         pumps = [
-            threading.Thread(target=_pump, args=(proc.stdout, "stdout"), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, "stderr"), daemon=True),
+            threading.Thread(target=pump, args=(proc.stdout, "stdout"), daemon=True),
+            threading.Thread(target=pump, args=(proc.stderr, "stderr"), daemon=True),
         ]
         for t in pumps:
             t.start()
@@ -383,12 +212,13 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
         # and a copy or two of the arguments.
         allowance = 3 * len(payload) + _STARTUP_ALLOWANCE_BYTES
         del payload
-        dog = _Watchdog(proc, cap, timeout_s, work / "ready", allowance)
+        dog = Watchdog(proc, cap, timeout_s, work / "ready", allowance)
         try:
             dog.run()
             proc.wait()
         except BaseException:  # KeyboardInterrupt in a notebook: do not leave the child running
-            _kill_tree(proc)
+            kill_process_tree(proc.pid)
+            proc.wait()
             raise
         finally:
             for t in pumps:
@@ -400,15 +230,8 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
         result_file = work / "result.pkl"
         outcome = pickle.loads(result_file.read_bytes()) if result_file.exists() else None
 
-    if dog.error and cap is not None:
-        import warnings
-
-        warnings.warn(
-            f"run_limited: the memory cap could not be enforced ({dog.error}); the run was not "
-            "capped. On macOS this happens for processes of another user.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    if dog.unreadable and cap is not None:
+        _warn_unenforced(caller, dog.unreadable)
     mb = lambda b: f"{b / _MB:,.0f} MB"  # noqa: E731
     if dog.verdict == "memory" and not (outcome and outcome[0] == "baseline"):
         raise MemoryLimitExceeded(
@@ -421,7 +244,7 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
     if dog.verdict == "memory-before-start" or (outcome and outcome[0] == "baseline"):
         need = max(dog.peak, baseline or 0, outcome[1] if outcome else 0)
         raise ValueError(
-            f"run_limited(memory_bytes={cap}): the cap of {mb(cap)} is below what the child "
+            f"{caller}(memory_bytes={cap}): the cap of {mb(cap)} is below what the child "
             f"interpreter needs before {name} even starts: at least {mb(need)} (Python, the "
             f"imports {name} uses, and its arguments). Set memory_bytes above {need} plus what "
             "the function itself allocates"
@@ -435,7 +258,7 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
         )
     if dog.verdict == "startup":
         raise RuntimeError(
-            f"the child process did not start {name} within {_STARTUP_TIMEOUT_S:.0f} s; it was killed"
+            f"the child process did not start {name} within {STARTUP_TIMEOUT_S:.0f} s; it was killed"
         )
     if outcome is None:
         code = proc.returncode
@@ -451,7 +274,7 @@ def run_measured(fn, *args, memory_bytes=None, timeout_s=None, **kwargs) -> Limi
     _, exc, tb, _seconds = outcome
     if kind == "err_text":
         raise RuntimeError(f"{name} raised in the child process: {exc}\n{tb}")
-    exc.add_note(f"(raised inside run_limited's child process)\n{tb}")
+    exc.add_note(f"(raised inside {caller}'s child process)\n{tb}")
     raise exc
 
 
@@ -491,4 +314,4 @@ def run_limited(fn, *args, memory_bytes=None, timeout_s=None, **kwargs):
     >>> run_limited(math.factorial, 10, memory_bytes=500 * 1024**2, timeout_s=30)
     3628800
     """
-    return run_measured(fn, *args, memory_bytes=memory_bytes, timeout_s=timeout_s, **kwargs).value
+    return _run_in_child("run_limited", fn, args, kwargs, memory_bytes, timeout_s).value

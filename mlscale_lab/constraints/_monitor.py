@@ -1,4 +1,7 @@
-"""Sample memory, CPU and I/O of a process tree in a background thread."""
+"""Sample memory, CPU and I/O of a process tree in a background thread.
+
+Measurement only: drawing a monitor is :func:`mlscale_lab.views.monitor.plot_monitor`'s job.
+"""
 
 from __future__ import annotations
 
@@ -9,40 +12,21 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from mlscale_lab.constraints._proctree import descendant_pids
+from mlscale_lab.validation import check_int, check_positive
 
-def _children_fast(pid: int) -> list[int] | None:
-    """Descendants of ``pid`` from ``/proc/<pid>/task/<tid>/children`` (Linux), else None.
-
-    psutil finds children by reading the parent of *every* process on the machine; on a busy
-    host that takes milliseconds per sample, and the sampling thread holds the GIL meanwhile.
-    The kernel's per-thread children lists cost microseconds.
-    """
-    found: list[int] = []
-    todo = [pid]
-    try:
-        while todo:
-            current = todo.pop()
-            for tid in os.listdir(f"/proc/{current}/task"):
-                try:
-                    with open(f"/proc/{current}/task/{tid}/children") as fh:
-                        kids = [int(k) for k in fh.read().split()]
-                except FileNotFoundError:
-                    if current == pid and tid == str(pid):
-                        return None  # kernel built without CONFIG_PROC_CHILDREN
-                    continue  # the thread or process just exited
-                found.extend(kids)
-                todo.extend(kids)
-    except FileNotFoundError:
-        if not found and not os.path.exists(f"/proc/{pid}"):
-            return [] if os.path.exists("/proc/self/task") else None
-    except (OSError, ValueError):
-        return None
-    return found
+__all__ = ["MonitorSummary", "ResourceMonitor", "Sample"]
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One reading of the monitored process tree."""
+    """One reading of the monitored process tree.
+
+    Examples
+    --------
+    >>> Sample(t=0.5, rss_bytes=10_000_000, cpu_percent=95.0, phase="fit").phase
+    'fit'
+    """
 
     t: float  #: seconds since the monitor started
     rss_bytes: int  #: resident memory of the whole tree
@@ -54,7 +38,33 @@ class Sample:
 
 @dataclass
 class MonitorSummary:
-    """What a monitored block used."""
+    """What a monitored block used (from :meth:`ResourceMonitor.summary`).
+
+    Attributes
+    ----------
+    seconds : float
+        Wall time from start to stop.
+    samples : int
+        Readings taken.
+    start_rss_bytes, peak_rss_bytes : int
+        Resident memory of the tree at the first reading, and the highest reading.
+    peak_rise_bytes : int
+        ``peak_rss_bytes - start_rss_bytes``: what the block itself added.
+    mean_cpu_percent : float
+        Mean CPU use over the readings, in percent of one CPU.
+    cpu_seconds : float
+        CPU seconds (user + system) the tree used during the block.
+    phases : dict
+        Per phase label: ``seconds``, ``peak_rss_bytes``, ``mean_cpu_percent``, ``samples``.
+
+    Examples
+    --------
+    >>> with ResourceMonitor(interval=0.05) as mon:
+    ...     _ = sum(range(10_000))
+    >>> s = mon.summary()
+    >>> s.samples >= 2 and s.peak_rss_bytes >= s.start_rss_bytes
+    True
+    """
 
     seconds: float
     samples: int
@@ -99,11 +109,10 @@ class ResourceMonitor:
         pid: int | None = None,
         io: bool = False,
     ):
-        if not isinstance(interval, (int, float)) or not interval > 0:
-            raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
-        self.interval = float(interval)
+        self.interval = check_positive("ResourceMonitor", "interval", interval,
+                                       hint="seconds between samples, e.g. 0.1")
         self.include_children = bool(include_children)
-        self.pid = os.getpid() if pid is None else int(pid)
+        self.pid = os.getpid() if pid is None else check_int("ResourceMonitor", "pid", pid, low=1)
         self.io = bool(io)
         self.samples: list[Sample] = []
         self._marks: list[tuple[float, str]] = []
@@ -124,12 +133,14 @@ class ResourceMonitor:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> ResourceMonitor:
+        """Take a first sample and start sampling in a background thread; returns ``self``."""
         if self._thread is not None:
             raise RuntimeError("this ResourceMonitor is already running; create a new one")
         try:
             self._root = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
-            raise ValueError(f"pid={self.pid}: no such process") from None
+            raise ValueError(f"ResourceMonitor(pid={self.pid}): expected the id of a running "
+                             f"process, got {self.pid} (no such process)") from None
         self._t0 = time.perf_counter()
         self._last_t = 0.0
         self._last_cpu_total = self._read_tree(first=True)[1]
@@ -141,6 +152,7 @@ class ResourceMonitor:
         return self
 
     def stop(self) -> ResourceMonitor:
+        """Stop sampling and take a final sample; returns ``self`` (safe to call twice)."""
         if self._thread is None:
             return self
         self._stop.set()
@@ -157,6 +169,7 @@ class ResourceMonitor:
 
     @property
     def running(self) -> bool:
+        """True while the sampling thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
     # -- labelling ---------------------------------------------------------------------------
@@ -181,21 +194,14 @@ class ResourceMonitor:
     def _tree(self) -> list[psutil.Process]:
         procs = [self._root]
         if self.include_children:
-            pids = _children_fast(self.pid)
-            if pids is not None:
-                for pid in pids:
-                    p = self._procs.get(pid)
-                    if p is None:
-                        try:
-                            p = psutil.Process(pid)
-                        except psutil.Error:
-                            continue
-                    procs.append(p)
-            else:
-                try:
-                    procs += self._root.children(recursive=True)
-                except psutil.Error:
-                    pass
+            for pid in descendant_pids(self.pid):
+                p = self._procs.get(pid)
+                if p is None:
+                    try:
+                        p = psutil.Process(pid)
+                    except psutil.Error:
+                        continue
+                procs.append(p)
         # Keep Process objects across samples: psutil caches per-object state.
         alive = []
         for p in procs:
@@ -328,9 +334,3 @@ class ResourceMonitor:
             cpu_seconds=self.cpu_seconds,
             phases=phases,
         )
-
-    def plot(self, ax=None):
-        """Plot memory and CPU over time with the phases marked; returns the figure."""
-        from mlscale_lab.views.monitor import plot_monitor
-
-        return plot_monitor(self, ax=ax)

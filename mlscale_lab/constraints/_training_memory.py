@@ -1,6 +1,6 @@
-"""Estimate the memory a torch training step needs, before running it; and measure it.
+"""Estimate the memory a torch training step needs, before running it.
 
-Training memory has four parts a learner can reason about:
+Training memory has parts a learner can reason about:
 
 - **weights**: the parameters and buffers, as stored;
 - **gradients**: one value per trainable parameter;
@@ -9,16 +9,24 @@ Training memory has four parts a learner can reason about:
 - **activations**: what the forward pass saves for the backward pass. It grows with the batch
   size, the only part that does. :func:`estimate_training_memory` counts it exactly, by running
   one forward pass on a sample batch and recording every tensor autograd saves;
-- and **temporaries**: scratch tensors alive during the backward pass or the optimizer update.
+- **temporaries**: what autograd and the optimizer allocate for part of the step: outputs the
+  forward pass makes and drops (the allocator keeps their pages resident for reuse), the
+  gradient of every output during the backward pass, and the optimizer update's scratch tensor;
+- the **baseline**: the interpreter and the libraries (torch alone is a few hundred MB),
+  which the machine holds before the first weight (measure it with
+  :func:`~mlscale_lab.constraints.library_baseline_bytes`).
 
-:func:`measure_training_peak` trains a few steps in a fresh child process and reports how far
-its resident memory rose, so the estimate can be held against a measurement.
+:func:`~mlscale_lab.constraints.measure_training_peak` trains a few steps in a fresh child
+process, so the estimate can be held against a measurement.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
+
+from mlscale_lab.validation import check_int
+
+__all__ = ["TrainingMemoryEstimate", "estimate_training_memory", "optimizer_tensors_per_param"]
 
 _MB = 1024**2
 
@@ -40,12 +48,22 @@ class TrainingMemoryEstimate:
     batch_bytes : int
         The input batch (and targets).
     temporaries_bytes : int
-        Scratch memory alive for part of the step, whichever is bigger: the backward pass's
-        gradients of the activations (about the size of the saved activations), or the
-        optimizer update's intermediate (torch's multi-tensor Adam/AdamW/RMSprop compute one
-        parameter-sized tensor, such as the square root of the second moment, in one go).
+        Memory autograd and the optimizer use for part of the step: the forward outputs that
+        are not saved (freed at once, but the allocator keeps their pages for reuse), the
+        backward pass's gradient of every forward output, and the optimizer update's scratch
+        tensor (torch's multi-tensor Adam computes one parameter-sized tensor, the square root
+        of the second moment, in one go).
     optimizer_tensors_per_param : int
         How many parameter-sized tensors the optimizer keeps.
+    baseline_bytes : int
+        The interpreter and libraries (as given to :func:`estimate_training_memory`; 0 when
+        not given): with it, ``total_bytes`` is what the whole process peaks at.
+
+    Examples
+    --------
+    >>> est = TrainingMemoryEstimate(400, 400, 800, 100, 50, 200, 2)
+    >>> est.total_bytes, est.parts()["optimizer state"]
+    (1950, 800)
     """
 
     weights_bytes: int
@@ -55,22 +73,21 @@ class TrainingMemoryEstimate:
     batch_bytes: int
     temporaries_bytes: int
     optimizer_tensors_per_param: int
+    baseline_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
-        """The sum of the parts."""
-        return (
-            self.weights_bytes
-            + self.gradients_bytes
-            + self.optimizer_bytes
-            + self.activations_bytes
-            + self.batch_bytes
-            + self.temporaries_bytes
-        )
+        """The sum of the parts (the baseline included when it was given)."""
+        return sum(self.parts().values())
+
+    @property
+    def step_bytes(self) -> int:
+        """What training adds on top of the baseline: the parts without it."""
+        return self.total_bytes - self.baseline_bytes
 
     def parts(self) -> dict[str, int]:
         """The parts by name, in bytes (for a table or a stacked bar)."""
-        return {
+        parts = {
             "weights": self.weights_bytes,
             "gradients": self.gradients_bytes,
             "optimizer state": self.optimizer_bytes,
@@ -78,15 +95,19 @@ class TrainingMemoryEstimate:
             "batch": self.batch_bytes,
             "temporaries": self.temporaries_bytes,
         }
+        if self.baseline_bytes:
+            parts["interpreter + libraries"] = self.baseline_bytes
+        return parts
 
     def as_dict(self) -> dict:
+        """The fields and ``total_bytes`` as a plain dict."""
         d = asdict(self)
         d["total_bytes"] = self.total_bytes
         return d
 
     def __str__(self) -> str:
-        rows = [f"{name:>16}: {b / _MB:9.1f} MB" for name, b in self.parts().items()]
-        rows.append(f"{'total':>16}: {self.total_bytes / _MB:9.1f} MB")
+        rows = [f"{name:>24}: {b / _MB:9.1f} MB" for name, b in self.parts().items()]
+        rows.append(f"{'total':>24}: {self.total_bytes / _MB:9.1f} MB")
         return "\n".join(rows)
 
 
@@ -117,7 +138,8 @@ def optimizer_tensors_per_param(optimizer) -> int:
         cls, settings = type(optimizer), optimizer.defaults
     else:
         raise TypeError(
-            f"optimizer=...: expected a torch.optim.Optimizer or its class, got {type(optimizer).__name__}"
+            f"optimizer_tensors_per_param(optimizer={optimizer!r}): expected a "
+            f"torch.optim.Optimizer or its class, got {type(optimizer).__name__}"
         )
     optim = torch.optim
     if issubclass(cls, (optim.Adam, optim.AdamW, optim.Adamax, optim.NAdam, optim.RAdam)):
@@ -133,7 +155,9 @@ def optimizer_tensors_per_param(optimizer) -> int:
     if issubclass(cls, optim.Adadelta):
         return 2  # square_avg, acc_delta
     raise ValueError(
-        f"optimizer=...: no rule for {cls.__name__}; supported: Adam, AdamW, Adamax, NAdam, "
+        f"optimizer_tensors_per_param(optimizer={cls.__name__}): expected one of Adam, AdamW, "
+        f"Adamax, NAdam, RAdam, SGD, RMSprop, Adagrad, Adadelta, got {cls.__name__}; no rule for "
+        "it. Supported: Adam, AdamW, Adamax, NAdam, "
         "RAdam, SGD, RMSprop, Adagrad, Adadelta. Take one optimizer step and count "
         "optimizer.state's tensors instead"
     )
@@ -143,21 +167,41 @@ def _nbytes(t) -> int:
     return t.numel() * t.element_size()
 
 
-def _activation_bytes(model, inputs, targets, loss_fn, exclude_storages: set[int]) -> int:
-    """Bytes of distinct storages autograd saves in one forward pass (parameters excluded)."""
-    import torch
-    counted: dict[int, int] = {}
+def _forward_bytes(model, inputs, targets, loss_fn, exclude: set[int]) -> tuple[int, int]:
+    """One forward pass: (bytes autograd saves, bytes of every output the modules produce).
 
-    def pack(t: torch.Tensor):
+    Storages are counted once each; parameters, buffers and the batch (``exclude``) not at all.
+    """
+    import torch
+
+    saved: dict[int, int] = {}
+    produced: dict[int, int] = {}
+    keep: list = []  # held until the end, so no freed address is reused and counted twice
+
+    def key_size(t) -> tuple[int, int]:
         try:
             storage = t.untyped_storage()
-            key, size = storage.data_ptr(), storage.nbytes()
+            return storage.data_ptr(), storage.nbytes()
         except (RuntimeError, NotImplementedError):  # e.g. sparse or wrapper tensors
-            key, size = id(t), _nbytes(t)
-        if key not in exclude_storages:
-            counted[key] = max(counted.get(key, 0), size)
+            return id(t), _nbytes(t)
+
+    def note(table: dict, t) -> None:
+        if isinstance(t, torch.Tensor):
+            key, size = key_size(t)
+            if key not in exclude:
+                table[key] = max(table.get(key, 0), size)
+
+    def pack(t):
+        note(saved, t)
         return t
 
+    def on_output(_module, _inputs, out):
+        for o in out if isinstance(out, (tuple, list)) else [out]:
+            note(produced, o)
+            keep.append(o)
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(on_output) for m in leaves]
     was_training = model.training
     model.train()
     try:
@@ -165,21 +209,28 @@ def _activation_bytes(model, inputs, targets, loss_fn, exclude_storages: set[int
             out = model(inputs)
             if loss_fn is not None and targets is not None:
                 out = loss_fn(out, targets)
-        outputs = out if isinstance(out, (tuple, list)) else [out]
-        for o in outputs:
-            if isinstance(o, torch.Tensor):
-                key = o.untyped_storage().data_ptr()
-                if key not in exclude_storages:
-                    counted[key] = max(counted.get(key, 0), o.untyped_storage().nbytes())
+        for o in out if isinstance(out, (tuple, list)) else [out]:
+            note(saved, o)  # the output lives until the step ends
     finally:
         model.train(was_training)
-    return sum(counted.values())
+        for h in hooks:
+            h.remove()
+    produced.update(saved)
+    return sum(saved.values()), sum(produced.values())
 
 
+def default_loss(targets):
+    """The loss :func:`estimate_training_memory` assumes: cross-entropy for integer targets,
+    mean squared error for float targets, None without targets.
 
-
-def _default_loss(targets):
+    Examples
+    --------
+    >>> import torch
+    >>> type(default_loss(torch.tensor([0, 1]))).__name__
+    'CrossEntropyLoss'
+    """
     import torch
+
     if targets is None:
         return None
     if not (targets.dtype.is_floating_point or targets.dtype.is_complex):
@@ -188,7 +239,7 @@ def _default_loss(targets):
 
 
 def estimate_training_memory(
-    model, optimizer, inputs, targets=None, *, loss_fn=None
+    model, optimizer, inputs, targets=None, *, loss_fn=None, baseline_bytes: int = 0
 ) -> TrainingMemoryEstimate:
     """Estimate the memory of one training step of ``model`` with ``optimizer`` on a batch.
 
@@ -207,6 +258,10 @@ def estimate_training_memory(
         The batch's targets; with them the loss's saved tensors count too.
     loss_fn : callable, optional
         Default: cross-entropy for integer targets, mean squared error otherwise.
+    baseline_bytes : int, default 0
+        Resident memory of the interpreter and libraries before training, measured with
+        :func:`~mlscale_lab.constraints.library_baseline_bytes`; added as its own part so that
+        ``total_bytes`` compares with a whole process's peak.
 
     Returns
     -------
@@ -221,13 +276,17 @@ def estimate_training_memory(
     True
     """
     import torch
+
+    func = "estimate_training_memory"
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model=...: expected a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"{func}(model=...): expected a torch.nn.Module, got "
+                        f"{type(model).__name__}")
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(
-            f"inputs=...: expected a torch.Tensor batch, got {type(inputs).__name__}; "
+            f"{func}(inputs=...): expected a torch.Tensor batch, got {type(inputs).__name__}; "
             "convert with torch.as_tensor(X[:batch_size], dtype=torch.float32)"
         )
+    baseline_bytes = check_int(func, "baseline_bytes", baseline_bytes, low=0)
     per_param = optimizer_tensors_per_param(optimizer)
     params = [p for p in model.parameters()]
     trainable = [p for p in params if p.requires_grad]
@@ -242,186 +301,18 @@ def estimate_training_memory(
     if isinstance(targets, torch.Tensor):
         exclude.add(targets.untyped_storage().data_ptr())
     if loss_fn is None:
-        loss_fn = _default_loss(targets)
-    activations = _activation_bytes(model, inputs, targets, loss_fn, exclude)
+        loss_fn = default_loss(targets)
+    activations, produced = _forward_bytes(model, inputs, targets, loss_fn, exclude)
+    # Dropped forward outputs + one gradient per output in backward + the update's scratch.
+    update_scratch = grads if per_param else 0
+    temporaries = (produced - activations) + produced + update_scratch
     return TrainingMemoryEstimate(
         weights_bytes=int(weights),
         gradients_bytes=int(grads),
         optimizer_bytes=int(opt_bytes),
         activations_bytes=int(activations),
         batch_bytes=int(batch),
-        temporaries_bytes=int(max(activations, grads if per_param else 0)),
+        temporaries_bytes=int(temporaries),
         optimizer_tensors_per_param=per_param,
+        baseline_bytes=baseline_bytes,
     )
-
-
-# -- measuring -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrainingPeak:
-    """How far a fresh process's memory rose while it trained.
-
-    Attributes
-    ----------
-    peak_rise_bytes : int
-        Peak resident memory during training minus the memory just before the model was built
-        (interpreter, torch and the data already loaded).
-    before_bytes : int
-        Resident memory before the model was built.
-    peak_bytes : int
-        Peak resident memory of the process (the kernel's high-water mark).
-    steps : int
-        Training steps taken.
-    """
-
-    peak_rise_bytes: int
-    before_bytes: int
-    peak_bytes: int
-    steps: int
-
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's resident-memory high-water mark (Linux >= 4.0); True if it worked."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_since_reset() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status")
-
-
-def _train_and_measure(meta_model, opt_cls, opt_settings, inputs, targets, loss_fn, steps, threads):
-    import threading
-
-    import psutil
-    import torch
-
-    torch.set_num_threads(threads)
-    # One step of the same optimizer and loss on a tiny model first: torch's first backward
-    # and first optimizer step allocate one-off buffers (tens of MB) that are not the model's.
-    tiny = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
-    tiny_opt = opt_cls(tiny.parameters(), **opt_settings)
-    tiny_out = tiny(torch.zeros(2, 4))
-    if targets is not None and loss_fn is not None and not targets.dtype.is_floating_point:
-        loss_fn(tiny_out, torch.zeros(2, dtype=targets.dtype)).backward()
-    else:
-        tiny_out.pow(2).mean().backward()
-    tiny_opt.step()
-    del tiny, tiny_opt, tiny_out
-    proc = psutil.Process()
-    before = proc.memory_info().rss
-    # Start-up (importing torch, unpickling the batch) may have peaked higher than training
-    # will: reset the kernel's high-water mark where we can, and sample where we cannot.
-    exact = _reset_peak_rss()
-    sampled = [before]
-    done = threading.Event()
-
-    def sample():
-        while not done.wait(0.002):
-            sampled.append(proc.memory_info().rss)
-
-    sampler = None
-    if not exact:
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-    try:
-        # The model arrives on the "meta" device (shapes, no data) and is materialised here,
-        # after ``before``, so its weights count in the rise as they would in a real run.
-        model = meta_model.to_empty(device="cpu")
-        with torch.no_grad():
-            for t in [*model.parameters(), *model.buffers()]:
-                t.normal_(0.0, 0.02) if t.is_floating_point() else t.zero_()  # touch every page
-        opt = opt_cls(model.parameters(), **opt_settings)
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            out = model(inputs)
-            loss = loss_fn(out, targets) if targets is not None else out.float().pow(2).mean()
-            loss.backward()
-            opt.step()
-    finally:
-        done.set()
-        if sampler is not None:
-            sampler.join()
-    peak = _peak_rss_since_reset() if exact else max(sampled)
-    return before, max(peak, before)
-
-
-def measure_training_peak(
-    model,
-    optimizer,
-    inputs,
-    targets=None,
-    *,
-    loss_fn=None,
-    steps: int = 3,
-    threads: int = 1,
-    memory_bytes: int | None = None,
-    timeout_s: float | None = 120,
-) -> TrainingPeak:
-    """Train ``steps`` steps in a fresh child process and measure how far its memory rose.
-
-    A fresh process makes the measurement honest: a notebook kernel's memory already holds
-    earlier work, and freed memory is not always handed back to the operating system.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Copied to the child; the caller's model is not trained.
-    optimizer : torch.optim.Optimizer or its class
-        The child builds the same optimizer class with the same settings.
-    inputs, targets : torch.Tensor
-        One batch, used for every step.
-    loss_fn : callable, optional
-        As in :func:`estimate_training_memory`.
-    steps : int, default 3
-        Steps to take (Adam's state appears at the first step).
-    threads : int, default 1
-        torch threads in the child.
-    memory_bytes, timeout_s : optional
-        Limits, as in :func:`mlscale_lab.constraints.run_limited`.
-
-    Returns
-    -------
-    TrainingPeak
-    """
-    import torch
-
-    from mlscale_lab.constraints import run_limited
-
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps=...: expected an integer >= 1, got {steps!r}")
-    if isinstance(optimizer, type):
-        opt_cls, settings = optimizer, {}
-    elif isinstance(optimizer, torch.optim.Optimizer):
-        opt_cls = type(optimizer)
-        settings = {k: v for k, v in optimizer.defaults.items() if not isinstance(v, torch.Tensor)}
-    else:
-        raise TypeError(
-            f"optimizer=...: expected a torch.optim.Optimizer or its class, got {type(optimizer).__name__}"
-        )
-    if "lr" not in settings:
-        settings["lr"] = 1e-3
-    meta_model = copy.deepcopy(model).to("meta")
-    if loss_fn is None:
-        loss_fn = _default_loss(targets)
-    before, peak = run_limited(
-        _train_and_measure,
-        meta_model,
-        opt_cls,
-        settings,
-        inputs,
-        targets,
-        loss_fn,
-        steps,
-        threads,
-        memory_bytes=memory_bytes,
-        timeout_s=timeout_s,
-    )
-    return TrainingPeak(int(peak - before), int(before), int(peak), steps)

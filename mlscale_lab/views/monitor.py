@@ -1,4 +1,8 @@
-"""Plots of a :class:`~mlscale_lab.constraints.ResourceMonitor`'s samples."""
+"""Views of a :class:`~mlscale_lab.constraints.ResourceMonitor`: a plot and a live gauge.
+
+Drawing only: the monitor measures, these functions show its samples. Nothing in
+:mod:`mlscale_lab.constraints` imports this module.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,33 @@ _MB = 1024**2
 
 
 def plot_monitor(monitor, ax=None, *, title: str | None = None):
-    """Memory (MB) and CPU (%) over time, one shaded band per phase. Returns the figure."""
+    """Memory (MB) and CPU (%) over time, one shaded band per phase.
+
+    Parameters
+    ----------
+    monitor : ResourceMonitor
+        A monitor that has run (its samples and marks are drawn).
+    ax : matplotlib Axes, optional
+        Where to draw memory; CPU goes on a twin axis. Default: a new figure.
+    title : str, optional
+        Default: the peak memory.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from mlscale_lab.constraints import ResourceMonitor
+    >>> with ResourceMonitor(interval=0.05) as mon:
+    ...     mon.mark("work")
+    ...     _ = bytearray(10_000_000)
+    >>> fig = plot_monitor(mon)
+    >>> fig.axes[0].get_ylabel()
+    'memory (MB)'
+    """
     import matplotlib.pyplot as plt
 
     ts = monitor.timeseries()
@@ -53,6 +83,16 @@ class LiveMonitorView:
 
     Updated from the monitor's sampling thread (at most ``fps`` times a second) while the cell
     runs. Build it with :func:`live_view`, which returns None where widgets cannot show.
+
+    Parameters
+    ----------
+    monitor : ResourceMonitor
+    memory_limit_bytes : int, optional
+        The gauge's full scale (default: this machine's budget).
+    window : int, default 300
+        Samples kept in the timeline.
+    fps : float, default 4
+        Most updates a second.
     """
 
     def __init__(
@@ -85,6 +125,7 @@ class LiveMonitorView:
         monitor.add_listener(self.update)
 
     def update(self, sample) -> None:
+        """Show ``sample`` (called by the monitor's sampling thread; throttled to ``fps``)."""
         self._rss.append(sample.rss_bytes / _MB)
         self._cpu.append(sample.cpu_percent)
         del self._rss[: -self.window], self._cpu[: -self.window]

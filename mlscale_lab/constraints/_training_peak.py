@@ -1,0 +1,243 @@
+"""Measure what training really holds: a few steps in a fresh child process, and the baseline.
+
+A fresh process makes the measurement honest: a notebook kernel's memory already holds earlier
+work, and freed memory is not always handed back to the operating system. The estimate to hold
+it against is :func:`~mlscale_lab.constraints.estimate_training_memory`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from mlscale_lab.validation import check_int
+
+__all__ = ["TrainingPeak", "library_baseline_bytes", "measure_training_peak"]
+
+
+@dataclass(frozen=True)
+class TrainingPeak:
+    """How far a fresh process's memory rose while it trained (from :func:`measure_training_peak`).
+
+    Attributes
+    ----------
+    peak_rise_bytes : int
+        Peak resident memory during training minus the memory just before the model was built
+        (interpreter, torch and the data already loaded).
+    before_bytes : int
+        Resident memory before the model was built.
+    peak_bytes : int
+        Peak resident memory of the process (the kernel's high-water mark).
+    steps : int
+        Training steps taken.
+
+    Examples
+    --------
+    >>> TrainingPeak(peak_rise_bytes=40, before_bytes=360, peak_bytes=400, steps=2).peak_bytes
+    400
+    """
+
+    peak_rise_bytes: int
+    before_bytes: int
+    peak_bytes: int
+    steps: int
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's resident-memory high-water mark (Linux >= 4.0); True if it worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_since_reset() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
+def _train_and_measure(meta_model, opt_cls, opt_settings, inputs, targets, loss_fn, steps, threads):
+    import threading
+
+    import psutil
+    import torch
+
+    torch.set_num_threads(threads)
+    # One step of the same optimizer and loss on a tiny model first: torch's first backward
+    # and first optimizer step allocate one-off buffers (tens of MB) that are not the model's.
+    tiny = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    tiny_opt = opt_cls(tiny.parameters(), **opt_settings)
+    tiny_out = tiny(torch.zeros(2, 4))
+    if targets is not None and loss_fn is not None and not targets.dtype.is_floating_point:
+        loss_fn(tiny_out, torch.zeros(2, dtype=targets.dtype)).backward()
+    else:
+        tiny_out.pow(2).mean().backward()
+    tiny_opt.step()
+    del tiny, tiny_opt, tiny_out
+    proc = psutil.Process()
+    before = proc.memory_info().rss
+    # Start-up (importing torch, unpickling the batch) may have peaked higher than training
+    # will: reset the kernel's high-water mark where we can, and sample where we cannot.
+    exact = _reset_peak_rss()
+    sampled = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.002):
+            sampled.append(proc.memory_info().rss)
+
+    sampler = None
+    if not exact:
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+    try:
+        # The model arrives on the "meta" device (shapes, no data) and is materialised here,
+        # after ``before``, so its weights count in the rise as they would in a real run.
+        model = meta_model.to_empty(device="cpu")
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                t.normal_(0.0, 0.02) if t.is_floating_point() else t.zero_()  # touch every page
+        opt = opt_cls(model.parameters(), **opt_settings)
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            out = model(inputs)
+            loss = loss_fn(out, targets) if targets is not None else out.float().pow(2).mean()
+            loss.backward()
+            opt.step()
+    finally:
+        done.set()
+        if sampler is not None:
+            sampler.join()
+    peak = _peak_rss_since_reset() if exact else max(sampled)
+    return before, max(peak, before)
+
+
+def measure_training_peak(
+    model,
+    optimizer,
+    inputs,
+    targets=None,
+    *,
+    loss_fn=None,
+    steps: int = 3,
+    threads: int = 1,
+    memory_bytes: int | None = None,
+    timeout_s: float | None = 120,
+) -> TrainingPeak:
+    """Train ``steps`` steps in a fresh child process and measure how far its memory rose.
+
+    A fresh process makes the measurement honest: a notebook kernel's memory already holds
+    earlier work, and freed memory is not always handed back to the operating system.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Copied to the child; the caller's model is not trained.
+    optimizer : torch.optim.Optimizer or its class
+        The child builds the same optimizer class with the same settings.
+    inputs, targets : torch.Tensor
+        One batch, used for every step.
+    loss_fn : callable, optional
+        As in :func:`estimate_training_memory`.
+    steps : int, default 3
+        Steps to take (Adam's state appears at the first step).
+    threads : int, default 1
+        torch threads in the child.
+    memory_bytes, timeout_s : optional
+        Limits, as in :func:`mlscale_lab.constraints.run_limited`.
+
+    Returns
+    -------
+    TrainingPeak
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(256, 10)
+    >>> peak = measure_training_peak(net, torch.optim.SGD, torch.zeros(8, 256))  # doctest: +SKIP
+    >>> peak.peak_bytes > peak.before_bytes  # doctest: +SKIP
+    True
+    """
+    import torch
+
+    from mlscale_lab.constraints._limits import run_limited
+    from mlscale_lab.constraints._training_memory import default_loss
+
+    steps = check_int("measure_training_peak", "steps", steps, low=1)
+    threads = check_int("measure_training_peak", "threads", threads, low=1)
+    if isinstance(optimizer, type):
+        opt_cls, settings = optimizer, {}
+    elif isinstance(optimizer, torch.optim.Optimizer):
+        opt_cls = type(optimizer)
+        settings = {k: v for k, v in optimizer.defaults.items() if not isinstance(v, torch.Tensor)}
+    else:
+        raise TypeError(
+            f"measure_training_peak(optimizer={optimizer!r}): expected a torch.optim.Optimizer "
+            f"or its class, got {type(optimizer).__name__}"
+        )
+    if "lr" not in settings:
+        settings["lr"] = 1e-3
+    meta_model = copy.deepcopy(model).to("meta")
+    if loss_fn is None:
+        loss_fn = default_loss(targets)
+    before, peak = run_limited(
+        _train_and_measure,
+        meta_model,
+        opt_cls,
+        settings,
+        inputs,
+        targets,
+        loss_fn,
+        steps,
+        threads,
+        memory_bytes=memory_bytes,
+        timeout_s=timeout_s,
+    )
+    return TrainingPeak(int(peak - before), int(before), int(peak), steps)
+
+
+def _rss_after_import(modules: tuple[str, ...]) -> int:
+    import importlib
+
+    import psutil
+
+    for name in modules:
+        importlib.import_module(name)
+    return psutil.Process().memory_info().rss
+
+
+def library_baseline_bytes(*modules: str, timeout_s: float = 120) -> int:
+    """Resident memory of a fresh Python process after it imports ``modules``.
+
+    The part of every training or serving process that is neither model nor data: the
+    interpreter and the libraries. It differs from machine to machine (torch's build, the BLAS
+    it loads), so it is measured, in a child process, rather than guessed.
+
+    Parameters
+    ----------
+    *modules : str
+        Module names to import, e.g. ``"torch"``.
+    timeout_s : float, default 120
+
+    Returns
+    -------
+    int
+        Bytes.
+
+    Examples
+    --------
+    >>> library_baseline_bytes() > 5 * 1024**2  # a bare interpreter
+    True
+    """
+    from mlscale_lab.constraints._limits import run_limited
+
+    for name in modules:
+        if not isinstance(name, str):
+            raise TypeError(f"library_baseline_bytes(modules={modules!r}): expected module names "
+                            f"such as 'torch', got {name!r}")
+    return int(run_limited(_rss_after_import, tuple(modules), timeout_s=timeout_s))
