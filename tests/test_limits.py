@@ -81,7 +81,11 @@ def test_under_the_cap_succeeds_and_reports_peak():
     assert 140 * MB < run.peak_rise_bytes < 200 * MB
 
 
-def test_time_limit_kills_the_whole_tree(tmp_path):
+@pytest.mark.parametrize("platform", ["posix", "no process groups (Windows)"])
+def test_time_limit_kills_the_whole_tree(tmp_path, monkeypatch, platform):
+    if platform != "posix":  # no sessions, no killpg/getpgid: descendants are killed one by one
+        for name in ("setsid", "killpg", "getpgid"):
+            monkeypatch.delattr(os, name)
     pid_file = tmp_path / "pid"
     t0 = time.perf_counter()
     with pytest.raises(TimeLimitExceeded, match="timeout_s=1") as info:

@@ -1,5 +1,6 @@
 """ResourceMonitor: samples, phases, children, accuracy, and behaviour on bad input or errors."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -225,3 +226,23 @@ def test_live_view_shows_a_new_phase_despite_its_frame_rate():
     assert "120 / " not in view.label.value
     view.update(Sample(0.2, 130 * MB, 50.0, phase="predict"))  # a new phase always shows
     assert "predict" in view.label.value and "130 / " in view.label.value
+
+
+def test_children_counted_without_the_proc_fast_path(monkeypatch):
+    # macOS and Windows have no /proc/<pid>/task/*/children: psutil finds the tree instead.
+    import mlscale_lab.constraints._proctree as proctree
+
+    monkeypatch.setattr(proctree, "_children_from_proc", lambda pid: None)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in proctree.descendant_pids(os.getpid())
+        time.sleep(0.3)  # let the child's interpreter load
+        child_rss = psutil.Process(child.pid).memory_info().rss
+        with ResourceMonitor(interval=0.02) as mon:
+            time.sleep(0.1)
+        with ResourceMonitor(interval=0.02, include_children=False) as alone:
+            time.sleep(0.1)
+        assert mon.peak_rss_bytes - alone.peak_rss_bytes > child_rss / 2, "the child should count"
+    finally:
+        child.kill()
+        child.wait()
