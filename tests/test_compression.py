@@ -239,11 +239,13 @@ def test_deep_compressed_needs_permanent_masks_and_stores_unshared_densely(train
 def test_deep_compression_pipeline_on_another_model(digits, tmp_path):
     model = P.train(P.make_mlp((64, 200, 10), seed=8), digits.X_train, digits.y_train, epochs=8,
                     lr=3e-3, seed=8)
-    stages, final = C.deep_compression(model, digits, tmp_path, sparsity=0.9, bits=4, steps=2,
+    stages, pruned = C.deep_compression(model, digits, tmp_path, sparsity=0.9, bits=4, steps=2,
                                        epochs_per_step=2, final_epochs=3, lr=3e-3, seed=8)
     assert [s.name for s in stages][:3] == ["dense fp32", "pruned (torch.save)", "pruned, sparse file"]
     sizes = [s.file_bytes for s in stages]
     assert sizes[3] < sizes[2] < sizes[0] and sizes[0] / sizes[3] > 20
     assert stages[-1].accuracy >= stages[0].accuracy - 3
     assert (tmp_path / "shared.dc").stat().st_size == sizes[3]
-    assert P.accuracy(final, digits.X_test, digits.y_test) == stages[-1].accuracy
+    again = C.share_weights(pruned, 4, seed=8)
+    assert P.accuracy(again, digits.X_test, digits.y_test) == stages[-1].accuracy
+    assert 0.89 < P.weight_sparsity(pruned) < 0.91

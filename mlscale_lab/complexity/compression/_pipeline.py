@@ -36,7 +36,7 @@ class Stage:
 def deep_compression(model, data, folder: str | os.PathLike, *, sparsity: float = 0.97,
                      bits: int = 4, steps: int = 3, epochs_per_step: int = 2,
                      final_epochs: int = 6, lr: float = 1e-3, seed: int = 0):
-    """Prune, share and store ``model``; return the stages and the final (shared) model.
+    """Prune, share and store ``model``; return the stages and the pruned model.
 
     Parameters
     ----------
@@ -58,7 +58,9 @@ def deep_compression(model, data, folder: str | os.PathLike, *, sparsity: float 
     -------
     (list of Stage, torch.nn.Module)
         Stages ``dense fp32``, ``pruned (torch.save)``, ``pruned, sparse file``,
-        ``pruned + k-means, deep-compression file``; and the final model (plain weights).
+        ``pruned + k-means, deep-compression file``; and the pruned model before sharing
+        (plain weights), so other bit widths can be tried on it:
+        ``share_weights(pruned, bits, seed=seed)`` gives the last stage's model again.
     """
     import torch
 
@@ -84,7 +86,7 @@ def deep_compression(model, data, folder: str | os.PathLike, *, sparsity: float 
     shared = share_weights(pruned, bits, seed=seed)
     stages.append(Stage(f"pruned + {bits}-bit k-means, deep-compression file",
                         save_deep_compressed(shared, folder / "shared.dc"), P.accuracy(shared, *test)))
-    return stages, shared
+    return stages, pruned
 
 
 def measure_recipe(name: str, predict, X, y, *, file_bytes: int, memory_bytes: int,
