@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from mlscale_lab.scaling import hpa_desired_replicas, make_request_trace, simulate_autoscaler
+from mlscale_lab.scaling import (
+    hpa_desired_replicas,
+    make_request_trace,
+    request_trace_family,
+    simulate_autoscaler,
+)
 
 
 def test_hpa_rule():
@@ -82,3 +87,27 @@ def test_autoscaler_bad_input():
         simulate_autoscaler(trace, target_utilisation=1.5)
     with pytest.raises(ValueError, match="min_replicas"):
         simulate_autoscaler(trace, min_replicas=0)
+
+
+def test_trace_family_is_repeatable_and_varies_its_spike():
+    a = request_trace_family(3, seed=5, hours=4, spike_hour=(1.0, 3.0))
+    b = request_trace_family(3, seed=5, hours=4, spike_hour=(1.0, 3.0))
+    assert all(np.array_equal(x.rate, y.rate) for x, y in zip(a, b, strict=True))
+    peaks = [float(np.argmax(d.rate)) for d in a]
+    assert len(set(peaks)) == 3, "each day draws its own spike"
+    with pytest.raises(ValueError, match=r"request_trace_family\(spike_factor=\(3, 2\)\)"):
+        request_trace_family(2, spike_factor=(3, 2))
+
+
+@pytest.mark.slow
+def test_target_chosen_on_validation_days_holds_on_unseen_days():
+    """The lab's exercise 3: the least-cost target meeting the SLO on every validation day meets
+    it on unseen days of the family, within the allowance of twice its spread over the days."""
+    targets = (0.7, 0.75, 0.8, 0.85, 0.9)
+    val = request_trace_family(4, seed=11)
+    viol = np.array([[simulate_autoscaler(d, target_utilisation=t).slo_violation_rate for t in targets]
+                     for d in val])
+    j = int(np.where(viol.max(axis=0) <= 0.01)[0].max())  # cost falls as the target rises
+    allowance = 2 * (viol[:, j].max() - viol[:, j].min())
+    for day in request_trace_family(3, seed=12):
+        assert simulate_autoscaler(day, target_utilisation=targets[j]).slo_violation_rate <= 0.01 + allowance

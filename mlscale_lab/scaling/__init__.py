@@ -7,7 +7,7 @@ the simulators need only NumPy; dask and scikit-learn load inside the functions 
 - load balancing: :func:`simulate_balancer` (round robin, random, least connections,
   power of two choices, central queue, or your own policy)
 - auto-scaling: :func:`hpa_desired_replicas`, :func:`make_request_trace`,
-  :func:`simulate_autoscaler`
+  :func:`request_trace_family`, :func:`simulate_autoscaler`
 - vertical: :func:`measure_thread_scaling`, :func:`fit_amdahl`, :func:`vertical_cost_table`
   (example prices from :mod:`mlscale_lab.prices`), :class:`CsvMlpWorkload` (in one go or in chunks)
 - horizontal on Dask: :func:`local_cluster`, :func:`connect`, :func:`partitioned_predict`,
@@ -58,7 +58,7 @@ from mlscale_lab.scaling._queueing import (
     mmc_wait_exceeds,
 )
 from mlscale_lab.scaling._search import dask_grid_search
-from mlscale_lab.scaling._traces import RateTrace, make_request_trace
+from mlscale_lab.scaling._traces import RateTrace, make_request_trace, request_trace_family
 from mlscale_lab.scaling._vertical import (
     ThreadScaling,
     amdahl_ceiling,
@@ -106,6 +106,7 @@ __all__ = [
     "partition_sizes",
     "partitioned_predict",
     "range_boundaries",
+    "request_trace_family",
     "simulate_autoscaler",
     "simulate_balancer",
     "skewed_keys",

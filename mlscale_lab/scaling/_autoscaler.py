@@ -57,6 +57,11 @@ def hpa_desired_replicas(
     metric = check_number(func, "current_metric", current_metric, low=0)
     target = check_positive(func, "target_metric", target_metric)
     tolerance = check_fraction(func, "tolerance", tolerance, high_open=True)
+    return _desired(current, metric, target, tolerance)
+
+
+def _desired(current: int, metric: float, target: float, tolerance: float) -> int:
+    """The HPA rule on checked arguments (the simulator calls it every sync period)."""
     ratio = metric / target
     if abs(ratio - 1.0) <= tolerance:
         return current
@@ -218,11 +223,13 @@ def simulate_autoscaler(
     else:
         fixed = clamp(math.ceil(rate[0] / (mu * target_utilisation)))
 
-    paid = np.empty(n, dtype=np.int64)
-    ready = np.empty(n, dtype=np.int64)
-    served_frac = np.empty(n)  # fraction of each step's arrivals served without queue overflow
-    backlog_delay = np.empty(n)
-    dropped = np.empty(n)
+    # Python lists inside the loop (a NumPy scalar read or write costs more than the arithmetic).
+    paid = [0] * n
+    ready = [0] * n
+    served_frac = [1.0] * n  # fraction of each step's arrivals served without queue overflow
+    backlog_delay = [0.0] * n
+    dropped = [0.0] * n
+    rates = rate.tolist()
     backlog = 0.0
     replicas = fixed
     starting: deque[tuple[float, int]] = deque()  # (ready time, count)
@@ -234,8 +241,7 @@ def simulate_autoscaler(
         now = i * step
         while starting and starting[0][0] <= now:
             n_ready += starting.popleft()[1]
-        lam = rate[i]
-        arrivals = lam * step
+        arrivals = rates[i] * step
         capacity = n_ready * mu * step
         work = backlog + arrivals
         served = min(work, capacity)
@@ -244,7 +250,8 @@ def simulate_autoscaler(
         drop = max(0.0, backlog - limit)
         backlog -= drop
         dropped[i] = drop
-        served_frac[i] = 1.0 - drop / arrivals if arrivals > 0 else 1.0
+        if arrivals > 0:
+            served_frac[i] = 1.0 - drop / arrivals
         backlog_delay[i] = backlog / (n_ready * mu)
         # What a metrics server would report: busy fraction of all replicas, unready ones at 0
         # (the HPA's own treatment of pods that are still starting when it scales up).
@@ -255,7 +262,7 @@ def simulate_autoscaler(
         if strategy == "hpa" and (i + 1) % steps_per_sync == 0:
             metric = busy_acc / busy_steps
             busy_acc, busy_steps = 0.0, 0
-            desired = clamp(hpa_desired_replicas(replicas, metric, target_utilisation, tolerance))
+            desired = clamp(_desired(replicas, metric, target_utilisation, tolerance))
             t_next = now + step
             history.append((t_next, desired))
             while history and history[0][0] < t_next - stabilization_window:
@@ -280,6 +287,9 @@ def simulate_autoscaler(
                 n_ready -= remove
             replicas = desired
 
+    paid, ready = np.asarray(paid, dtype=np.int64), np.asarray(ready, dtype=np.int64)
+    served_frac, backlog_delay = np.asarray(served_frac), np.asarray(backlog_delay)
+    dropped = np.asarray(dropped)
     # Latency: past the backlog, a step's requests see M/M/c at that step's rate.
     c = ready.astype(float)
     lam = rate.copy()

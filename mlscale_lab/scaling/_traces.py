@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlscale_lab.validation import check_number, check_positive
+from mlscale_lab.validation import check_int, check_number, check_positive
 
-__all__ = ["RateTrace", "make_request_trace"]
+__all__ = ["RateTrace", "make_request_trace", "request_trace_family"]
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,48 @@ def make_request_trace(
         smooth[i] = acc
     rate = np.maximum(rate * (1 + smooth), 0.0)
     return RateTrace(t=t, rate=rate, step=float(step))
+
+
+def request_trace_family(n: int, *, seed: int = 0, spike_factor=(1.5, 3.0),
+                         spike_ramp_minutes=(0.5, 5.0), spike_hour=(8.0, 21.0),
+                         high=(350.0, 450.0), peak_hour=(12.0, 16.0), **kwargs) -> list[RateTrace]:
+    """``n`` days of traffic drawn from one family: each day's spike hour, height and steepness,
+    its peak rate and peak hour drawn uniformly from the given ``(low, high)`` ranges.
+
+    Settings chosen on some days of a family are judged on other days of it: that is what
+    validation days are for.
+
+    Parameters
+    ----------
+    n : int
+        Days to draw (>= 1).
+    seed : int
+        Seed of the draws and of each day's noise: the same seed gives the same days.
+    spike_factor, spike_ramp_minutes, spike_hour, high, peak_hour : (float, float)
+        Ranges of :func:`make_request_trace`'s parameters of the same names.
+    **kwargs
+        Passed unchanged to :func:`make_request_trace` (``hours``, ``step``, ``low``, ...).
+
+    Returns
+    -------
+    list of RateTrace
+
+    Examples
+    --------
+    >>> days = request_trace_family(3, seed=1, hours=2)
+    >>> len(days), bool(days[0].rate[100] != days[1].rate[100])
+    (3, True)
+    """
+    n = check_int("request_trace_family", "n", n, low=1)
+    ranges = {"spike_factor": spike_factor, "spike_ramp_minutes": spike_ramp_minutes,
+              "spike_hour": spike_hour, "high": high, "peak_hour": peak_hour}
+    for name, r in ranges.items():
+        if len(r) != 2 or r[0] > r[1]:
+            raise ValueError(f"request_trace_family({name}={r!r}): expected a (low, high) range, "
+                             f"got {r!r}")
+    days = []
+    for i in range(n):
+        rng = np.random.default_rng((seed, i))
+        drawn = {name: float(rng.uniform(*r)) for name, r in ranges.items()}
+        days.append(make_request_trace(seed=int(rng.integers(2**31)), **drawn, **kwargs))
+    return days
