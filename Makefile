@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlscale-installed
 
-.PHONY: lab test test-fast install lint clean
+.PHONY: lab test test-fast wheel-check install lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow"
+
+# The learner's install: the built wheel, no extras, a fresh venv, labs 00 and 04 from elsewhere.
+wheel-check: $(STAMP)
+	PYTHON=$(BIN)/python ./.ci/wheel-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
