@@ -18,6 +18,7 @@ from test_grading_helpers import (
     SECRET,
     find_cell,
     make_source_lab,
+    sandbox_kw,
     solved,
     variant,
     write_submission,
@@ -121,7 +122,7 @@ def graded(tmp_path_factory):
     out = root / "out"
     t0 = time.perf_counter()
     results = grade_submissions(root, out, workers=2, timeout=TIMEOUT, budget=120, memory=2 * GiB,
-                                labs_directory=labs.parent, progress=False)
+                                labs_directory=labs.parent, progress=False, **sandbox_kw())
     wall = time.perf_counter() - t0
     by_student = {r.student: r for r in results}
     return {"results": by_student, "out": out, "labs": labs, "student_nb": student, "wall": wall,
@@ -160,6 +161,7 @@ def test_grades_csv_has_every_row_and_the_columns(graded):
     assert list(rows[0]) == ["student", "lab", "grade_id", "points", "max_points", "status", "reason"]
     assert len(rows) == len(graded["results"]) * len(POINTS)
     assert {r["status"] for r in rows} <= set(STATUSES)
+    assert not graded["results"]["correct"].flags and not graded["results"]["userwarning"].flags
     assert all(r["reason"] for r in rows)
     correct = {r["grade_id"]: float(r["points"]) for r in rows if r["student"] == "correct"}
     assert correct == POINTS
@@ -202,6 +204,7 @@ def test_allocation_over_the_memory_cap_raises_memoryerror_and_grading_goes_on(g
     assert _points(graded, "hog") == POINTS
 
 
+@pytest.mark.requires_bwrap
 def test_submission_cannot_read_sources_gradebook_or_other_work(graded):
     html = _html(graded, "snoop")
     assert "LEAKED" not in html
@@ -250,7 +253,8 @@ def test_grading_twice_gives_the_same_scores(graded, tmp_path):
         (sub / s).mkdir(parents=True)
         (sub / s / "99_synthetic.ipynb").write_bytes(src.read_bytes())
     again = grade_submissions(sub, tmp_path / "out", workers=2, timeout=TIMEOUT, budget=120,
-                              memory=2 * GiB, labs_directory=graded["labs"].parent, progress=False)
+                              memory=2 * GiB, labs_directory=graded["labs"].parent, progress=False,
+                              **sandbox_kw())
     for r in again:
         assert _points(graded, r.student) == {c.grade_id: c.points for c in r.cells}
 
@@ -271,7 +275,7 @@ def test_loop_ignoring_sigint_is_ended_by_the_budget_and_no_kernel_is_left(tmp_p
         "lab99-double": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"}))
     t0 = time.perf_counter()
     (r,) = grade_submissions(tmp_path / "subs", tmp_path / "out", workers=1, timeout=300, budget=12,
-                             labs_directory=labs.parent, progress=False)
+                             labs_directory=labs.parent, progress=False, **sandbox_kw())
     assert time.perf_counter() - t0 < 120
     assert r.status == "timeout" and "budget" in r.reason
     assert r.points == 0 and all("not run" in c.reason for c in r.cells)

@@ -1,5 +1,6 @@
-"""Every lab, graded in the sandbox under the default limits: the reference solution gets full
-marks and the blank student version scores 0 with status ``graded``.
+"""Every lab, graded in the sandbox under the default limits (tests replayed in a pristine process,
+static scan on): the reference solution gets full marks, unflagged, and the blank student version
+scores 0 with status ``graded``.
 
 One grading run per lab, two submissions on two workers, so the run costs about one execution
 of the lab. New labs in ``labs/`` are covered automatically.
@@ -11,6 +12,7 @@ import shutil
 
 import nbformat
 import pytest
+from test_grading_helpers import sandbox_kw
 
 from mlscale_lab.harness.grading import DEFAULT_MEMORY, generate_student_version, grade_submissions
 from mlscale_lab.harness.labs import list_labs
@@ -30,9 +32,9 @@ def test_reference_gets_full_marks_and_blank_scores_zero(lab, tmp_path):
     results = {r.student: r for r in grade_submissions(
         subs, tmp_path / "out", workers=2, timeout=max(120.0, 2 * seconds),
         budget=max(600.0, 6 * seconds), memory=DEFAULT_MEMORY, labs_directory=lab.parent,
-        progress=False)}
+        progress=False, **sandbox_kw())}
     ref, blank = results["reference"], results["blank"]
-    assert ref.status == "graded", ref.reason
+    assert ref.status == "graded" and not ref.flags, ref.reason  # never flagged
     # written answers (markdown) wait for a human: points None, "needs manual grading"
     auto = [c for c in ref.cells if c.points is not None]
     assert auto, "the lab has autograded exercises"

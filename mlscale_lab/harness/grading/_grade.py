@@ -38,7 +38,7 @@ from mlscale_lab.harness.grading._release import (
 )
 from mlscale_lab.harness.grading._sandbox import SandboxSpec
 from mlscale_lab.harness.grading._scan import LabNames, lab_names, scan_submission
-from mlscale_lab.harness.grading._verdict import cell_reason, replay_tests
+from mlscale_lab.harness.grading._verdict import Replayer, cell_reason
 
 CSV_COLUMNS = ("student", "lab", "grade_id", "points", "max_points", "status", "reason")
 #: ``flagged``: the submission did something a fair answer never needs (the reason names it);
@@ -236,17 +236,18 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
         hidden = [kit.source.parent, private, replay, *_installed_labs(), *map(Path, hidden_dirs)]
         if sandbox:
             spec = SandboxSpec(writable=[work, runtime], workdir=work, hidden=hidden)
-        run = inject_snapshots(nb, plans, snaps)
-        outcome = execute_notebook(run, workdir=work, runtime=runtime, timeout=timeout, budget=budget,
-                                   memory_bytes=memory, sandbox_spec=spec)
-        snapshot_errors = remove_snapshots(run)
-        nb = run
+        run = inject_snapshots(nb, plans, snaps, wait=timeout)
+        replayer = Replayer(plans, snaps, job=job, work=work, runtime=runtime, hidden=hidden,
+                            sandbox=sandbox, memory=memory, timeout=timeout, seed=seed)
+        try:
+            outcome = execute_notebook(run, workdir=work, runtime=runtime, timeout=timeout,
+                                       budget=budget, memory_bytes=memory, sandbox_spec=spec)
+            snapshot_errors = remove_snapshots(run)
+            nb = run
+            reasons = replayer.finish(nb, snapshot_errors, result)
+        finally:
+            replayer.close()
         result.status, result.reason, result.execute_seconds = outcome.status, outcome.reason, outcome.seconds
-        t0 = time.perf_counter()
-        reasons = replay_tests(nb, plans, snaps, snapshot_errors, result, job=job, work=work,
-                                runtime=runtime, hidden=hidden, sandbox=sandbox, memory=memory,
-                                timeout=timeout, budget=budget, seed=seed)
-        result.execute_seconds = round(result.execute_seconds + time.perf_counter() - t0, 2)
         nb, resources = LimitOutput().preprocess(nb, resources)
         SaveAutoGrades().preprocess(_grading_copy(nb), copy.deepcopy(resources))
         nb, resources = GetGrades().preprocess(nb, resources)

@@ -51,6 +51,10 @@ with open(path + ".pkl", "wb") as fh:
     fh.write(blob)
 with open(path + ".json", "w") as fh:
     json.dump({"nonce": nonce, "errors": errors}, fh)
+import os, time
+end = time.monotonic() + wait
+while not os.path.exists(path + ".go") and time.monotonic() < end:
+    time.sleep(0.005)
 '''
 
 
@@ -119,8 +123,9 @@ def plan_tests(nb, names: LabNames, pinned: dict[str, list], private: dict[str, 
     return plans
 
 
-def inject_snapshots(nb, plans: dict[int, TestPlan], snap_dir: Path):
-    """A copy of ``nb`` with the grader's snapshot cell before each planned test cell."""
+def inject_snapshots(nb, plans: dict[int, TestPlan], snap_dir: Path, wait: float):
+    """A copy of ``nb`` with the grader's snapshot cell before each planned test cell; each
+    waits up to ``wait`` seconds for the replay of its test (so files are as the test expects)."""
     import copy
 
     from nbformat.v4 import new_code_cell
@@ -128,7 +133,8 @@ def inject_snapshots(nb, plans: dict[int, TestPlan], snap_dir: Path):
     run = copy.deepcopy(nb)
     for i in sorted(plans, reverse=True):
         plan = plans[i]
-        args = {"names": plan.names, "path": str(snap_dir / plan.grade_id), "nonce": plan.nonce}
+        args = {"names": plan.names, "path": str(snap_dir / plan.grade_id), "nonce": plan.nonce,
+                "wait": wait}
         cell = new_code_cell(f"exec({_SNAPSHOT_CODE!r}, {{'ns': globals(), **{args!r}}})")
         cell.id = SNAPSHOT_ID + str(i)
         run.cells.insert(i, cell)
@@ -181,32 +187,65 @@ def replay_cmd(job: Path, results: Path, memory_bytes: int | None) -> list[str]:
     return [python_executable(), "-s", "-P", "-c", code, driver, str(job), str(results)]
 
 
-def run_replay(tests: list[dict], *, job_dir: Path, workdir: Path, env: dict, sandbox_prefix: list[str],
-               memory_bytes, timeout: float, budget: float, seed, watch, preload) -> dict:
-    """Run the replay driver; return its results by grade_id ({} if it could not start)."""
-    from mlscale_lab.constraints import kill_process_tree
+class ReplayServer:
+    """The replay driver (:mod:`._replay`) in its own sandboxed process, running tests on request."""
 
-    job = job_dir / "job.json"
-    results = job_dir / "results.json"
-    job.write_text(json.dumps({"tests": tests, "seed": seed, "timeout": timeout,
-                               "watch": sorted(watch), "preload": sorted(preload)}))
-    log = open(job_dir / "replay.log", "wb")  # noqa: SIM115 (closed below)
-    try:
-        proc = subprocess.Popen([*sandbox_prefix, *replay_cmd(job, results, memory_bytes)], cwd=workdir,
-                                env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        deadline = time.monotonic() + budget
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if proc.poll() is None:
-            kill_process_tree(proc.pid)
-        proc.wait()
-    finally:
-        log.close()
-    try:
-        return json.loads(results.read_text())
-    except (OSError, ValueError):
-        return {}
+    def __init__(self, tests: list[dict], *, job_dir: Path, workdir: Path, env: dict,
+                 sandbox_prefix: list[str], memory_bytes, timeout: float, seed, watch, preload) -> None:
+        self.job_dir, self.timeout = job_dir, timeout
+        (job_dir / "job.json").write_text(json.dumps({
+            "tests": tests, "seed": seed, "timeout": timeout, "watch": sorted(watch),
+            "preload": sorted(preload)}))
+        self._log = open(job_dir / "replay.log", "wb")  # noqa: SIM115 (closed in close())
+        self.proc = subprocess.Popen(
+            [*sandbox_prefix, *replay_cmd(job_dir / "job.json", job_dir / "results.json", memory_bytes)],
+            cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            start_new_session=True)
+
+    def run(self, index: int) -> bool:
+        """Run test ``index``; False if the driver did not answer in time (then it is stopped)."""
+        import select
+
+        try:
+            self.proc.stdin.write(f"{index}\n".encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        deadline = time.monotonic() + self.timeout + 30  # the driver kills a test at timeout
+        line = b""
+        fd = self.proc.stdout.fileno()
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.close()
+                return False
+            chunk = os.read(fd, 64)
+            if not chunk:
+                return False
+            line += chunk
+        return True
+
+    def results(self) -> dict:
+        """The driver's results by grade_id ({} if it wrote none)."""
+        try:
+            return json.loads((self.job_dir / "results.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def close(self) -> None:
+        """End the driver and every process it started."""
+        from mlscale_lab.constraints import kill_process_tree
+
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.proc.poll() is None:
+            kill_process_tree(self.proc.pid)
+            self.proc.wait()
+        self._log.close()
 
 
 def replay_env(workdir: Path, runtime: Path, seed) -> dict:

@@ -1,11 +1,13 @@
 """The pristine replay driver: runs a submission's test cells where its own code never ran.
 
 Started by the grader as a plain Python process (no IPython, no kernel, no shell: nothing to
-hook) inside the same sandbox as the submission's kernel, after that kernel is gone::
+hook) in a sandbox of its own beside the submission's kernel::
 
     python -s -P _replay.py JOB.json RESULTS.json
 
-It imports the libraries the tests use, then for each test cell forks a child that starts from
+It imports the libraries the tests use, then, each time the grader names a test on stdin
+(when the submission's kernel has reached that test and copied out its values, so files the
+notebook wrote are as the test expects), forks a child that starts from
 that clean state, loads the answer values the submission's kernel copied out before the test
 (``cloudpickle``), binds the lab's own imports afresh, runs the test cell's code (the lab's,
 plus any course-private tests) and reports through a pipe: passed or the error, its line, the
@@ -164,7 +166,8 @@ def _collect(pid: int, fd: int, deadline: float) -> tuple[bytes, str | None]:
 
 
 def main(job_path: str, results_path: str) -> int:
-    """Run every test of the job, each in a fresh fork; write the results by grade_id."""
+    """Serve the job: for each test index read on stdin, run that test in a fresh fork, save
+    the results by grade_id and answer ``done`` on stdout."""
     with open(job_path) as fh:
         job = json.load(fh)
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -175,7 +178,9 @@ def main(job_path: str, results_path: str) -> int:
         except Exception:  # noqa: BLE001 (a test that needs it fails on its own)
             pass
     results = {}
-    for test in job["tests"]:
+    for line in sys.stdin:
+        test = job["tests"][int(line)]
+        sys.stdout.flush()
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -195,10 +200,13 @@ def main(job_path: str, results_path: str) -> int:
         except ValueError:
             res = {"problem": "the test's process wrote a garbled result"}
         results[test["grade_id"]] = res
-        with open(results_path, "w") as fh:  # written after each test: a kill keeps the rest
+        with open(results_path, "w") as fh:
             json.dump(results, fh)
+        print("done", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    main(sys.argv[1], sys.argv[2])
+    sys.stdout.flush()
+    os._exit(0)  # no interpreter teardown: the grader is waiting

@@ -23,7 +23,7 @@ def _kit(lab_name: str, lab_bytes: bytes, private: dict):
 
     from mlscale_lab.harness.grading._grade import prepare_lab
 
-    digest = hashlib.sha256(lab_bytes + repr(sorted(private.items())).encode()).hexdigest()
+    digest = hashlib.sha256(lab_name.encode() + b"\0" + lab_bytes + repr(sorted(private.items())).encode()).hexdigest()
     if digest not in _KITS:
         if not _KIT_DIRS:
             _KIT_DIRS.append(Path(tempfile.mkdtemp(prefix="mlscale-grade-")))

@@ -6,14 +6,15 @@ test ran) become a ``GradingCheck`` error worth 0 points plus a flag naming what
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from mlscale_lab.harness.grading._feedback import HIDDEN_FAILURE, hidden_line_numbers
 from mlscale_lab.harness.grading._pristine import (
     SNAPSHOT_ID,
+    ReplayServer,
     read_snapshot_note,
     replay_env,
-    run_replay,
 )
 from mlscale_lab.harness.grading._sandbox import SandboxSpec, find_bwrap
 
@@ -29,67 +30,105 @@ def cell_reason(cell) -> str:
     return "passed"
 
 
-def replay_tests(nb, plans, snaps: Path, snapshot_errors: dict, result: object, *, job, work,
-                  runtime, hidden, sandbox, memory, timeout, budget, seed) -> dict[str, str]:
-    """Replay every test whose snapshot arrived; put the verdicts in the test cells' outputs.
+class Replayer:
+    """Runs each test in the replay as soon as the submission's kernel has copied out its values.
 
-    Returns the CSV reason of each test whose verdict came from here (hidden messages
-    included: grades.csv is the instructor's).
+    Start it before the notebook runs; a thread watches for the grader's snapshot notes, asks
+    the replay driver to run that test and then lets the kernel go on (``<test>.go``), so the
+    test sees the files the notebook had written at that point. :meth:`finish` stops it and
+    puts the verdicts into the test cells.
     """
-    tests, fallback, reasons = [], {}, {}
-    for i, plan in plans.items():
-        cell = nb.cells[i]
-        never_ran = any(o.output_type == "error" and o.ename == "NotRun" for o in cell.outputs)
-        if never_ran:
-            continue
-        note = read_snapshot_note(snaps, plan)
-        if note is None:
-            why = snapshot_errors.get(SNAPSHOT_ID + str(i), "it left no snapshot")
-            result.flags.append(f"{plan.grade_id}: the grader's own cell before this test did not run "
-                                f"as written ({why}): the submission changed how its kernel runs code")
-            _set_outputs(cell, "", _error_output("GradingCheck", "the grader could not copy your answers "
-                                                 "out of your kernel: something in the notebook changed "
-                                                 "how cells run", []))
-            reasons[plan.grade_id] = "0 points: the grader's snapshot before this test did not run"
-            continue
-        if note["errors"]:
-            # A value that cannot leave the kernel: the test keeps its kernel's verdict.
-            names = ", ".join(f"`{n}` ({e})" for n, e in sorted(note["errors"].items()))[:300]
-            fallback[plan.grade_id] = f"checked in the submission's kernel: {names} cannot be copied to a fresh process"
-            continue
-        tests.append({"grade_id": plan.grade_id, "source": plan.source, "filename": f"<test {plan.grade_id}>",
-                      "snapshot": str(snaps / f"{plan.grade_id}.pkl"), "pinned": plan.pinned,
-                      "nonce": plan.nonce, "index": i})
-    results = {}
-    if tests:
-        prefix = []
-        if sandbox:
-            spec = SandboxSpec(writable=[work, runtime, job / "replay"], workdir=work,
-                               hidden=[h for h in hidden if Path(h) != job / "replay"])
-            prefix = spec.bwrap_args(find_bwrap() or "bwrap")
-        pins = {spec[0] for t in tests for spec in t["pinned"].values()}
-        watch = {m.split(".")[0] for m in pins} | {"mlscale_lab"}
-        results = run_replay([{k: v for k, v in t.items() if k != "index"} for t in tests],
-                             job_dir=job / "replay", workdir=work, env=replay_env(work, runtime, seed),
-                             sandbox_prefix=prefix, memory_bytes=memory, timeout=timeout, budget=budget,
-                             seed=seed, watch=watch, preload=pins)
-    for t in tests:
-        plan, cell = plans[t["index"]], nb.cells[t["index"]]
-        res = results.get(plan.grade_id)
-        reasons[plan.grade_id] = _apply_verdict(cell, plan, res, result)
-    for i, plan in plans.items():
-        why = fallback.get(plan.grade_id)
-        if why is None:
-            continue
-        if result.flags:
-            # Flagged code and a verdict only its own kernel gave: not counted.
-            _set_outputs(nb.cells[i], "", _error_output(
-                "GradingCheck", "this test could not be run away from your notebook's code, "
-                "and that code was flagged (see the grading note)", []))
-            reasons[plan.grade_id] = f"0 points: {why}, and the submission is flagged"
-        else:
-            reasons[plan.grade_id] = f"{cell_reason(nb.cells[i])} ({why})"
-    return {k: v for k, v in reasons.items() if v is not None}
+
+    def __init__(self, plans: dict, snaps: Path, *, job: Path, work: Path, runtime: Path, hidden,
+                 sandbox: bool, memory, timeout: float, seed) -> None:
+        self.plans, self.snaps = plans, snaps
+        self.order = sorted(plans)
+        self.tests = [{"grade_id": plans[i].grade_id, "source": plans[i].source,
+                       "filename": f"<test {plans[i].grade_id}>",
+                       "snapshot": str(snaps / f"{plans[i].grade_id}.pkl"), "pinned": plans[i].pinned,
+                       "nonce": plans[i].nonce} for i in self.order]
+        self.notes: dict[int, dict] = {}
+        self.server = None
+        if self.tests:
+            prefix = []
+            if sandbox:
+                spec = SandboxSpec(writable=[work, runtime, job / "replay"], workdir=work,
+                                   hidden=[h for h in hidden if Path(h) != job / "replay"])
+                prefix = spec.bwrap_args(find_bwrap() or "bwrap")
+            pins = {spec[0] for t in self.tests for spec in t["pinned"].values()}
+            self.server = ReplayServer(self.tests, job_dir=job / "replay", workdir=work,
+                                       env=replay_env(work, runtime, seed), sandbox_prefix=prefix,
+                                       memory_bytes=memory, timeout=timeout, seed=seed,
+                                       watch={m.split(".")[0] for m in pins} | {"mlscale_lab"}, preload=pins)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        for k, i in enumerate(self.order):
+            if i in self.notes:
+                continue
+            note = read_snapshot_note(self.snaps, self.plans[i])
+            if note is None:
+                continue
+            self.notes[i] = note
+            if not note["errors"] and self.server is not None:
+                self.server.run(k)
+            (self.snaps / f"{self.plans[i].grade_id}.go").touch()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            self._poll()
+
+    def finish(self, nb, snapshot_errors: dict, result) -> dict[str, str]:
+        """Stop, and put every verdict into its test cell; return the CSV reason by grade_id
+        (hidden messages included: grades.csv is the instructor's)."""
+        self._stop.set()
+        self._thread.join()
+        self._poll()
+        results = {}
+        if self.server is not None:
+            results = self.server.results()
+            self.server.close()
+        reasons = {}
+        for i, plan in self.plans.items():
+            cell = nb.cells[i]
+            if any(o.output_type == "error" and o.ename == "NotRun" for o in cell.outputs):
+                continue  # the kernel never got there: nbgrader scores the NotRun error 0
+            note = self.notes.get(i)
+            if note is None:
+                why = snapshot_errors.get(SNAPSHOT_ID + str(i), "it left no snapshot")
+                result.flags.append(f"{plan.grade_id}: the grader's own cell before this test did not run "
+                                    f"as written ({why}): the submission changed how its kernel runs code")
+                _set_outputs(cell, "", _error_output("GradingCheck", "the grader could not copy your answers "
+                                                     "out of your kernel: something in the notebook changed "
+                                                     "how cells run", []))
+                reasons[plan.grade_id] = "0 points: the grader's snapshot before this test did not run"
+            elif note["errors"]:
+                # A value that cannot leave the kernel: the kernel's verdict, unless flagged.
+                names = ", ".join(f"`{n}` ({e})" for n, e in sorted(note["errors"].items()))[:300]
+                why = f"checked in the submission's kernel: {names} cannot be copied to a fresh process"
+                reasons[plan.grade_id] = (i, why)
+            else:
+                reasons[plan.grade_id] = _apply_verdict(cell, plan, results.get(plan.grade_id), result)
+        for i, plan in self.plans.items():
+            entry = reasons.get(plan.grade_id)
+            if not isinstance(entry, tuple):
+                continue
+            if result.flags:
+                _set_outputs(nb.cells[i], "", _error_output(
+                    "GradingCheck", "this test could not be run away from your notebook's code, "
+                    "and that code was flagged (see the grading note)", []))
+                reasons[plan.grade_id] = f"0 points: {entry[1]}, and the submission is flagged"
+            else:
+                reasons[plan.grade_id] = f"{cell_reason(nb.cells[i])} ({entry[1]})"
+        return reasons
+
+    def close(self) -> None:
+        """Stop everything (after an error of the grader)."""
+        self._stop.set()
+        if self.server is not None:
+            self.server.close()
 
 
 def _apply_verdict(cell, plan, res, result: object) -> str:
