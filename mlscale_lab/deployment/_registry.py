@@ -102,7 +102,10 @@ class ModelRegistry:
     def __init__(self, root: str | os.PathLike, *, clock: Callable[[], float] = time.time):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
-            raise NotADirectoryError(f"root={str(self.root)!r} exists and is not a folder")
+            raise NotADirectoryError(
+                f"ModelRegistry(root={str(self.root)!r}): expected a folder (or a path to create "
+                f"one), got a file"
+            )
         (self.root / "artifacts").mkdir(parents=True, exist_ok=True)
         self._clock = clock
 
@@ -127,7 +130,10 @@ class ModelRegistry:
         meta = p.with_suffix(".json")
         if not isinstance(version, str) or not p.exists() or not meta.exists():
             known = ", ".join(self.versions()) or "none yet"
-            raise KeyError(f"version={version!r} is not in the registry (known: {known})")
+            raise KeyError(
+                f"ModelRegistry(version={version!r}): expected a version in the registry "
+                f"(known: {known}), got one that is not in the registry"
+            )
         return p
 
     def register(self, model, **metadata: Any) -> str:
@@ -247,7 +253,9 @@ class ModelRegistry:
         if version is None:
             version = self.production
             if version is None:
-                raise LookupError("nothing is in production yet: promote a version first")
+                raise LookupError(
+                    "ModelRegistry.load(): nothing is in production yet: promote a version first"
+                )
         return joblib.load(self.path(version))
 
     # -- serving ----------------------------------------------------------------------------
@@ -326,7 +334,10 @@ class ModelRegistry:
         """
         stack = self._stack()
         if len(stack) < 2:
-            raise LookupError("nothing to roll back to: fewer than two versions have been promoted")
+            raise LookupError(
+                "ModelRegistry.rollback(): nothing to roll back to: fewer than two versions "
+                "have been promoted"
+            )
         self._log("rollback", stack[-2], replaced=stack[-1])
         return stack[-2]
 
