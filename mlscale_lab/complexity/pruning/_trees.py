@@ -33,9 +33,10 @@ class TreePruningPath:
 
     Examples
     --------
-    >>> p = TreePruningPath([0.0, 0.01], [9, 3], [100, 95], [93, 94], [94, 93.5], [2, 2], 4, 0.01)
-    >>> p.chosen_index, p.best_cv_index
-    (1, 0)
+    >>> p = TreePruningPath([0.0, 0.01, 0.02], [9, 5, 3], [100, 97, 95], [93, 94, 94],
+    ...                     [94.0, 94.0, 93.5], [2, 2, 2], 4, 0.02)
+    >>> p.best_cv_index, p.chosen_index  # a tie goes to the smaller tree; one SE further still
+    (1, 2)
     """
 
     alphas: list[float]
@@ -59,8 +60,9 @@ class TreePruningPath:
 
     @property
     def best_cv_index(self) -> int:
-        """Index of the highest CV accuracy (the first, i.e. the largest tree, on a tie)."""
-        return int(np.argmax(np.round(self.cv_accuracy, 9)))
+        """Index of the highest CV accuracy; on a tie, the smaller tree (the larger alpha)."""
+        cv = np.round(np.asarray(self.cv_accuracy, dtype=float), 9)
+        return int(np.flatnonzero(cv == cv.max())[-1])
 
     def as_dict(self) -> dict:
         """The path as a plain dict."""
