@@ -9,7 +9,11 @@ Goals (issue 7):
 - power of two choices: p99 at most half of random's at utilisation 0.9, heterogeneous replicas;
 - 1e6 simulated requests in at most 5 s (per policy);
 - Dask on 2 workers: at least 1.6x speedup on CPU-bound partitions;
-- auto-scaling: cost at most 0.6 of static-at-peak with at most 1% SLO violations.
+- auto-scaling: cost at most 0.6 of static-at-peak with at most 1% SLO violations;
+- lab 05's exercise 3 (issue 14), with ``--calibrate N``: over N days of the trace family, the
+  sound method (least-cost target meeting the SLO on each of 4 validation days) passes the
+  unseen-day test (SLO + twice the validation spread) in at least 99% of draws, and every
+  rejection of the tune-on-one-day answer is a day on which it really misses the SLO.
 """
 
 from __future__ import annotations
@@ -63,6 +67,46 @@ def bench_autoscale() -> None:
           f"goal <=0.6 and <=1%: {'PASS' if ok else 'FAIL'}")
 
 
+def bench_robust_target(n_days: int, draws: int = 4000) -> None:
+    """Exercise 3's grading, replayed on random draws of validation and unseen days."""
+    targets = np.round(np.arange(0.6, 0.951, 0.05), 2)
+    t0, c0 = time.perf_counter(), time.process_time()
+    viol = np.array([[sc.simulate_autoscaler(d, target_utilisation=float(t)).slo_violation_rate
+                      for t in targets] for d in sc.request_trace_family(n_days, seed=7)])
+    print(f"{n_days} days x {targets.size} targets simulated in {time.perf_counter() - t0:.0f} s "
+          f"wall, {time.process_time() - c0:.0f} s CPU")
+    rng = np.random.default_rng(0)
+
+    def highest_ok(v):  # cost falls as the target rises: the least-cost target within the SLO
+        ok = np.where(v <= 0.01)[0]
+        return int(ok.max()) if ok.size else None
+
+    sound = one_day = one_rejected = one_rejected_wrong = one_passed_wrong = n = 0
+    for _ in range(draws):
+        idx = rng.choice(n_days, 5, replace=False)
+        val, unseen = viol[idx[:4]], viol[idx[4]]
+        j = highest_ok(val.max(axis=0))
+        k = highest_ok(val[0])
+        if j is None or k is None:
+            continue
+        n += 1
+        sound += unseen[j] <= 0.01 + 2 * np.ptp(val[:, j])
+        public_fails = val[:, k].max() > 0.01
+        hidden_fails = unseen[k] > 0.01 + 2 * np.ptp(val[:, k])
+        rejected = public_fails or hidden_fails
+        really_wrong = val[:, k].max() > 0.01 or unseen[k] > 0.01
+        one_day += k != j
+        one_rejected += rejected
+        one_rejected_wrong += rejected and really_wrong
+        one_passed_wrong += (not rejected) and really_wrong
+    ok = sound / n >= 0.99 and one_rejected == one_rejected_wrong
+    print(f"sound method passes the unseen day in {sound / n:.1%} of {n} draws; tuned on one day: "
+          f"another target in {one_day / n:.0%}, rejected in {one_rejected / n:.0%} "
+          f"(really missing the SLO on a day in {one_rejected_wrong / max(one_rejected, 1):.0%} of "
+          f"those), missing it on the unseen day yet accepted in {one_passed_wrong / n:.0%}  "
+          f"goal >=99% and 100%: {'PASS' if ok else 'FAIL'}")
+
+
 def bench_dask(repeats: int) -> None:
     import psutil
 
@@ -82,11 +126,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask speedup (simulators only)")
     ap.add_argument("--repeats", type=int, default=3, help="Dask timings: best of this many runs")
+    ap.add_argument("--calibrate", type=int, default=0, metavar="N",
+                    help="replay lab 05's exercise 3 grading over N simulated days (80: ~30 s CPU)")
     args = ap.parse_args()
     bench_theory()
     bench_tail()
     bench_speed()
     bench_autoscale()
+    if args.calibrate:
+        bench_robust_target(args.calibrate)
     if not args.no_dask:
         bench_dask(args.repeats)
 
