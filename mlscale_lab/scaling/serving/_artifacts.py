@@ -82,8 +82,13 @@ def load_predictor(path, threads: int = 1):
 
 
 def export_artifacts(model, n_features: int, folder) -> dict[str, Path]:
-    """Save a torch ``model`` three ways: ``fp32`` (.pt), ``int8`` (dynamic quantisation of its
-    Linear layers, .pt) and ``onnx`` (needs the ``onnx`` package; skipped without it).
+    """Save a torch ``model`` three ways: ``fp32`` (.pt), ``int8`` (lab 06's dynamic quantisation
+    of its Linear layers, .pt) and ``onnx`` (needs the ``onnx`` package; skipped without it).
+
+    The ONNX file comes from torch's TorchScript exporter (``dynamo=False``): lab 06's
+    :func:`~mlscale_lab.complexity.compression.export_onnx` uses the maintained ``dynamo=True``
+    exporter, which takes several seconds longer (over 20 s on a busy 2-core machine) for the
+    same graph of Linear and ReLU layers; a serving lab on a time budget only needs the file.
 
     Returns
     -------
@@ -94,6 +99,8 @@ def export_artifacts(model, n_features: int, folder) -> dict[str, Path]:
 
     import torch
 
+    from mlscale_lab.complexity import compression
+
     n_features = check_int("export_artifacts", "n_features", n_features, low=1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -102,8 +109,7 @@ def export_artifacts(model, n_features: int, folder) -> dict[str, Path]:
     torch.save(model, paths["fp32"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's deprecation notices about quantized tensors
-        int8 = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        torch.save(int8, paths["int8"])
+        torch.save(compression.quantize_dynamic_int8(model), paths["int8"])
         try:
             import onnx  # noqa: F401  (the exporter needs it)
         except ImportError:
