@@ -62,6 +62,24 @@ def test_bad_input_says_what_was_wrong(call, words):
         assert w in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "call, kind, message",
+    [
+        (lambda: erlang_c(2.0, 1.0), TypeError, "erlang_c(servers=2.0): expected a whole number"),
+        (lambda: mm1_mean_wait(-1, 1.0), ValueError, "mm1_mean_wait(arrival_rate=-1): expected a finite number > 0"),
+        (lambda: mm1_latency_quantile(0.5, 1.0, 1.0), ValueError, "mm1_latency_quantile(q=1.0)"),
+        (lambda: simulate_balancer("random", 4, "fast", 1.0), TypeError, "simulate_balancer(arrival_rate='fast')"),
+        (lambda: simulate_balancer("random", 4, 1.0, 1.0, 10, warmup=1.0), ValueError, "simulate_balancer(warmup=1.0)"),
+        (lambda: heterogeneous_means(4, spread=2), ValueError, "heterogeneous_means(spread=2)"),
+    ],
+)
+def test_one_message_shape_and_one_exception_type_per_mistake(call, kind, message):
+    """Wrong type: TypeError; wrong value: ValueError; the message names function, parameter, value."""
+    with pytest.raises(kind) as info:
+        call()
+    assert str(info.value).startswith(message)
+
+
 def test_central_queue_matches_erlang_c():
     """M/M/c at utilisation 0.8: mean wait within 5% of Erlang C, over the first five seeds."""
     c, rho, s = 8, 0.8, 1.0

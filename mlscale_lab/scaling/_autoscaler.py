@@ -209,7 +209,8 @@ def simulate_autoscaler(
     rate = np.asarray(trace.rate, dtype=float)
     step = float(trace.step)
     if rate.ndim != 1 or rate.size == 0 or np.any(rate < 0) or not np.all(np.isfinite(rate)):
-        raise ValueError("trace.rate must be a non-empty 1-D array of finite rates >= 0")
+        raise ValueError("simulate_autoscaler(trace=...): expected trace.rate, a non-empty 1-D "
+                         "array of finite rates >= 0")
     mu = 1.0 / s
     n = rate.size
 

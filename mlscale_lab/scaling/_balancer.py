@@ -99,15 +99,16 @@ def _service_model(service_time, servers: int, rng, n: int):
         base = np.asarray(service_time(rng, n), dtype=float)
         if base.shape != (n,):
             raise ValueError(
-                f"service_time sampler returned shape {base.shape}; it must return an array of "
-                f"n={n} service times, as service_time(rng, n)"
+                f"simulate_balancer(service_time=<sampler>): expected service_time(rng, n) to return "
+                f"an array of n={n} service times, got shape {base.shape}"
             )
         if not np.all(np.isfinite(base)) or np.any(base < 0):
-            raise ValueError("service_time sampler returned negative or non-finite times; "
-                             "service times must be finite and >= 0")
+            raise ValueError("simulate_balancer(service_time=<sampler>): expected finite service "
+                             "times >= 0, got negative or non-finite ones")
         mean = float(base.mean())
         if mean <= 0:
-            raise ValueError("service_time sampler returned all zeros; service times must have a mean > 0")
+            raise ValueError("simulate_balancer(service_time=<sampler>): expected service times "
+                             "with a mean > 0, got all zeros")
         return base, np.ones(servers), np.full(servers, mean)
     if isinstance(service_time, numbers.Real) and not isinstance(service_time, bool):
         mean = check_positive("simulate_balancer", "service_time", service_time)
@@ -116,15 +117,17 @@ def _service_model(service_time, servers: int, rng, n: int):
         means = np.asarray(service_time, dtype=float)
         if means.shape != (servers,):
             raise ValueError(
-                f"service_time as per-replica means needs one mean per replica: got "
-                f"{means.shape[0] if means.ndim == 1 else means.shape} values for servers={servers}"
+                f"simulate_balancer(service_time={means.tolist()}): expected one mean per replica "
+                f"(servers={servers}), got {means.shape[0] if means.ndim == 1 else means.shape} values"
             )
         if not np.all(np.isfinite(means)) or np.any(means <= 0):
-            raise ValueError(f"service_time per-replica means must all be > 0, got {means.tolist()}")
+            raise ValueError(f"simulate_balancer(service_time={means.tolist()}): expected "
+                             f"per-replica means > 0, got {means.tolist()}")
         return rng.exponential(1.0, n), means, means
     raise TypeError(
-        "service_time must be a mean (float > 0, exponential times), a sampler "
-        "service_time(rng, n) -> array, or one mean per replica (a list of floats); "
+        f"simulate_balancer(service_time={service_time!r}): expected a mean (float > 0, "
+        "exponential times), a sampler service_time(rng, n) -> array, or one mean per replica "
+        "(a list of floats); "
         f"got {type(service_time).__name__}"
     )
 
@@ -197,7 +200,7 @@ def simulate_balancer(
     rho = lam / capacity
     if rho >= 1:
         raise ValueError(
-            f"utilisation {rho:.3g} >= 1: arrival_rate {lam:g} is at or above the replicas' "
+            f"simulate_balancer(arrival_rate={lam:g}): utilisation {rho:.3g} >= 1, the rate is at or above the replicas' "
             f"capacity {capacity:g} requests per unit time, so queues grow without bound; "
             "lower arrival_rate, add servers, or shorten service_time"
         )

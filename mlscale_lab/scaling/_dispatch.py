@@ -174,8 +174,8 @@ def least_connections(arrivals, base, scale, servers, policy=None, rng=None):
             k = policy(tuple(counts), rng)
             if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k < servers:
                 raise ValueError(
-                    f"policy returned {k!r}; a dispatch policy must return a replica index, "
-                    f"an int in 0..{servers - 1}"
+                    f"simulate_balancer(policy=<custom>): expected a replica index, an int in "
+                    f"0..{servers - 1}, got {k!r} from the policy"
                 )
             k = int(k)
         f = free_at[k]

@@ -326,8 +326,8 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
     addrs = worker_addresses(client)
     if max(worker_counts) > len(addrs):
         raise ValueError(
-            f"worker_counts asks for {max(worker_counts)} workers but the cluster has {len(addrs)}; "
-            "start more workers or lower worker_counts"
+            f"measure_worker_speedup(worker_counts={tuple(worker_counts)}): expected counts up to "
+            f"the cluster's {len(addrs)} workers; start more workers or lower worker_counts"
         )
     _warm_up(client, model, addrs)
     shared = client.scatter(model, broadcast=True, hash=False)
