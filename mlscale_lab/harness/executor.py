@@ -259,6 +259,7 @@ def execute(
             spawn.update(stdout=log, stderr=log)
         with client.setup_kernel(**spawn):
             state["pid"] = client.km.provisioner.pid
+            kernel = _processes([state["pid"]])
             if over_budget.is_set():  # the budget ran out while the kernel was starting
                 kill_process_tree(state["pid"])
             if monitor_interval:
@@ -279,7 +280,7 @@ def execute(
                 if mon is not None:
                     mon.__exit__(None, None, None)
                 # What the kernel started, before its shutdown orphans it (a Dask worker, a pool).
-                leftovers = _processes(descendant_pids(state["pid"]))
+                leftovers = kernel + _processes(descendant_pids(state["pid"]))
     except CellTimeoutError as exc:
         status, error = "cell_timeout", str(exc).strip().splitlines()[0] if str(exc).strip() else "CellTimeoutError"
     except DeadKernelError:
@@ -292,7 +293,6 @@ def execute(
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
         watchdog.cancel()
-        kill_process_tree(state["pid"])
         for proc in leftovers:
             if proc.is_running():  # is_running checks the start time: never a reused pid
                 kill_process_tree(proc.pid)
