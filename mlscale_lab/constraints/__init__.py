@@ -6,7 +6,8 @@ re-exported, so ``from mlscale_lab.constraints import ResourceMonitor`` is all a
 - the machine's budget (cgroup limits, Binder's ``MEM_LIMIT``): :func:`machine_budget`
 - watching a run: :class:`ResourceMonitor`; capping one: :func:`run_limited`
 - a model's bytes: :func:`model_footprint`; its training memory: :func:`estimate_training_memory`,
-  held against :func:`measure_training_peak` and :func:`library_baseline_bytes`
+  held against :func:`measure_training_peak`; the interpreter and libraries measured by
+  :func:`training_baseline_bytes` and :func:`library_baseline_bytes`
 - serving latency and the machine that serves it, queueing and memory per worker included:
   :func:`measure_latency`, :func:`measure_serving`, :func:`choose_machine` (prices from
   :mod:`mlscale_lab.prices`)
@@ -66,6 +67,7 @@ from mlscale_lab.constraints._training_peak import (
     TrainingPeak,
     library_baseline_bytes,
     measure_training_peak,
+    training_baseline_bytes,
 )
 
 __all__ = [
@@ -105,6 +107,7 @@ __all__ = [
     "package_versions",
     "run_limited",
     "run_measured",
+    "training_baseline_bytes",
     "verdict",
     "wait_quantile_ms",
 ]

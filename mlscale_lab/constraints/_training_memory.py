@@ -14,7 +14,7 @@ Training memory has parts a learner can reason about:
   gradient of every output during the backward pass, and the optimizer update's scratch tensor;
 - the **baseline**: the interpreter and the libraries (torch alone is a few hundred MB),
   which the machine holds before the first weight (measure it with
-  :func:`~mlscale_lab.constraints.library_baseline_bytes`).
+  :func:`~mlscale_lab.constraints.training_baseline_bytes`).
 
 :func:`~mlscale_lab.constraints.measure_training_peak` trains a few steps in a fresh child
 process, so the estimate can be held against a measurement.
@@ -260,7 +260,7 @@ def estimate_training_memory(
         Default: cross-entropy for integer targets, mean squared error otherwise.
     baseline_bytes : int, default 0
         Resident memory of the interpreter and libraries before training, measured with
-        :func:`~mlscale_lab.constraints.library_baseline_bytes`; added as its own part so that
+        :func:`~mlscale_lab.constraints.training_baseline_bytes`; added as its own part so that
         ``total_bytes`` compares with a whole process's peak.
 
     Returns

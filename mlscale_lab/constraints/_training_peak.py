@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from mlscale_lab.validation import check_int
 
-__all__ = ["TrainingPeak", "library_baseline_bytes", "measure_training_peak"]
+__all__ = ["TrainingPeak", "library_baseline_bytes", "measure_training_peak",
+           "training_baseline_bytes"]
 
 
 @dataclass(frozen=True)
@@ -61,24 +62,36 @@ def _peak_rss_since_reset() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
+def _warm_up(opt_cls, opt_settings, loss_fn, target_dtype, threads) -> None:
+    """One step of the optimizer and loss on a tiny model: torch's first forward, backward and
+    optimizer step load kernels and allocate one-off buffers (tens of MB) that are no model's."""
+    import torch
+
+    torch.set_num_threads(threads)
+    tiny = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    tiny_opt = opt_cls(tiny.parameters(), **opt_settings)
+    tiny_out = tiny(torch.zeros(2, 4))
+    if loss_fn is not None and target_dtype is not None and not target_dtype.is_floating_point:
+        loss_fn(tiny_out, torch.zeros(2, dtype=target_dtype)).backward()
+    else:
+        tiny_out.pow(2).mean().backward()
+    tiny_opt.step()
+
+
+def _warmed_up_rss(opt_cls, opt_settings, loss_fn, target_dtype, threads) -> int:
+    import psutil
+
+    _warm_up(opt_cls, opt_settings, loss_fn, target_dtype, threads)
+    return psutil.Process().memory_info().rss
+
+
 def _train_and_measure(meta_model, opt_cls, opt_settings, inputs, targets, loss_fn, steps, threads):
     import threading
 
     import psutil
     import torch
 
-    torch.set_num_threads(threads)
-    # One step of the same optimizer and loss on a tiny model first: torch's first backward
-    # and first optimizer step allocate one-off buffers (tens of MB) that are not the model's.
-    tiny = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
-    tiny_opt = opt_cls(tiny.parameters(), **opt_settings)
-    tiny_out = tiny(torch.zeros(2, 4))
-    if targets is not None and loss_fn is not None and not targets.dtype.is_floating_point:
-        loss_fn(tiny_out, torch.zeros(2, dtype=targets.dtype)).backward()
-    else:
-        tiny_out.pow(2).mean().backward()
-    tiny_opt.step()
-    del tiny, tiny_opt, tiny_out
+    _warm_up(opt_cls, opt_settings, loss_fn, None if targets is None else targets.dtype, threads)
     proc = psutil.Process()
     before = proc.memory_info().rss
     # Start-up (importing torch, unpickling the batch) may have peaked higher than training
@@ -163,25 +176,13 @@ def measure_training_peak(
     >>> peak.peak_bytes > peak.before_bytes  # doctest: +SKIP
     True
     """
-    import torch
 
     from mlscale_lab.constraints._limits import run_limited
     from mlscale_lab.constraints._training_memory import default_loss
 
     steps = check_int("measure_training_peak", "steps", steps, low=1)
     threads = check_int("measure_training_peak", "threads", threads, low=1)
-    if isinstance(optimizer, type):
-        opt_cls, settings = optimizer, {}
-    elif isinstance(optimizer, torch.optim.Optimizer):
-        opt_cls = type(optimizer)
-        settings = {k: v for k, v in optimizer.defaults.items() if not isinstance(v, torch.Tensor)}
-    else:
-        raise TypeError(
-            f"measure_training_peak(optimizer={optimizer!r}): expected a torch.optim.Optimizer "
-            f"or its class, got {type(optimizer).__name__}"
-        )
-    if "lr" not in settings:
-        settings["lr"] = 1e-3
+    opt_cls, settings = _optimizer_recipe("measure_training_peak", optimizer)
     meta_model = copy.deepcopy(model).to("meta")
     if loss_fn is None:
         loss_fn = default_loss(targets)
@@ -199,6 +200,68 @@ def measure_training_peak(
         timeout_s=timeout_s,
     )
     return TrainingPeak(int(peak - before), int(before), int(peak), steps)
+
+
+def _optimizer_recipe(func: str, optimizer) -> tuple[type, dict]:
+    """The optimizer's class and settings, to rebuild it in a child process."""
+    import torch
+
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        opt_cls, settings = optimizer, {}
+    elif isinstance(optimizer, torch.optim.Optimizer):
+        opt_cls = type(optimizer)
+        settings = {k: v for k, v in optimizer.defaults.items() if not isinstance(v, torch.Tensor)}
+    else:
+        raise TypeError(f"{func}(optimizer={optimizer!r}): expected a torch.optim.Optimizer or "
+                        f"its class, got {type(optimizer).__name__}")
+    settings.setdefault("lr", 1e-3)
+    return opt_cls, settings
+
+
+def training_baseline_bytes(optimizer=None, targets=None, *, loss_fn=None, threads: int = 1,
+                            timeout_s: float = 120) -> int:
+    """Resident memory of a fresh training process before its model: interpreter, torch, warm.
+
+    A fresh Python imports torch, then trains a tiny model one step with ``optimizer`` (torch
+    loads kernels and allocates one-off buffers on its first forward, backward and optimizer
+    step), and reports its resident memory: the part of every training process that is
+    neither model nor data. It is measured once per machine (torch's build and the BLAS it
+    loads differ), never from the model being estimated.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer or its class, default torch.optim.Adam
+    targets : torch.Tensor, optional
+        Sample targets: their dtype picks the loss, as in :func:`measure_training_peak`.
+    loss_fn : callable, optional
+    threads : int, default 1
+        torch threads (each thread keeps its own buffers).
+    timeout_s : float, default 120
+
+    Returns
+    -------
+    int
+        Bytes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> training_baseline_bytes(torch.optim.SGD) > 50 * 1024**2  # doctest: +SKIP
+    True
+    """
+    import torch
+
+    from mlscale_lab.constraints._limits import run_limited
+    from mlscale_lab.constraints._training_memory import default_loss
+
+    threads = check_int("training_baseline_bytes", "threads", threads, low=1)
+    opt_cls, settings = _optimizer_recipe("training_baseline_bytes",
+                                          torch.optim.Adam if optimizer is None else optimizer)
+    if loss_fn is None:
+        loss_fn = default_loss(targets)
+    dtype = None if targets is None else targets.dtype
+    return int(run_limited(_warmed_up_rss, opt_cls, settings, loss_fn, dtype, threads,
+                           timeout_s=timeout_s))
 
 
 def _rss_after_import(modules: tuple[str, ...]) -> int:

@@ -52,3 +52,74 @@ WRONG_ANSWERS = {
         "    return min(ok, key=lambda m: m.usd_per_hour) if ok else None",
     ],
 }
+
+WRONG_ANSWERS["lab01-adam-bytes"] = [
+    # the misconception: half precision halves everything
+    "def adam_step_bytes(n_params, fp32_activation_bytes, batch_bytes, precision='fp32'):\n"
+    "    value = 4 if precision == 'fp32' else 2\n"
+    "    return int(4 * n_params * value + fp32_activation_bytes * value // 4 + batch_bytes)\n"
+    "my_estimate = adam_step_bytes(n_params, estimate.activations_bytes, estimate.batch_bytes)",
+    # forgets the fp32 master copy: 12 bytes a parameter in mixed precision
+    "def adam_step_bytes(n_params, fp32_activation_bytes, batch_bytes, precision='fp32'):\n"
+    "    if precision == 'fp32':\n"
+    "        return int(16 * n_params + fp32_activation_bytes + batch_bytes)\n"
+    "    return int(12 * n_params + fp32_activation_bytes // 2 + batch_bytes)\n"
+    "my_estimate = adam_step_bytes(n_params, estimate.activations_bytes, estimate.batch_bytes)",
+    # precision ignored: right for the model state, but 16-bit activations are not halved
+    "def adam_step_bytes(n_params, fp32_activation_bytes, batch_bytes, precision='fp32'):\n"
+    "    return int(16 * n_params + fp32_activation_bytes + batch_bytes)\n"
+    "my_estimate = adam_step_bytes(n_params, estimate.activations_bytes, estimate.batch_bytes)",
+    # off by one tensor: Adam counted with one moment
+    "def adam_step_bytes(n_params, fp32_activation_bytes, batch_bytes, precision='fp32'):\n"
+    "    if precision == 'fp32':\n"
+    "        return int(12 * n_params + fp32_activation_bytes + batch_bytes)\n"
+    "    return int(12 * n_params + fp32_activation_bytes // 2 + batch_bytes)\n"
+    "my_estimate = adam_step_bytes(n_params, estimate.activations_bytes, estimate.batch_bytes)",
+    # the lazy answer: the library's total, temporaries and baseline included
+    "def adam_step_bytes(n_params, fp32_activation_bytes, batch_bytes, precision='fp32'):\n"
+    "    per = 16 if precision == 'fp32' else 16\n"
+    "    act = fp32_activation_bytes if precision == 'fp32' else fp32_activation_bytes // 2\n"
+    "    return int(per * n_params + act + batch_bytes)\n"
+    "my_estimate = estimate.total_bytes",
+]
+
+WRONG_ANSWERS["lab01-out-of-core"] = [
+    # the misconception: read the whole file, then train in chunks (memory follows the rows)
+    "def train_out_of_core(x_path, y_path, n_rows, n_features, chunk_rows):\n"
+    "    X = np.fromfile(x_path, dtype=np.float32).reshape(n_rows, n_features)\n"
+    "    y = np.fromfile(y_path, dtype=np.int8)\n"
+    "    model = SGDClassifier(random_state=SEED)\n"
+    "    for s in range(0, n_rows, chunk_rows):\n"
+    "        model.partial_fit(X[s:s + chunk_rows], y[s:s + chunk_rows], classes=[0, 1])\n"
+    "    return model",
+    # one mapping of the whole file, never released: every page read stays resident
+    "def train_out_of_core(x_path, y_path, n_rows, n_features, chunk_rows):\n"
+    "    X = np.memmap(x_path, dtype=np.float32, mode='r', shape=(n_rows, n_features))\n"
+    "    y = np.memmap(y_path, dtype=np.int8, mode='r', shape=(n_rows,))\n"
+    "    model = SGDClassifier(random_state=SEED)\n"
+    "    for s in range(0, n_rows, chunk_rows):\n"
+    "        model.partial_fit(np.asarray(X[s:s + chunk_rows]), np.asarray(y[s:s + chunk_rows]),\n"
+    "                          classes=[0, 1])\n"
+    "    return model",
+    # off by one chunk: the last chunk is never read
+    "def train_out_of_core(x_path, y_path, n_rows, n_features, chunk_rows):\n"
+    "    model = SGDClassifier(random_state=SEED)\n"
+    "    for start in range(0, n_rows - chunk_rows, chunk_rows):\n"
+    "        X = np.memmap(x_path, dtype=np.float32, mode='r', offset=start * n_features * 4,\n"
+    "                      shape=(chunk_rows, n_features))\n"
+    "        y = np.memmap(y_path, dtype=np.int8, mode='r', offset=start, shape=(chunk_rows,))\n"
+    "        model.partial_fit(np.asarray(X), np.asarray(y), classes=[0, 1])\n"
+    "        del X, y\n"
+    "    return model",
+    # the offset in values, not bytes: chunks overlap and the rows are wrong
+    "def train_out_of_core(x_path, y_path, n_rows, n_features, chunk_rows):\n"
+    "    model = SGDClassifier(random_state=SEED)\n"
+    "    for start in range(0, n_rows, chunk_rows):\n"
+    "        rows = min(chunk_rows, n_rows - start)\n"
+    "        X = np.memmap(x_path, dtype=np.float32, mode='r', offset=start * n_features,\n"
+    "                      shape=(rows, n_features))\n"
+    "        y = np.memmap(y_path, dtype=np.int8, mode='r', offset=start, shape=(rows,))\n"
+    "        model.partial_fit(np.asarray(X), np.asarray(y), classes=[0, 1])\n"
+    "        del X, y\n"
+    "    return model",
+]
