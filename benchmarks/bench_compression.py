@@ -26,7 +26,7 @@ import torch
 
 from mlscale_lab.complexity import compression as C
 from mlscale_lab.complexity import pruning as P
-from mlscale_lab.constraints import measure_latency, model_footprint
+from mlscale_lab.constraints import measure_latency
 
 WIDE = (64, 1024, 1024, 10)
 
@@ -82,10 +82,11 @@ def main() -> int:
     models = {"fp32": m0, "torch.ao int8 dynamic": C.quantize_dynamic_int8(m0),
               "torch.ao int8 static": C.quantize_static_int8(m0, d0.X_train[:512])}
     models.update(_torchao_variants(m0))
-    base_bytes = model_footprint(m0).serialized_bytes
+    # torch.save bytes of the state dict (model_footprint counts values, which torchao's tensors refuse)
+    base_bytes = P.torch_save_bytes(m0.state_dict())
     rows = {}
     for name, m in models.items():
-        rows[name] = {"size_ratio": base_bytes / model_footprint(m).serialized_bytes,
+        rows[name] = {"size_ratio": base_bytes / P.torch_save_bytes(m.state_dict()),
                       "accuracy": P.accuracy(m, d0.X_test, d0.y_test),
                       "p50_ms": _speed(_torch_predict(m), d0.X_test)}
     onnx = work / "m.onnx"
