@@ -37,17 +37,17 @@ def artifact_kind(func: str, path) -> Path:
     return p
 
 
-def load_predictor(path, threads: int = 1):
-    """Load the artifact at ``path``; return ``predict(X) -> labels`` for a float32 2-D array.
+def load_predictor(model_path, threads: int = 1):
+    """Load the artifact at ``model_path``; return ``predict(X) -> labels`` for a 2-D float32 array.
 
     Parameters
     ----------
-    path : path-like
+    model_path : path-like
         ``.pt`` (a whole ``torch.nn.Module`` saved by ``torch.save``), ``.onnx``, ``.joblib``/``.pkl``.
     threads : int
         Intra-op threads of the runtime (one per worker process: workers are the parallelism).
     """
-    p = artifact_kind("load_predictor", path)
+    p = artifact_kind("load_predictor", model_path)
     threads = check_int("load_predictor", "threads", threads, low=1)
     kind = ARTIFACT_KINDS[p.suffix]
     if kind == "torch":
