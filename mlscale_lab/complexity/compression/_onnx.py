@@ -133,6 +133,7 @@ class ColdStart:
     prediction: list
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and tables)."""
         return asdict(self)
 
 

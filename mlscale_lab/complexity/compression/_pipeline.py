@@ -30,6 +30,7 @@ class Stage:
     accuracy: float
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and tables)."""
         return asdict(self)
 
 

@@ -45,6 +45,7 @@ class Recipe:
     accuracy: float
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and tables)."""
         return asdict(self)
 
 
@@ -76,6 +77,7 @@ class DeviceProfile:
                 check_number("DeviceProfile", field, value, low=0, low_open=True)
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for JSON and tables)."""
         return asdict(self)
 
 
