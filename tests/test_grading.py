@@ -236,7 +236,10 @@ def test_feedback_never_shows_hidden_tests(graded):
             assert line not in html, (student, line)
     # the hidden failure is reported, without its text
     assert "A hidden test failed" in _html(graded, "wrong")
-    assert "A hidden test failed" in _html(graded, "leaky")
+    # printing In[-1] from the answer reaches the IPython shell: flagged, and 0 for that test
+    leaky = graded["results"]["leaky"]
+    assert leaky.status == "flagged" and "get_ipython" in leaky.reason
+    assert _points(graded, "leaky")["lab99-double-tests"] == 0
 
 
 def test_feedback_shows_scores_and_public_test_output(graded):

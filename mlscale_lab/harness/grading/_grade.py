@@ -6,7 +6,7 @@ cells added back, ``CheckCellMetadata``), the static scan of the learner's cells
 the notebook run in a sandboxed, capped kernel whose folder holds that submission alone, with
 the grader's snapshot cell before each test (:mod:`._pristine`), then every test cell replayed in
 a fresh process the submission's code never ran in, whose verdicts replace the test cells'
-outputs; then ``LimitOutput``, ``SaveAutoGrades``, ``GetGrades`` and feedback without hidden or
+outputs; then ``LimitOutput``, nbgrader's scoring rule and feedback without hidden or
 course-private tests. Classes of submissions are graded by :mod:`._class`.
 """
 
@@ -19,7 +19,6 @@ import re
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -151,20 +150,35 @@ def prepare_lab(source: str | os.PathLike, private_dir: str | os.PathLike,
                   private_tests, digest)
 
 
-def _grading_copy(nb):
-    """A copy nbgrader scores: stderr in a test cell counts as output, not as failure.
+def _score(nb, resources: dict) -> dict[str, float | None]:
+    """Score every graded cell with nbgrader's own rule (``determine_grade``: an error output
+    scores 0), as ``SaveAutoGrades`` and ``GetGrades`` would, without a database; set the
+    scores the feedback template shows. ``None``: the cell waits for manual grading.
 
     nbgrader scores a test cell with any stderr output as 0. The labs' test cells write to
     stdout only (``mlscale-lab lint`` checks), so stderr there comes from the learner's code:
     a UserWarning, a ConvergenceWarning, a progress bar. Only an error output fails a test.
     """
-    graded = copy.deepcopy(nb)
-    for cell in graded.cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-            for out in cell.outputs:
-                if out.output_type == "stream" and out.name == "stderr":
-                    out.name = "stdout"
-    return graded
+    from nbgrader import utils
+
+    scores, total, maximum = {}, 0.0, 0.0
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if utils.is_solution(cell) or utils.is_task(cell):
+            meta["comment"] = None
+        if not utils.is_grade(cell):
+            continue
+        graded = copy.deepcopy(cell)
+        for out in graded.get("outputs", []):
+            if out.output_type == "stream" and out.name == "stderr":
+                out.name = "stdout"
+        auto, points = utils.determine_grade(graded)
+        scores[meta["grade_id"]] = auto
+        meta["score"], meta["points"] = (auto or 0.0), points
+        total += auto or 0.0
+        maximum += points
+    resources["nbgrader"].update({"score": total, "max_score": maximum, "late_penalty": 0})
+    return scores
 
 
 def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, out_dir, *,
@@ -177,16 +191,13 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
     ``MLSCALE_GRADING_SEED`` environment variable) in the pristine replay only.
     """
     import nbformat
-    from nbgrader.api import Gradebook
     from nbgrader.preprocessors import (
         CheckCellMetadata,
         ClearOutput,
         DeduplicateIds,
-        GetGrades,
         LimitOutput,
         OverwriteCells,
         OverwriteKernelspec,
-        SaveAutoGrades,
     )
 
     start = time.perf_counter()
@@ -203,14 +214,9 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
             result.status, result.cells = "error", zero
             result.reason = f"{Path(submission).name} is not a readable notebook ({type(exc).__name__}: {exc})"
             return result
-        db = private / "gradebook.db"
-        shutil.copyfile(kit.db, db)
-        url = f"sqlite:///{db}"
-        with Gradebook(url) as gb, warnings.catch_warnings():
-            # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are harmless.
-            warnings.simplefilter("ignore")
-            gb.update_or_create_student(student)
-            gb.add_submission(kit.name, student)
+        # The lab's gradebook is only read (OverwriteCells restores test cells from it); scores
+        # are computed below with nbgrader's own rule, so no per-submission database is written.
+        url = f"sqlite:///{kit.db}"
         resources = {"nbgrader": {"notebook": kit.name, "assignment": kit.name, "student": student,
                                   "db_url": url}}
         try:
@@ -249,22 +255,19 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
             replayer.close()
         result.status, result.reason, result.execute_seconds = outcome.status, outcome.reason, outcome.seconds
         nb, resources = LimitOutput().preprocess(nb, resources)
-        SaveAutoGrades().preprocess(_grading_copy(nb), copy.deepcopy(resources))
-        nb, resources = GetGrades().preprocess(nb, resources)
+        scores = _score(nb, resources)
         by_id = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells
                  if c.metadata.get("nbgrader", {}).get("grade")}
-        with Gradebook(url) as gb:
-            for gid, _ in kit.grade_cells:
-                grade = gb.find_grade(gid, kit.name, kit.name, student)
-                cell = by_id.get(gid)
-                if grade.auto_score is None:
-                    reason = "needs manual grading"
-                elif gid in reasons:
-                    reason = reasons[gid]
-                else:
-                    reason = cell_reason(cell) if cell is not None else "missing (0 points)"
-                result.cells.append(CellGrade(gid, grade.score if grade.auto_score is not None else None,
-                                              float(grade.max_score), reason))
+        for gid, points in kit.grade_cells:
+            cell = by_id.get(gid)
+            auto = scores.get(gid, 0.0) if cell is not None else 0.0
+            if auto is None:
+                reason = "needs manual grading"
+            elif gid in reasons:
+                reason = reasons[gid]
+            else:
+                reason = cell_reason(cell) if cell is not None else "missing (0 points)"
+            result.cells.append(CellGrade(gid, auto, float(points), reason))
         if result.flags:
             flagged = "flagged for the instructor: " + "; ".join(result.flags)
             if result.status == "graded":

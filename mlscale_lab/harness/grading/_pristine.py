@@ -33,11 +33,13 @@ SNAPSHOT_ID = "mlscale-snapshot-"
 #: namespace). Values go to a pickle only the replay loads; a JSON note says what could not be
 #: pickled, so the grader never unpickles anything the submission produced.
 _SNAPSHOT_CODE = '''
-import json, cloudpickle
+import json, linecache, cloudpickle
 vals = {n: ns[n] for n in names if n in ns}
+# The sources of the notebook's cells, so inspect.getsource works on answers in the replay.
+lines = {k: v for k, v in list(linecache.cache.items()) if "ipykernel_" in k or k.startswith("<ipython-input")}
 errors = {}
 try:
-    blob = cloudpickle.dumps(vals)
+    blob = cloudpickle.dumps({"values": vals, "lines": lines})
 except Exception:
     kept = {}
     for n, v in vals.items():
@@ -46,7 +48,7 @@ except Exception:
             kept[n] = v
         except Exception as exc:
             errors[n] = (type(exc).__name__ + ": " + str(exc))[:200]
-    blob = cloudpickle.dumps(kept)
+    blob = cloudpickle.dumps({"values": kept, "lines": lines})
 with open(path + ".pkl", "wb") as fh:
     fh.write(blob)
 with open(path + ".json", "w") as fh:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import json
+import linecache
 import os
 import select
 import signal
@@ -60,6 +61,15 @@ def _watched(tops) -> dict:
     return state
 
 
+def _library_wrapper(new, old) -> bool:
+    """A library wrapping its own function on a lazy import (``torch._dynamo`` wraps
+    ``torch.manual_seed``): the wrapper comes from the same package and wraps the original."""
+    module = getattr(new, "__module__", None) or ""
+    home = getattr(old, "__module__", None) or ""
+    return (getattr(new, "__wrapped__", None) is old and module.split(".")[0] == home.split(".")[0] != ""
+            and module != "__main__")
+
+
 def _changes(state) -> list[str]:
     out = []
     now = vars(builtins)
@@ -74,7 +84,8 @@ def _changes(state) -> list[str]:
             out.append(f"sys.modules[{name!r}]")
             continue
         d = vars(mod)
-        out += [f"{name}.{k}" for k, v in attrs.items() if d.get(k, _MISSING) is not v]
+        out += [f"{name}.{k}" for k, v in attrs.items() if d.get(k, _MISSING) is not v
+                and not _library_wrapper(d.get(k, _MISSING), v)]
     return out
 
 
@@ -101,7 +112,10 @@ def _run_test(test: dict, seed, tops, out_fd: int) -> None:
         import cloudpickle
 
         with open(test["snapshot"], "rb") as fh:
-            values = cloudpickle.load(fh)
+            data = cloudpickle.load(fh)
+        values = data["values"]
+        for filename, entry in data.get("lines", {}).items():
+            linecache.cache[filename] = (entry[0], None, list(entry[2]), filename)
         for name, value in values.items():
             if name not in test["pinned"] and not hasattr(builtins, name):
                 ns[name] = value

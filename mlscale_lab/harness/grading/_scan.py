@@ -30,7 +30,7 @@ _HOOK_ATTRS = frozenset({
     "settrace", "setprofile", "meta_path", "path_hooks", "_getframe", "f_globals", "f_locals",
     "f_back", "f_builtins", "tb_frame", "gi_frame", "cr_frame", "__globals__", "__code__",
     "__builtins__", "__closure__", "__subclasses__", "get_referrers", "get_referents",
-    "get_objects",
+    "get_objects", "__wrapped__", "__module__",
 })
 _DANGEROUS_MODULES = frozenset({"builtins", "__builtin__", "ctypes", "gc", "inspect", "importlib",
                                 "IPython", "ipykernel", "atexit", "copyreg", "marshal", "cffi",
