@@ -37,6 +37,10 @@ TAMPERING = {
     "globals()": ("globals()['int'] = str", "globals"),
     "pickling hook": ("class A:\n    def __reduce__(self):\n        return (print, ())", "__reduce__"),
     "ctypes": ("import ctypes", "ctypes"),
+    "equal to anything": ("class A:\n    def __eq__(self, other):\n        return True", "__eq__"),
+    "equal to anything (lambda)": ("class A(float):\n    __eq__ = lambda s, o: True", "__eq__"),
+    "class swapped": ("def f(x):\n    x.__class__ = int\n    return x", "__class__"),
+    "seeding disabled": ("np.random.seed = lambda *a: None", "np.random.seed"),
     "frames": ("import sys\nf = sys._getframe(0).f_back", "_getframe"),
     "tracing": ("import sys\nsys.settrace(print)", "settrace"),
     "lab name rebound": ("np = None", "rebinds `np`"),
@@ -68,6 +72,7 @@ def test_changing_data_the_tests_read_is_named():
     "import pandas as pd\npd.options.display.max_rows = 5\nnp.random.seed(0)",
     "def f(model):\n    model.weight = None\n    setattr(model, 'bias', None)\n    return model",
     "for i in range(3):\n    total = i\nmy_list = [max(1, i) for i in range(3)]",
+    "class P:\n    def __eq__(self, other):\n        return self.x == other.x",
 ])
 def test_honest_code_is_not_flagged(source):
     nb = nbformat.read(str(LAB00), as_version=4)

@@ -41,7 +41,10 @@ _PICKLE_HOOKS = frozenset({"__reduce__", "__reduce_ex__", "__setstate__", "__get
                            "__getnewargs__", "__getnewargs_ex__"})
 #: Library settings a learner may change openly (display options, backends).
 _ALLOWED_PATCH_PREFIXES = ("pd.options", "pandas.options", "plt.rcParams", "matplotlib.rcParams",
-                           "torch.backends", "np.random", "os.environ")
+                           "torch.backends", "os.environ")
+#: Comparisons and truth tests an answer could make always succeed.
+_ALWAYS_DUNDERS = frozenset({"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__",
+                             "__contains__", "__instancecheck__", "__subclasscheck__"})
 #: Magics an IPython cell may use: IPython turns them into get_ipython() calls.
 ALLOWED_MAGICS = frozenset({"time", "timeit", "matplotlib", "capture", "prun", "writefile",
                             "pip", "config", "load_ext", "memit"})
@@ -187,6 +190,9 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
                 found.append(f"calls `{node.func.id}()` (code or namespaces the scan cannot read)")
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _PICKLE_HOOKS:
             found.append(f"defines `{node.name}` (runs code when the grader loads the answer)")
+        elif _constant_dunder(node):
+            found.append(f"defines `{_constant_dunder(node)}` returning a constant (an answer that "
+                         "compares equal to anything)")
         elif isinstance(node, ast.Attribute) and node.attr == "modules" and _dotted(node) == "sys.modules":
             found.append("touches `sys.modules`")
         elif isinstance(node, ast.Attribute) and node.attr == "__dict__":
@@ -200,12 +206,26 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
                     path, root = _dotted(sub if isinstance(sub, ast.Attribute) else sub.value), _root(sub)
                     if any(path == p or path.startswith(p + ".") for p in _ALLOWED_PATCH_PREFIXES):
                         continue
-                    if isinstance(sub, ast.Attribute) and root in modules:
+                    if isinstance(sub, ast.Attribute) and sub.attr.startswith("__") and sub.attr.endswith("__"):
+                        found.append(f"assigns `{path}` (rewires an object's class or code)")
+                    elif isinstance(sub, ast.Attribute) and root in modules:
                         found.append(f"patches `{path}` (a library's attribute)")
                     elif root in protected and _is_top_level(tree, node):
                         found.append(f"changes `{path or root}`, which the lab's own cells define and its tests read")
                     break
     return list(dict.fromkeys(found))
+
+
+def _constant_dunder(node) -> str | None:
+    """The name of a comparison dunder defined to return a constant (def or lambda), else None."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _ALWAYS_DUNDERS:
+        returns = [n for n in ast.walk(node) if isinstance(n, ast.Return)]
+        if returns and all(isinstance(r.value, ast.Constant) for r in returns):
+            return node.name
+    if isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda) and isinstance(node.value.body, ast.Constant):
+        names = [t.id for t in node.targets if isinstance(t, ast.Name) and t.id in _ALWAYS_DUNDERS]
+        return names[0] if names else None
+    return None
 
 
 def _is_top_level(tree: ast.Module, node) -> bool:
