@@ -1,5 +1,7 @@
 """Thread scaling, Amdahl's law and the vertical cost table."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,11 @@ def test_cost_table_uses_the_one_price_list_and_offers_chunks():
     assert by["4xlarge"]["speedup"] == pytest.approx(1 / (0.1 + 0.9 / 16))
     assert by["4xlarge"]["usd_per_million_rows"] > by["small"]["usd_per_million_rows"]
     assert by["small"]["usd_per_hour"] == EXAMPLE_MACHINES[2].usd_per_hour
+    # The process's own memory comes first: less room for chunks, none at all on the smallest.
+    heavy = {r["machine"]: r for r in vertical_cost_table(0.1, 1000.0, 20 * GIB, process_bytes=GIB)}
+    assert heavy["nano"]["chunks"] is None and heavy["micro"]["chunks"] is None
+    assert heavy["small"]["chunks"] == math.ceil(20 * GIB / (0.7 * 2 * GIB - GIB))
+    assert heavy["medium"]["chunks"] > by["medium"]["chunks"]
 
 
 @pytest.mark.parametrize("kwargs, kind, words", [

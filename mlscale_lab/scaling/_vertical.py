@@ -220,12 +220,13 @@ def vertical_cost_table(
     machines: Sequence[Machine] | None = None,
     *,
     memory_headroom: float = 0.7,
+    process_bytes: float = 0.0,
 ) -> list[dict]:
     """What each machine size would give for one workload: Amdahl-predicted throughput, cost
     per million rows, and how the batch fits its memory.
 
-    A batch fits in one go when ``batch_bytes <= memory_headroom * memory`` (the rest is the
-    OS, the interpreter and copies). When it does not, a big machine is one answer and
+    A batch fits in one go when ``process_bytes + batch_bytes <= memory_headroom * memory``
+    (the rest is the OS and copies). When it does not, a big machine is one answer and
     out-of-core chunks another: ``chunks`` is the fewest equal chunks whose working set fits,
     each processed and written out before the next is read (lab 01's chunked pass).
 
@@ -240,14 +241,17 @@ def vertical_cost_table(
     machines : sequence of Machine, optional
         A price list; default :data:`mlscale_lab.prices.EXAMPLE_MACHINES` (example prices).
     memory_headroom : float
-        Share of a machine's memory the batch may use, in (0, 1].
+        Share of a machine's memory the process may use, in (0, 1].
+    process_bytes : float
+        What the process needs besides the batch: the interpreter, the libraries, the model
+        (measure it: the resident memory of a process that has loaded everything).
 
     Returns
     -------
     list of dict
         One row per machine: ``machine``, ``vcpus``, ``memory_bytes``, ``usd_per_hour``,
         ``speedup``, ``rows_per_second``, ``usd_per_million_rows``, ``fits`` (in one go) and
-        ``chunks`` (1 when it fits).
+        ``chunks`` (1 when it fits; None when the process alone does not fit).
 
     Examples
     --------
@@ -256,17 +260,21 @@ def vertical_cost_table(
     [('nano', 29), ('micro', 15), ('small', 8), ('medium', 4), ('large', 2)]
     >>> [r["machine"] for r in rows if r["fits"]]
     ['xlarge', '2xlarge', '4xlarge', 'memory-4xlarge']
+    >>> nano = vertical_cost_table(0.1, 1000.0, 2**30, process_bytes=400 * 2**20)[0]
+    >>> nano["chunks"] is None  # 70% of 512 MiB cannot even hold the 400 MiB process
+    True
     """
     func = "vertical_cost_table"
     s = check_fraction(func, "serial_fraction", serial_fraction)
     rate_1 = check_positive(func, "rows_per_second_1cpu", rows_per_second_1cpu)
     need = check_number(func, "batch_bytes", batch_bytes, low=0)
     headroom = check_fraction(func, "memory_headroom", memory_headroom, low_open=True)
+    base = check_number(func, "process_bytes", process_bytes, low=0)
     table = []
     for m in EXAMPLE_MACHINES if machines is None else machines:
         speedup = amdahl_speedup(m.vcpus, s)
         rate = rate_1 * speedup
-        usable = headroom * m.memory_bytes
+        usable = headroom * m.memory_bytes - base
         table.append({
             "machine": m.name,
             "vcpus": m.vcpus,
@@ -276,6 +284,6 @@ def vertical_cost_table(
             "rows_per_second": rate,
             "usd_per_million_rows": m.usd_per_hour / 3600 / rate * 1e6,
             "fits": need <= usable,
-            "chunks": max(1, math.ceil(need / usable)),
+            "chunks": max(1, math.ceil(need / usable)) if usable > 0 else None,
         })
     return table
