@@ -120,21 +120,30 @@ def plot_pipeline(stages_by_seed: dict, ax=None):
     return fig
 
 
-def plot_recipes(recipes, chosen: dict | None = None, ax=None):
-    """Each recipe's download size against accuracy; the marker's area grows with its batch-1
-    latency. ``chosen`` maps a profile name to the recipe it picked (or None), written on."""
-    fig, ax = _axes(ax, (7.5, 4))
-    lat = np.array([r.latency_ms for r in recipes])
-    area = 40 + 400 * lat / lat.max()
-    for r, s in zip(recipes, area, strict=True):
-        ax.scatter(r.file_bytes, r.accuracy, s=s, alpha=0.6)
+def plot_recipes(recipes, chosen: dict | None = None):
+    """One row per recipe: the file to ship, the memory it runs in (log scale) and its batch-1
+    latency, with its accuracy and the profiles that chose it written on.
+
+    ``chosen`` maps a profile name to the recipe it picked (or None).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (ax_bytes, ax_lat) = plt.subplots(1, 2, figsize=(10, 0.45 * len(recipes) + 1.6), sharey=True,
+                                           gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(recipes))
+    ax_bytes.barh(y - 0.2, [r.file_bytes for r in recipes], 0.4, label="file to ship", color="tab:blue")
+    ax_bytes.barh(y + 0.2, [r.memory_bytes for r in recipes], 0.4, label="memory to run", color="tab:orange")
+    ax_bytes.set_xscale("log")
+    ax_bytes.set_xlabel("bytes (log scale)")
+    labels = []
+    for r in recipes:
         picked = [p for p, c in (chosen or {}).items() if c is not None and c.name == r.name]
-        label = r.name + (f"  <- {', '.join(picked)}" if picked else "")
-        ax.annotate(label, (r.file_bytes, r.accuracy), textcoords="offset points", xytext=(6, 4),
-                    fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("file to ship (bytes, log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Recipes: size, accuracy, and batch-1 latency (marker area)")
+        labels.append(f"{r.name} ({r.accuracy:.2f}%)" + (f"\n<- {', '.join(picked)}" if picked else ""))
+    ax_bytes.set_yticks(y, labels, fontsize=8)
+    ax_bytes.invert_yaxis()
+    ax_bytes.legend(fontsize=8, loc="lower right")
+    ax_lat.barh(y, [r.latency_ms for r in recipes], 0.6, color="tab:green")
+    ax_lat.set_xlabel("median latency at batch 1 (ms)")
+    fig.suptitle("Recipes: bytes to ship and to run, latency, accuracy, and which profile chose each")
     fig.tight_layout()
     return fig
