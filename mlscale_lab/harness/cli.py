@@ -247,7 +247,8 @@ def _cmd_grade(args) -> int:
         for r in results:
             print(f"{r.student:<20} {r.lab:<28} {r.points:g}/{r.max_points:g}  {r.status}"
                   + ("" if r.status == "graded" else f"  ({r.reason})"))
-        print(f"grades: {args.out}/grades.csv; feedback: {args.out}/feedback/<student>/<lab>.html")
+        print(f"grades: {args.out}/grades.csv; gradebook (LMS import): {args.out}/gradebook.csv; "
+              f"feedback: {args.out}/feedback/<student>/<lab>.html")
     return 0 if all(r.status == "graded" for r in results) else 1
 
 
@@ -346,9 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "grade", _cmd_grade, "autograde a class's submissions safely (sandbox, limits, feedback)",
              "Grade SUBMISSIONS/<student>/<lab>.ipynb (or nbgrader's submitted/<student>/<lab>/"
              "<lab>.ipynb) with nbgrader, each in a fresh sandboxed kernel that sees only its own "
-             "submission. Writes DIR/grades.csv and DIR/feedback/<student>/<lab>.html. Exit status "
-             "1 if a submission could not be graded fully (status other than graded), 3 if no "
-             "sandbox exists.")
+             "submission; tests replayed in a fresh process the submission's code never ran in, "
+             "tampering flagged. Writes DIR/grades.csv, DIR/gradebook.csv (one row a student, one "
+             "column a lab) and DIR/feedback/<student>/<lab>.html; a rerun grades only what is new "
+             "or changed. Exit status 1 if a submission could not be graded fully or was flagged "
+             "(status other than graded), 3 if no sandbox exists.")
     p.add_argument("submissions", metavar="SUBMISSIONS", help="folder of submissions")
     p.add_argument("--out", required=True, metavar="DIR", help="where grades.csv and feedback go")
     p.add_argument("--workers", type=_count, default=1, metavar="N", help="submissions graded in parallel (default 1)")
@@ -358,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=_memory_cap, default=4 * 1024**3, metavar="SIZE",
                    help="memory (address-space) cap of each kernel process, e.g. 2G (default 4G; 0 for none)")
     p.add_argument("--tests", metavar="DIR", help="course-private tests: DIR/<grade_id>.py, shipped nowhere")
-    p.add_argument("--seed", type=int, metavar="N", help="grading seed the tests see (students never see it)")
+    p.add_argument("--seed", type=_count, metavar="N", help="grading seed the tests see as GRADING_SEED (students never see it)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler's workers")
     p.add_argument("--force", action="store_true", help="grade again submissions already graded unchanged")
     p.add_argument("--no-sandbox", action="store_true",
