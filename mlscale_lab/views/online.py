@@ -22,8 +22,27 @@ def _mark_drifts(ax, drift_points, width: int = 0):
 def plot_prequential(
     results, drift_points=(), *, window: int = 500, width: int = 0, ax=None, title=None
 ):
-    """Rolling prequential accuracy of each strategy over the stream, drift points marked,
-    detector alarms shown as ticks. Returns the figure."""
+    """Rolling prequential accuracy of each strategy over the stream.
+
+    Drift points are marked (a band of ``width`` for gradual drift), detector alarms shown as
+    ticks at the bottom.
+
+    Parameters
+    ----------
+    results : sequence of PrequentialResult
+        One curve each, labelled with the result's ``name``.
+    drift_points : sequence of int
+    window : int
+        Samples in the rolling accuracy.
+    width : int
+        Width of a gradual drift's band (0: a line).
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -53,7 +72,20 @@ def plot_prequential(
 
 
 def plot_accuracy_vs_compute(rows, *, accuracy_key: str = "after_drift", ax=None):
-    """One point per strategy: CPU seconds against accuracy (rows from ``results_table``)."""
+    """One point per strategy: CPU seconds against accuracy.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`mlscale_lab.deployment.results_table`.
+    accuracy_key : str
+        Which accuracy to plot (``"after_drift"``, ``"accuracy"``...).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -77,7 +109,23 @@ def plot_accuracy_vs_compute(rows, *, accuracy_key: str = "after_drift", ax=None
 
 
 def plot_detector(values, statistics, threshold, drift_points=(), alarms=(), ax=None):
-    """A detector's input (e.g. a rolling error rate) and its test statistic against the threshold."""
+    """A detector's test statistic against its threshold, and optionally its input.
+
+    Parameters
+    ----------
+    values : array-like or None
+        The detector's input (e.g. a rolling error rate), on a second axis; None for none.
+    statistics : array-like
+        The statistic after each value (from :func:`mlscale_lab.deployment.page_hinkley_trace`).
+    threshold : float
+    drift_points, alarms : sequence of int
+        Marked as dashed lines and red lines.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -101,11 +149,27 @@ def plot_detector(values, statistics, threshold, drift_points=(), alarms=(), ax=
 
 
 def plot_serving_timeline(timeline, *, ax=None, now: float | None = None):
-    """Which registry version served when (from ``ModelRegistry.timeline()``)."""
+    """Which registry version served when, one bar per serving interval.
+
+    Parameters
+    ----------
+    timeline : list of dict
+        From :meth:`mlscale_lab.deployment.ModelRegistry.timeline`.
+    ax : matplotlib Axes, optional
+    now : float, optional
+        Where the current version's bar ends (default: one second after the last event).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     if not timeline:
-        raise ValueError("timeline is empty: promote a version first")
+        raise ValueError(
+            "plot_serving_timeline(timeline=[]): expected at least one promotion, got none; "
+            "promote a version first"
+        )
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 2.2))
     else:
@@ -127,11 +191,26 @@ def plot_serving_timeline(timeline, *, ax=None, now: float | None = None):
 def detector_explorer(
     errors, drift_points=(), *, offset: int = 0, delta: float = 0.03, threshold: float = 30.0
 ):
-    """Sliders for Page-Hinkley's ``delta`` and ``threshold`` over a fixed error stream: see the
-    alarms move. An extra on top of the plain cells; returns the widget box.
+    """Sliders for Page-Hinkley's ``delta`` and ``threshold`` over a fixed error stream.
 
-    The plot is rendered to PNG bytes in an ``Image`` widget (no ``Output`` capture), so the
-    widget behaves the same headless, in JupyterLab, and when sliders move quickly.
+    Move them and see the alarms move. An extra on top of the plain cells. The plot is rendered
+    to PNG bytes in an ``Image`` widget (no ``Output`` capture), so the widget behaves the same
+    headless, in JupyterLab, and when sliders move quickly.
+
+    Parameters
+    ----------
+    errors : array-like
+        The monitored 0/1 errors.
+    drift_points : sequence of int
+    offset : int
+        Stream position of ``errors[0]``.
+    delta, threshold : float
+        The sliders' starting values.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The displayed widget.
     """
     import io
 
