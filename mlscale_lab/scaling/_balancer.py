@@ -38,6 +38,7 @@ from mlscale_lab.validation import (
 
 __all__ = ["POLICIES", "BalancerResult", "heterogeneous_means", "simulate_balancer", "utilisation_of"]
 
+#: The dispatch policies :func:`simulate_balancer` knows by name (or pass your own function).
 POLICIES = ("round_robin", "random", "least_connections", "power_of_two", "central_queue")
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "skewed_keys",
 ]
 
+#: How :func:`partition_of` can place a key.
 SCHEMES = ("hash", "range")
 
 
