@@ -307,8 +307,10 @@ class DriftTriggered(Incremental):
     """Incremental learning plus a drift detector fed with the model's 0/1 errors.
 
     On an alarm the old model is dropped: a fresh model learns from the rest of the batch in
-    which the alarm fired, and continues with ``partial_fit``. The alarms are kept (as stream
-    positions) in ``alarms``.
+    which the alarm fired, and continues with ``partial_fit``. The alarms are kept in ``alarms``
+    as the stream positions of the samples whose errors completed a drift; with labels that
+    arrive late (``prequential(..., label_delay=d)``) the alarm is raised ``d`` samples or so
+    later, once those labels are in.
 
     Parameters
     ----------
