@@ -83,7 +83,7 @@ def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, mac
         c = min(m.vcpus, int((m.memory_bytes - 512 * MB) // (memory_per_worker_mb * MB)))
         if c < 1:
             continue
-        for n in range(1, 2000):
+        for n in range(max(1, int(rate * service_time_s / c)), 100_000):
             lam = rate / n
             if lam * service_time_s < c and sv.mmc_latency_quantile(c, lam, service_time_s, 0.99) * 1000 <= p99_target_ms:
                 if best is None or n * m.usd_per_hour < best[0]:
@@ -98,7 +98,7 @@ def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, mac
     best = None
     for m in machines:
         c = m.vcpus
-        for n in range(2, 2000):
+        for n in range(max(2, int(rate * service_time_s / c)), 100_000):
             lam = rate / (n - 1)
             if lam * service_time_s < c and sv.mmc_latency_quantile(c, lam, service_time_s, 0.99) * 1000 <= p99_target_ms:
                 if best is None or n * m.usd_per_hour < best[0]:
@@ -115,7 +115,7 @@ def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, mac
         c = min(m.vcpus, int((m.memory_bytes - 512 * MB) // (memory_per_worker_mb * MB)))
         if c < 1:
             continue
-        for n in range(2, 2000):
+        for n in range(max(2, int(rate * service_time_s / c)), 100_000):
             lam = rate / (n - 1) / c
             if lam * service_time_s < 1 and sv.mmc_latency_quantile(1, lam, service_time_s, 0.99) * 1000 <= p99_target_ms:
                 if best is None or n * m.usd_per_hour < best[0]:
@@ -132,7 +132,7 @@ def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, mac
         c = min(m.vcpus, int((m.memory_bytes - 512 * MB) // (memory_per_worker_mb * MB)))
         if c < 1:
             continue
-        for n in range(2, 2000):
+        for n in range(max(2, int(rate * service_time_s / c)), 100_000):
             lam = rate / (n - 1)
             if lam * service_time_s < c and (sc.mmc_mean_wait(c, lam, service_time_s) + service_time_s) * 1000 <= p99_target_ms:
                 if best is None or n * m.usd_per_hour < best[0]:
@@ -156,7 +156,7 @@ def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, mac
         c = min(m.vcpus, int((m.memory_bytes - 512 * MB) // (memory_per_worker_mb * MB)))
         if c < 1:
             continue
-        for n in range(2, 2000):
+        for n in range(max(2, int(rate * service_time_s / c)), 100_000):
             lam = rate / (n - 1)
             if lam * service_time_s < c and sv.mmc_latency_quantile(c, lam, service_time_s, 0.99) * 1000 <= p99_target_ms:
                 return m.name, n

@@ -63,7 +63,7 @@ def mmc_latency_quantile(servers: int, arrival_rate: float, service_time: float,
     lo, hi = 0.0, s
     while mmc_latency_exceeds(c, lam, s, hi) > 1 - q:
         hi *= 2
-    for _ in range(60):
+    while hi - lo > 1e-7 * hi:  # a relative precision far below any timing's
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if mmc_latency_exceeds(c, lam, s, mid) > 1 - q else (lo, mid)
     return hi
