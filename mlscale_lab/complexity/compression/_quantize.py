@@ -4,8 +4,8 @@ Which API, and why: torch 2.10+ marks ``torch.ao.quantization`` as deprecated in
 torchao's ``quantize_``. On a CPU without ``torch.compile`` (eager mode, as in these labs)
 torchao 0.18's int8 configurations shrink the file as much but run *slower* than fp32 (no
 fused int8 kernel is dispatched in eager mode; measured in ``benchmarks/bench_compression.py``),
-while ``torch.ao.quantization`` still calls fbgemm/x86 int8 GEMM kernels and runs 2-4x
-faster. So these helpers keep ``torch.ao.quantization`` while torch ships it (the project pins
+while ``torch.ao.quantization`` still calls fbgemm/x86 int8 GEMM kernels and runs faster than
+fp32 on wide layers (about 2-3x on lab 06's 1024-wide model, same benchmark). So these helpers keep ``torch.ao.quantization`` while torch ships it (the project pins
 torch below 2.14) and silence exactly its two deprecation notices, which would otherwise
 print on every call. ONNX Runtime's ``quantize_dynamic`` (see :mod:`._onnx`) is the
 maintained route for a deployed int8 artifact.
