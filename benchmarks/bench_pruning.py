@@ -4,8 +4,10 @@
 
 Prints (1) the CSR-vs-dense matmul timings and their crossover at a few sizes, (2) the
 structured-pruning speedup of the lab's LeNet-300-100-on-digits model (60% of hidden neurons
-removed and the layers shrunk) at batch sizes 1, 64 and 256, and (3) the time one
-prune-and-fine-tune run of the lab takes, to budget the lab. Torch runs on one thread, as in the lab.
+removed and the layers shrunk) at batch sizes 1, 64 and 256, (3) what a device feels for the
+dense file, the sparse file of a 96%-pruned model and the shrunk model: file bytes, load time and
+batch-1 latency (lab 03, section 7), and (4) the time one prune-and-fine-tune run of the lab
+takes, to budget the lab. Torch runs on one thread, as in the lab.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -53,6 +57,30 @@ def main() -> int:
     out["one_prune_run"] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                             "compression_ratio": P.compression_ratio(model)}
 
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        files = {"dense": P.saved_bytes(dense, work / "dense.pt"),
+                 "sparse": P.save_sparse(P.make_permanent(model), work / "pruned.sparse"),
+                 "shrunk": P.saved_bytes(shrunk, work / "shrunk.pt")}
+        widths = (64, shrunk[0].out_features, shrunk[2].out_features, 10)
+
+        def loader(sizes, state):
+            def load():
+                m = P.make_mlp(sizes)
+                m.load_state_dict(state())
+                return m.eval()
+            return load
+
+        costs = [
+            P.serving_cost("dense", files["dense"], loader(
+                P.LENET_DIGITS_SIZES, lambda: torch.load(work / "dense.pt")), data.X_test),
+            P.serving_cost("sparse", files["sparse"], loader(
+                P.LENET_DIGITS_SIZES, lambda: P.load_sparse(work / "pruned.sparse")), data.X_test),
+            P.serving_cost("shrunk", files["shrunk"], loader(
+                widths, lambda: torch.load(work / "shrunk.pt")), data.X_test),
+        ]
+    out["device"] = [c.as_dict() for c in costs]
+
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -62,6 +90,9 @@ def main() -> int:
         print(f"CSR speedup over dense, {size}x{size} @ {size}x64: {row}; crossover {res['crossover']}")
     print("structured speedup (60% of hidden neurons removed): "
           + ", ".join(f"batch {b}: {s:.2f}x" for b, s in out["structured_speedup"].items()))
+    for c in out["device"]:
+        print(f"{c['name']:>7}: {c['file_bytes']:>8,} bytes, load {c['load_ms']:.2f} ms, "
+              f"one prediction {c['batch1_ms']:.4f} ms")
     r = out["one_prune_run"]
     print(f"one prune-and-fine-tune run (24 epochs): {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU; "
           f"compression {r['compression_ratio']:.1f}x (the lab does 9 of these, plus 3 dense trainings)")
