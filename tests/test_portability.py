@@ -14,7 +14,7 @@ import sys
 import pytest
 from test_grading_helpers import make_source_lab, solved, write_submission
 
-from mlscale_lab.harness import confine
+from mlscale_lab.harness import confine, executor
 from mlscale_lab.harness.cli import main
 from mlscale_lab.harness.grading import generate_student_version
 
@@ -23,8 +23,9 @@ HIDDEN_OS = ("killpg", "getpgid", "sched_getaffinity", "sched_setaffinity")
 
 @pytest.fixture
 def windows_like(monkeypatch):
-    """This process without ``resource``, process groups or CPU affinity."""
+    """This process without ``resource``, process groups, CPU affinity or Unix sockets."""
     monkeypatch.setitem(sys.modules, "resource", None)  # `import resource` raises ImportError
+    monkeypatch.setattr(executor, "UNIX_SOCKETS", False)  # kernels on TCP, as on Windows
     for name in HIDDEN_OS:
         if hasattr(os, name):
             monkeypatch.delattr(os, name)

@@ -26,7 +26,11 @@ from pathlib import Path
 
 from mlscale_lab.constraints import ResourceMonitor, descendant_pids, kill_process_tree
 
-__all__ = ["STATUSES", "Execution", "KernelLaunch", "describe_cell", "execute"]
+__all__ = ["STATUSES", "UNIX_SOCKETS", "Execution", "KernelLaunch", "describe_cell", "execute"]
+
+#: Kernels talk over Unix sockets where the platform has them (POSIX). Elsewhere (Windows) a
+#: launch's ``connection_dir`` only holds the connection file and the kernel listens on TCP.
+UNIX_SOCKETS = os.name == "posix"
 
 #: How an execution can end. ``completed``: every cell ran (cells may hold errors when the client
 #: allows them; interrupted cells are in ``timed_out_cells``). ``cell_error``: a cell raised and
@@ -52,7 +56,7 @@ class KernelLaunch:
         end by running the command that follows it.
     connection_dir : path-like, optional
         Talk to the kernel over Unix sockets in this folder (its connection file too) instead of
-        TCP, so a kernel without network still reaches its client.
+        TCP, so a kernel without network still reaches its client (see :data:`UNIX_SOCKETS`).
     log : path-like, optional
         File that receives the kernel's own stdout and stderr (its banner, a crash message);
         by default they go where the caller's go.
@@ -159,9 +163,10 @@ def _kernel_manager_class(launch: KernelLaunch):
         def __init__(self, **kw):
             super().__init__(**kw)
             if sockets is not None:
-                self.transport = "ipc"
-                self.ip = str(sockets / "kernel")
                 self.connection_file = str(sockets / "kernel.json")
+                if UNIX_SOCKETS:
+                    self.transport = "ipc"
+                    self.ip = str(sockets / "kernel")
 
         def format_kernel_cmd(self, extra_arguments=None):
             if own_cmd is None:

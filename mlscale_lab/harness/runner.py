@@ -89,15 +89,14 @@ def run_lab(
         env.update(confinement.env())
         prefix = confinement.launcher_prefix()
     # Unix sockets where there are any: no TCP port open to other users of the machine.
-    sockets = Path(tempfile.mkdtemp(prefix="mlscale-kernel-")) if os.name == "posix" else None
+    sockets = Path(tempfile.mkdtemp(prefix="mlscale-kernel-"))
     try:
         launch = KernelLaunch(cwd=workdir, env=env, prefix=prefix, connection_dir=sockets)
         done = execute(nb, launch, budget=timeout, monitor_interval=monitor_interval)
         results = read_records(record_file)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if sockets is not None:
-            shutil.rmtree(sockets, ignore_errors=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     if executed_dir is not None:
         out = Path(executed_dir)
         out.mkdir(parents=True, exist_ok=True)
