@@ -32,3 +32,13 @@ def test_load_predictor_refuses_bad_paths_and_threads(tmp_path):
         sv.load_predictor(tmp_path / "m.txt")
     with pytest.raises(TypeError, match=r"load_predictor\(model_path=3\)"):
         sv.load_predictor(3)
+
+
+def test_importing_serving_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, mlscale_lab.scaling.serving; print(sorted(m for m in ('torch', 'fastapi', "
+            "'uvicorn', 'onnxruntime', 'sklearn', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", "the server and its frameworks live in a subprocess"
