@@ -184,6 +184,8 @@ def main(job_path: str, results_path: str) -> int:
     the results by grade_id and answer ``done`` on stdout."""
     with open(job_path) as fh:
         job = json.load(fh)
+    # The job holds hidden and course-private test code: off the disk before any test runs.
+    os.unlink(job_path)
     os.environ.setdefault("MPLBACKEND", "Agg")
     tops = set(job["watch"]) | {"builtins"}
     for module in job["preload"]:
