@@ -142,3 +142,21 @@ def test_measure_recipe_on_a_torch_model(model):
     r = C.measure_recipe("fp32", predict, x, y, file_bytes=10, memory_bytes=20, repeats=5)
     assert r.accuracy == 100.0 and r.latency_ms > 0 and r.throughput > 0
     assert (r.file_bytes, r.memory_bytes) == (10, 20)
+
+
+def test_compare_latency_keeps_each_predictors_best_round():
+    import time
+
+    calls = {"slow": 0}
+
+    def slow(b):
+        calls["slow"] += 1
+        time.sleep(0.004 if calls["slow"] <= 8 else 0.001)  # a noisy first round
+        return b
+
+    out = C.compare_latency({"slow": slow, "fast": lambda b: b}, np.ones((4, 2)), (1,), rounds=2,
+                            repeats=5, inputs={"fast": np.zeros((4, 2))})
+    assert out["slow"][1] < 3.0, "the quiet second round is the one kept"
+    assert out["fast"][1] < out["slow"][1]
+    with pytest.raises(TypeError, match="compare_latency"):
+        C.compare_latency({}, np.ones((2, 2)))

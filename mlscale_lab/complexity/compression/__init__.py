@@ -11,6 +11,7 @@ One idea per private module, public names re-exported here, so a notebook import
   :func:`load_deep_compressed`, :func:`deep_compression`
 - the deployable artifact: :func:`export_onnx`, :func:`onnx_predictor`,
   :func:`quantize_onnx_int8`, :func:`cold_start`
+- timing fairly on a shared machine: :func:`compare_latency`
 - the decision: :class:`Recipe`, :class:`DeviceProfile`, :func:`measure_recipe`,
   :func:`choose_recipe`, :func:`violations`, :func:`headroom`
 
@@ -31,7 +32,12 @@ from mlscale_lab.complexity.compression._onnx import (
     onnx_predictor,
     quantize_onnx_int8,
 )
-from mlscale_lab.complexity.compression._pipeline import Stage, deep_compression, measure_recipe
+from mlscale_lab.complexity.compression._pipeline import (
+    Stage,
+    compare_latency,
+    deep_compression,
+    measure_recipe,
+)
 from mlscale_lab.complexity.compression._profiles import (
     DeviceProfile,
     Recipe,
@@ -64,6 +70,7 @@ __all__ = [
     "Stage",
     "choose_recipe",
     "cold_start",
+    "compare_latency",
     "deep_compression",
     "distillation_loss",
     "export_onnx",

@@ -113,3 +113,57 @@ def measure_recipe(name: str, predict, X, y, *, file_bytes: int, memory_bytes: i
     one, many = measure_latency(predict, X, (1, 256), warmup=5, repeats=repeats)
     return Recipe(name, int(file_bytes), int(memory_bytes), one.p50_ms,
                   256 / (many.p50_ms / 1000.0), accuracy)
+
+
+def compare_latency(predictors: dict, X, batch_sizes=(1, 256), *, rounds: int = 3,
+                    repeats: int = 40, inputs: dict | None = None) -> dict:
+    """Median latency of several predictors, measured in interleaved rounds, best round kept.
+
+    On a shared machine a burst of load can slow one measurement and not the next; measuring
+    the predictors in turn, ``rounds`` times, and keeping each one's fastest median gives every
+    predictor the same chance of a quiet moment (noise only ever adds time).
+
+    Parameters
+    ----------
+    predictors : dict
+        ``{name: predict}``; each ``predict`` takes a batch of rows.
+    X : array-like
+        Rows (see :func:`mlscale_lab.constraints.measure_latency`), unless ``inputs`` gives a
+        predictor its own (a NumPy copy for ONNX Runtime, say).
+    batch_sizes : sequence of int
+    rounds, repeats : int
+        Interleaved rounds; timed calls per batch size in each round.
+    inputs : dict, optional
+        ``{name: rows}`` for predictors that need other rows than ``X``.
+
+    Returns
+    -------
+    dict
+        ``{name: {batch size: best median ms}}``.
+
+    Examples
+    --------
+    >>> X = np.ones((8, 3))
+    >>> out = compare_latency({"sum": lambda b: b.sum(1), "max": lambda b: b.max(1)}, X, (1, 4),
+    ...                       rounds=2, repeats=3)
+    >>> sorted(out), sorted(out["sum"])
+    (['max', 'sum'], [1, 4])
+    """
+    from mlscale_lab.constraints import measure_latency
+
+    func = "compare_latency"
+    rounds = check_int(func, "rounds", rounds, low=1)
+    repeats = check_int(func, "repeats", repeats, low=1)
+    if not isinstance(predictors, dict) or not predictors:
+        raise TypeError(f"{func}(predictors={predictors!r}): expected a non-empty dict "
+                        f"{{name: predict}}, got {type(predictors).__name__}")
+    inputs = inputs or {}
+    best: dict = {name: {} for name in predictors}
+    for _ in range(rounds):
+        for name, predict in predictors.items():
+            for r in measure_latency(predict, inputs.get(name, X), batch_sizes, warmup=3,
+                                     repeats=repeats):
+                old = best[name].get(r.batch_size)
+                best[name][r.batch_size] = r.p50_ms if old is None else min(old, r.p50_ms)
+    return best
+
