@@ -86,8 +86,9 @@ WRONG_ANSWERS["lab01-adam-bytes"] = [
 WRONG_ANSWERS["lab01-out-of-core"] = [
     # the misconception: read the whole file, then train in chunks (memory follows the rows)
     "def train_out_of_core(x_path, y_path, n_rows, n_features, chunk_rows):\n"
-    "    X = np.fromfile(x_path, dtype=np.float32).reshape(n_rows, n_features)\n"
-    "    y = np.fromfile(y_path, dtype=np.int8)\n"
+    "    X = np.fromfile(x_path, dtype=np.float32, count=n_rows * n_features)\n"
+    "    X = X.reshape(n_rows, n_features)\n"
+    "    y = np.fromfile(y_path, dtype=np.int8, count=n_rows)\n"
     "    model = SGDClassifier(random_state=SEED)\n"
     "    for s in range(0, n_rows, chunk_rows):\n"
     "        model.partial_fit(X[s:s + chunk_rows], y[s:s + chunk_rows], classes=[0, 1])\n"
