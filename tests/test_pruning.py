@@ -384,3 +384,21 @@ def test_views_draw_what_the_topic_module_measured(tiny):
     path = P.tree_pruning_path(0, max_points=4, cv=3)
     labels = plot_tree_path(path).axes[0].get_legend_handles_labels()[1]
     assert f"one-SE choice: {path.nodes[path.chosen_index]} nodes" in labels
+
+
+def test_errors_name_the_function_the_learner_called():
+    model = P.make_mlp((4, 3, 2))
+    with pytest.raises(ValueError, match=r"^prune_global\(amount=1\.0\): expected a finite number >= 0 and < 1"):
+        P.prune_global(model, 1.0)
+    with pytest.raises(ValueError, match=r"^prune_structured\(amount=-0\.1\)"):
+        P.prune_structured(model, -0.1)
+    with pytest.raises(ValueError, match=r"^step_amounts\(sparsity=1\.5\)"):
+        P.step_amounts(1.5, 3)
+    with pytest.raises(ValueError, match=r"^iterative_prune\(method='magnitude'\): expected one of"):
+        P.iterative_prune(model, None, sparsity=0.5, method="magnitude")
+    with pytest.raises(TypeError, match=r"^make_mlp\(sizes\[\.\.\.\]=2\.5\): expected a whole number"):
+        P.make_mlp((4, 2.5))
+    with pytest.raises(ValueError, match=r"^train\(lr=0\)"):
+        P.train(model, torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), epochs=1, lr=0)
+    with pytest.raises(TypeError, match=r"^prunable_weights\(model=ReLU\)"):
+        P.prunable_weights(nn.ReLU())
