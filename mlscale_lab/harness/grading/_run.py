@@ -127,7 +127,13 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
 def _on_dask(pending, private, kw, address: str, done) -> None:
     from distributed import Client, as_completed
 
-    with Client(address, timeout=30) as client:
+    try:
+        client = Client(address, timeout=30)
+    except OSError as exc:
+        raise ConnectionError(f"grade_submissions(scheduler={address!r}): no Dask scheduler answered "
+                              f"there within 30 s ({exc}); start one with `dask scheduler` and workers "
+                              "with `dask worker ADDRESS`") from None
+    with client:
         futures = {}
         for job in pending:
             fut = client.submit(grade_payload, _payload(job, private, kw), pure=False,
