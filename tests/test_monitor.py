@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import psutil
 import pytest
 
@@ -246,3 +247,24 @@ def test_children_counted_without_the_proc_fast_path(monkeypatch):
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_child_between_fork_and_exec_is_not_a_second_copy_of_the_parent():
+    # Right after fork a child shares all of its parent's pages: summing RSS would count the
+    # parent twice. A young child running its parent's command line is left out until it execs
+    # or grows older than half a second; a long-lived forked worker then counts as before.
+    import multiprocessing
+
+    ballast = np.ones(200 * MB // 8)  # make the parent big enough to notice
+    ctx = multiprocessing.get_context("fork")
+    with ResourceMonitor(interval=0.01) as mon:
+        worker = ctx.Process(target=time.sleep, args=(1.5,))
+        worker.start()
+        time.sleep(0.3)
+        young_peak = mon.peak_rss_bytes
+        time.sleep(0.6)
+    worker.join()
+    own = psutil.Process().memory_info().rss
+    assert young_peak < own + 100 * MB, "the young fork counted as a copy of the parent"
+    assert mon.peak_rss_bytes > own + 100 * MB, "an older forked worker counts in full"
+    del ballast

@@ -123,6 +123,7 @@ class ResourceMonitor:
         # One sample at a time: the sampling thread and mark() both take samples.
         self._sample_lock = threading.Lock()
         self._procs: dict[int, psutil.Process] = {}
+        self._execed: set[int] = set()  # children past fork-and-exec: always counted
         self._cpu_first: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
         self._t0 = 0.0
@@ -214,6 +215,8 @@ class ResourceMonitor:
         rb: int | None = 0 if self.io else None
         wb: int | None = 0 if self.io else None
         for p in self._tree():
+            if p.pid != self.pid and self._not_yet_exec(p):
+                continue
             try:
                 with p.oneshot():
                     rss += p.memory_info().rss
@@ -238,6 +241,28 @@ class ResourceMonitor:
             self._cpu_last[p.pid] = cpu
             cpu_total += cpu
         return rss, cpu_total, rb, wb
+
+    def _not_yet_exec(self, p: psutil.Process) -> bool:
+        """True for a child caught between fork and exec (for a few milliseconds).
+
+        It still shares every page of its parent, so its RSS is the parent's: counting it would
+        add a phantom copy of the parent (a notebook kernel: hundreds of MB) to the peak. Such a
+        child is young and runs its parent's command line; once it is older than half a second
+        or runs its own command, it counts (a forked worker then counts in full, as before).
+        """
+        if p.pid in self._execed:
+            return False
+        try:
+            if time.time() - p.create_time() > 0.5:
+                self._execed.add(p.pid)
+                return False
+            parent = p.parent()
+            if parent is None or p.cmdline() != parent.cmdline():
+                self._execed.add(p.pid)
+                return False
+            return True
+        except psutil.Error:
+            return False
 
     def _take_sample(self) -> None:
         with self._sample_lock:
