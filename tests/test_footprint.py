@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlscale_lab.constraints._footprint import Footprint, model_footprint
+from mlscale_lab.constraints import Footprint, model_footprint
 
 torch = pytest.importorskip("torch")
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from mlscale_lab.constraints._latency import LatencyResult, measure_latency
+from mlscale_lab.constraints import LatencyResult, measure_latency
 
 
 def test_batches_cycle_through_rows():
