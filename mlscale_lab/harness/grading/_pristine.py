@@ -236,8 +236,9 @@ class ReplayServer:
 
     def close(self) -> None:
         """End the driver and every process it started."""
-        from mlscale_lab.constraints import kill_process_tree
+        from mlscale_lab.constraints import descendant_pids, kill_process_tree
 
+        inside = descendant_pids(self.proc.pid) if self.proc.poll() is None else []
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
@@ -247,6 +248,11 @@ class ReplayServer:
         if self.proc.poll() is None:
             kill_process_tree(self.proc.pid)
             self.proc.wait()
+        for pid in inside:  # re-parented to the grader when it is their subreaper: reap them
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
         self._log.close()
 
 
