@@ -8,11 +8,11 @@ HEAVY = ("torch", "dask", "distributed", "matplotlib", "ipywidgets", "sklearn", 
 
 PROBE = """
 import json, sys, time
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 import mlscale_lab
 import mlscale_lab.constraints, mlscale_lab.harness.cli, mlscale_lab.harness.labs, mlscale_lab.recording
-elapsed = time.perf_counter() - t
-print(json.dumps({"seconds": elapsed, "modules": sorted(sys.modules)}))
+elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "modules": sorted(sys.modules)}))
 """
 
 
@@ -28,6 +28,9 @@ def test_import_pulls_in_no_heavy_library():
 
 
 def test_import_is_fast():
-    # Best of three, so one slow disk read does not fail the suite; the budget is 0.3 s.
-    best = min(_probe()["seconds"] for _ in range(3))
-    assert best < 0.3, f"import mlscale_lab took {best:.3f} s (budget 0.3 s)"
+    # CPU seconds, not wall seconds: on a machine shared with other jobs the wall clock measures
+    # the neighbours. Best of three, so one cold disk read does not fail the suite.
+    runs = [_probe() for _ in range(3)]
+    best = min(r["cpu_seconds"] for r in runs)
+    assert best < 0.3, (f"import mlscale_lab (with the CLI) took {best:.3f} CPU s (budget 0.3 s; "
+                        f"wall {min(r['seconds'] for r in runs):.3f} s)")

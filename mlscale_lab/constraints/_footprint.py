@@ -50,6 +50,7 @@ class Footprint:
         return 1.0 - self.nonzero / self.parameters if self.parameters else 0.0
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for a table or JSON)."""
         return asdict(self)
 
 

@@ -158,8 +158,8 @@ def effective_tensor(module: nn.Module, name: str) -> torch.Tensor | None:
     --------
     >>> lin = nn.Linear(2, 1)
     >>> _ = prune.l1_unstructured(lin, "weight", amount=1.0)
-    >>> effective_tensor(lin, "weight").tolist()
-    [[0.0, 0.0]]
+    >>> bool((effective_tensor(lin, "weight") == 0).all())
+    True
     """
     if hasattr(module, name + "_orig"):
         return (getattr(module, name + "_orig") * getattr(module, name + "_mask")).detach().clone()
