@@ -57,3 +57,15 @@ def test_bad_input_is_named(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), str(other))
     with pytest.raises(UnknownLabError, match="99_not_a_lab"):
         model_answers(other)
+
+
+def test_cli_answers_prints_model_answers_and_rejects_a_missing_notebook(tmp_path, capsys):
+    from mlscale_lab.harness.cli import main
+
+    lab = _lab_with_written_question()
+    mine = tmp_path / lab.name
+    nbformat.write(generate_student_version(lab), str(mine))
+    assert main(["answers", str(mine)]) == 0
+    assert "write your own answer" in capsys.readouterr().out
+    assert main(["answers", str(tmp_path / "nope.ipynb")]) == 2
+    assert "no notebook" in capsys.readouterr().err

@@ -94,7 +94,7 @@ def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
                                         ("512MiB", 512 * 1024**2), ("2147483648", 2147483648),
                                         ("1.5g", 1536 * 1024**2)])
 def test_sizes_parse_like_people_write_them(text, size):
-    from mlscale_lab.harness.cli import parse_size
+    from mlscale_lab.harness.arguments import parse_size
 
     assert parse_size(text) == size
     assert build_parser().parse_args(["grade", "s", "--out", "o", "--memory", text]).memory == size

@@ -13,74 +13,11 @@ import json
 import sys
 from pathlib import Path
 
+from mlscale_lab.harness.arguments import count_arg, memory_cap_arg, seconds_arg, size_arg
+
 
 class UsageError(Exception):
     """Bad input from the command line or its environment: reported in one line, exit status 2."""
-
-
-def parse_size(text: str) -> int:
-    """A memory size in bytes from ``"2G"``, ``"1536M"``, ``"512MiB"`` or ``"2147483648"``.
-
-    Units are binary (K = 1024), as Binder's and the kernels' limits are.
-
-    Examples
-    --------
-    >>> parse_size("2G")
-    2147483648
-    >>> parse_size("1.5 GiB")
-    1610612736
-    >>> parse_size("lots")
-    Traceback (most recent call last):
-    ...
-    ValueError: parse_size(text='lots'): expected bytes or a number with K, M, G or T (e.g. 2G), got 'lots'
-    """
-    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    raw = str(text).strip().upper().replace(" ", "").removesuffix("IB").removesuffix("B")
-    unit = raw[-1:] if raw[-1:] in units else ""
-    number = raw[: -len(unit)] if unit else raw
-    try:
-        value = float(number)
-    except ValueError:
-        value = float("nan")
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"parse_size(text={text!r}): expected bytes or a number with K, M, G or T "
-                         f"(e.g. 2G), got {text!r}")
-    return int(value * units.get(unit, 1))
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write bytes or a number with "
-                                         "K, M, G or T (e.g. 2G)") from None
-
-
-def _memory_cap(text: str) -> int | None:
-    """``--memory``: a size, or 0 / none for no cap."""
-    if str(text).strip().lower() in ("0", "none", "off"):
-        return None
-    size = _size(text)
-    if size < 64 * 1024**2:
-        raise argparse.ArgumentTypeError(f"{text!r} is under 64M, too little for a Python kernel; "
-                                         "give e.g. 2G, or 0 for no cap")
-    return size
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
 
 
 def _labs(names):
@@ -252,6 +189,21 @@ def _cmd_grade(args) -> int:
     return 0 if all(r.status == "graded" for r in results) else 1
 
 
+def _cmd_answers(args) -> int:
+    from mlscale_lab.harness.answers import format_answers, model_answers
+    from mlscale_lab.harness.labs import UnknownLabError
+
+    try:
+        answers = model_answers(args.notebook)
+    except (FileNotFoundError, UnknownLabError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _print_json([a.__dict__ for a in answers])
+    else:
+        print(format_answers(answers))
+    return 0
+
+
 def _cmd_lint(args) -> int:
     from mlscale_lab.harness.grading import lint_labs
 
@@ -279,7 +231,7 @@ def _labs_arg(p) -> None:
 
 
 def _timeout_arg(p, default: float, what: str) -> None:
-    p.add_argument("--timeout", type=_seconds, default=default, metavar="S",
+    p.add_argument("--timeout", type=seconds_arg, default=default, metavar="S",
                    help=f"seconds {what} (default {default:g})")
 
 
@@ -320,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executed", metavar="DIR", help="save the executed notebooks into DIR")
     p.add_argument("--binder", action="store_true",
                    help="run inside a Binder pod's limits (2 GB, 1 CPU) and report the memory headroom")
-    p.add_argument("--memory-limit", type=_size, metavar="SIZE", help="with --binder: memory limit (e.g. 2G)")
-    p.add_argument("--cpus", type=_seconds, metavar="N", help="with --binder: CPU limit in cores (default 1)")
+    p.add_argument("--memory-limit", type=size_arg, metavar="SIZE", help="with --binder: memory limit (e.g. 2G)")
+    p.add_argument("--cpus", type=seconds_arg, metavar="N", help="with --binder: CPU limit in cores (default 1)")
 
     p = _add(sub, "render", _cmd_render, "execute labs and write them as HTML pages with an index",
              "Execute labs headless and write OUT/<lab>.html for each and OUT/index.html, to browse "
@@ -354,18 +306,24 @@ def build_parser() -> argparse.ArgumentParser:
              "(status other than graded), 3 if no sandbox exists.")
     p.add_argument("submissions", metavar="SUBMISSIONS", help="folder of submissions")
     p.add_argument("--out", required=True, metavar="DIR", help="where grades.csv and feedback go")
-    p.add_argument("--workers", type=_count, default=1, metavar="N", help="submissions graded in parallel (default 1)")
+    p.add_argument("--workers", type=count_arg, default=1, metavar="N", help="submissions graded in parallel (default 1)")
     _timeout_arg(p, 120.0, "a cell may run before it is interrupted")
-    p.add_argument("--budget", type=_seconds, default=900.0, metavar="S",
+    p.add_argument("--budget", type=seconds_arg, default=900.0, metavar="S",
                    help="seconds a whole submission may run before it is killed (default 900)")
-    p.add_argument("--memory", type=_memory_cap, default=4 * 1024**3, metavar="SIZE",
+    p.add_argument("--memory", type=memory_cap_arg, default=4 * 1024**3, metavar="SIZE",
                    help="memory (address-space) cap of each kernel process, e.g. 2G (default 4G; 0 for none)")
     p.add_argument("--tests", metavar="DIR", help="course-private tests: DIR/<grade_id>.py, shipped nowhere")
-    p.add_argument("--seed", type=_count, metavar="N", help="grading seed the tests see as GRADING_SEED (students never see it)")
+    p.add_argument("--seed", type=count_arg, metavar="N", help="grading seed the tests see as GRADING_SEED (students never see it)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler's workers")
     p.add_argument("--force", action="store_true", help="grade again submissions already graded unchanged")
     p.add_argument("--no-sandbox", action="store_true",
                    help="grade without a sandbox where none exists (submissions then run with your permissions)")
+
+    p = _add(sub, "answers", _cmd_answers, "show model answers to the written questions you have answered",
+             "For studying on your own: for each written question of NOTEBOOK that you have "
+             "answered, print a model answer from the installed labs, to compare with yours. "
+             "Questions you have not tried stay closed. Your notebook is only read.")
+    p.add_argument("notebook", metavar="NOTEBOOK", help="your lab notebook (.ipynb)")
 
     p = _add(sub, "lint", _cmd_lint, "check the labs' exercise format (grade_ids, points, tests)",
              "Check each lab's nbgrader exercises: unique grade_ids, points on every test cell, "
