@@ -16,19 +16,32 @@ import nbformat
 from nbformat.v4 import new_code_cell
 
 MIN_WRONG = 3
+#: What an unanswered exercise holds in the student version (nbgrader's stub): every test cell
+#: must reject it too, so a blank submission can never score.
+BLANK = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 _TRIAL = '''
 import linecache as _mlscale_lc
 from mlscale_lab import record as _mlscale_record
 
-def _mlscale_trial(answer, tests, label):
-    """'passed', 'rejected: <why>' or 'broken: <why>' (the wrong answer did not even run)."""
+def _mlscale_trial(answer, tests, label, drop=(), blank=False):
+    """'passed', 'rejected: <why>' or 'broken: <why>' (the wrong answer did not even run).
+
+    ``drop``: names the reference answer cell defines, removed first for the blank answer (a
+    student who did not answer has none of them); the blank's own NotImplementedError is what
+    a student's notebook shows, and the tests then run without the names.
+    """
     ns = dict(globals())
+    for n in drop:
+        ns.pop(n, None)
     if answer is not None:
         name = f"<trial {label}>"
         _mlscale_lc.cache[name] = (len(answer), None, answer.splitlines(True), name)
         try:
             exec(compile(answer, name, "exec"), ns)
+        except NotImplementedError:
+            if not blank:
+                return "broken: NotImplementedError"
         except Exception as exc:
             return f"broken: {type(exc).__name__}: {exc}"
     for test in tests:
@@ -42,6 +55,8 @@ _mlscale_verdicts = {}
 for _gid, _spec in _MLSCALE_TRIALS.items():
     _mlscale_verdicts[_gid] = {
         "reference": _mlscale_trial(None, _spec["tests"], f"{_gid} reference"),
+        "blank": _mlscale_trial(_MLSCALE_BLANK, _spec["tests"], f"{_gid} blank",
+                                drop=_spec["defines"], blank=True),
         "wrong": [_mlscale_trial(w, _spec["tests"], f"{_gid} wrong {i}")
                   for i, w in enumerate(_spec["wrong"])],
     }
@@ -49,20 +64,48 @@ _mlscale_record("exercise_trials", _mlscale_verdicts)
 '''
 
 
-def exercises(nb) -> dict[str, list[str]]:
-    """Autograded exercises: answer cell grade_id -> the sources of the test cells after it."""
-    found: dict[str, list[str]] = {}
+def _answer_cells(nb) -> dict[str, tuple[str, list[str], set[str]]]:
+    """Autograded exercises: answer grade_id -> (answer source, sources of its test cells, the
+    names code cells before it bind)."""
+    found: dict[str, tuple[str, list[str], set[str]]] = {}
     current = None
+    earlier: set[str] = set()
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
             current = meta["grade_id"]
-            found[current] = []
+            found[current] = (cell.source, [], set(earlier))
         elif cell.cell_type == "code" and meta.get("grade") and current is not None:
-            found[current].append(cell.source)
+            found[current][1].append(cell.source)
         elif cell.cell_type == "markdown" and meta.get("solution"):
             current = None
-    return {gid: tests for gid, tests in found.items() if tests}
+        if cell.cell_type == "code":
+            earlier.update(defined_names(cell.source))
+    return {gid: spec for gid, spec in found.items() if spec[1]}
+
+
+def exercises(nb) -> dict[str, list[str]]:
+    """Autograded exercises: answer cell grade_id -> the sources of the test cells after it."""
+    return {gid: tests for gid, (_, tests, _) in _answer_cells(nb).items()}
+
+
+def defined_names(source: str) -> list[str]:
+    """Top-level names an answer cell binds (functions, classes, assignments, imports)."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names += [(a.asname or a.name).split(".")[0] for a in node.names]
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return names
 
 
 def wrong_answers(lab_stem: str) -> dict[str, list[str]]:
@@ -78,9 +121,13 @@ def with_trials(nb, lab_stem: str):
     """A copy of ``nb`` with the trial cell appended."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     wrong = wrong_answers(lab_stem)
-    spec = {gid: {"tests": tests, "wrong": wrong.get(gid, [])}
-            for gid, tests in exercises(nb).items()}
-    source = f"_MLSCALE_TRIALS = {json.dumps(spec)}\n" + _TRIAL
+    # the blank answer loses what the reference answer binds, except names earlier cells bound
+    # (a student's notebook still has those)
+    spec = {gid: {"tests": tests, "wrong": wrong.get(gid, []),
+                  "defines": [n for n in defined_names(answer) if n not in earlier]}
+            for gid, (answer, tests, earlier) in _answer_cells(nb).items()}
+    source = (f"_MLSCALE_TRIALS = {json.dumps(spec)}\n_MLSCALE_BLANK = {json.dumps(BLANK)}\n"
+              + _TRIAL)
     nb.cells.append(new_code_cell(source, id="mlscale-exercise-trials"))
     return nb
 
@@ -100,6 +147,8 @@ def problems(nb, lab_stem: str, verdicts: dict) -> list[str]:
             continue
         if v["reference"] != "passed":
             out.append(f"{gid}: the reference fails its own tests: {v['reference']}")
+        if not v["blank"].startswith("rejected"):
+            out.append(f"{gid}: the blank student answer was not rejected ({v['blank']})")
         for i, verdict in enumerate(v["wrong"]):
             if not verdict.startswith("rejected"):
                 out.append(f"{gid}: wrong answer {i} was not rejected ({verdict})")

@@ -36,9 +36,12 @@ def test_trials_tell_passing_rejected_and_broken_answers_apart(tmp_path, monkeyp
     assert run.status == "ok", run.error
     verdicts = run.results["exercise_trials"]["lab99-middle"]
     assert verdicts["reference"] == "passed"
-    assert verdicts["wrong"][0].startswith("rejected: AssertionError")
-    assert verdicts["wrong"][1].startswith("rejected")  # the second assert catches it
-    assert verdicts["wrong"][2].startswith("broken: SyntaxError")
+    # the student stub, always tried, with the reference's names gone: the tests must not pass
+    assert verdicts["blank"].startswith("rejected: NameError"), verdicts["blank"]
+    wrongs = verdicts["wrong"]
+    assert wrongs[0].startswith("rejected: AssertionError")
+    assert wrongs[1].startswith("rejected")  # the second assert catches it
+    assert wrongs[2].startswith("broken: SyntaxError")
     found = problems(nb, "99_tiny", run.results["exercise_trials"])
     assert len(found) == 1 and found[0].startswith(
         "lab99-middle: wrong answer 2 was not rejected (broken: SyntaxError")
