@@ -51,7 +51,19 @@ def test_onnx_int8_is_smaller_and_close(onnx_path, tmp_path):
         C.quantize_onnx_int8(tmp_path / "missing.onnx", tmp_path / "out.onnx")
 
 
+@pytest.mark.parametrize("batch", [1, 33])
+def test_torchscript_exporter_gives_the_same_predictions(model, tmp_path, batch):
+    path = tmp_path / "ts.onnx"
+    C.export_onnx(model, path, n_features=12, exporter="torchscript")
+    x = np.random.default_rng(batch).standard_normal((batch, 12)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert np.allclose(C.onnx_predictor(path)(x), expected, atol=1e-5)
+
+
 def test_export_onnx_checks_its_arguments(model, tmp_path):
+    with pytest.raises(ValueError, match=r"export_onnx\(exporter='jit'\)"):
+        C.export_onnx(model, tmp_path / "x.onnx", n_features=3, exporter="jit")
     with pytest.raises(ValueError, match=r"export_onnx\(n_features=0\)"):
         C.export_onnx(model, tmp_path / "x.onnx", n_features=0)
     with pytest.raises(TypeError, match="nn.Module"):

