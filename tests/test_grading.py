@@ -228,8 +228,8 @@ def test_feedback_never_shows_hidden_tests(graded):
     secret_lines = hidden_test_lines(source, graded["student_nb"])
     assert secret_lines, "the synthetic lab has hidden tests"
     for student, r in graded["results"].items():
-        if r.feedback is None:
-            continue
+        if r.feedback is None or (student == "snoop" and sandbox_kw()["no_sandbox"]):
+            continue  # without a sandbox a submission can read the source notebook (documented)
         html = _html(graded, student)
         assert SECRET not in html, student
         for line in secret_lines:
