@@ -1,4 +1,4 @@
-"""Helpers for authoring lab notebooks from Python (used by the tools/make_lab*.py scripts).
+"""Helpers for authoring a new lab notebook from a Python script (optional; see CONTRIBUTING).
 
 Lab notebooks in labs/ are the source of truth; these helpers only make writing them less
 error-prone: every cell gets a stable id and the right nbgrader metadata.
