@@ -109,3 +109,23 @@ def test_grade_memory_zero_means_no_cap_and_bad_sizes_are_usage_errors(capsys):
             build_parser().parse_args(["grade", "s", "--out", "o", "--memory", bad])
         assert exc.value.code == 2
     assert "(e.g. 2G)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_grade_with_no_scheduler_there_is_a_usage_error(tmp_path, capsys):
+    import shutil
+    import socket
+
+    from mlscale_lab.harness.cli import main
+    from mlscale_lab.harness.labs import resolve_labs
+
+    lab = resolve_labs(["00"])[0]
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    shutil.copyfile(lab, tmp_path / "subs" / "ada" / lab.name)
+    with socket.socket() as s:  # a free loopback port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    status = main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--no-sandbox",
+                   "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert status == 2
+    assert "no Dask scheduler answered" in capsys.readouterr().err

@@ -178,6 +178,8 @@ def _cmd_grade(args) -> int:
     except SandboxUnavailableError as exc:
         print(f"mlscale-lab grade: {exc}", file=sys.stderr)
         return 3
+    except ConnectionError as exc:  # --scheduler ADDRESS where no scheduler answers
+        raise UsageError(str(exc)) from None
     if args.json:
         _print_json([r.as_dict() for r in results])
     else:

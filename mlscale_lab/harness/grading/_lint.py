@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 #: Calls and names a test cell must not use: they write to stderr.
-_STDERR_WRITERS = {"warnings.warn", "logging", "logger", "tqdm", "trange"}
 
 
 def _python(source: str) -> str:

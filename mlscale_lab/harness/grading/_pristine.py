@@ -174,19 +174,16 @@ def read_snapshot_note(snap_dir: Path, plan: TestPlan) -> dict | None:
 
 
 def replay_cmd(job: Path, results: Path, memory_bytes: int | None) -> list[str]:
-    """The replay driver's command line, address space capped as the kernel's is."""
+    """The replay driver's command line, its memory capped as the kernel's is (where the
+    platform can cap it: :func:`mlscale_lab.harness.confine.launch_prefix`, the one place that
+    knows how), and no core dumps."""
+    from mlscale_lab.harness.confine import can_cap_address_space, launch_prefix
     from mlscale_lab.harness.grading._sandbox import python_executable
 
-    limit = "None" if memory_bytes is None else str(int(memory_bytes))
-    code = ("import resource, runpy, sys\n"
-            f"m = {limit}\n"
-            "if m is not None:\n"
-            "    resource.setrlimit(resource.RLIMIT_AS, (m, m))\n"
-            "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-            "sys.argv = sys.argv[1:]\n"
-            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    capped = memory_bytes if memory_bytes is not None and can_cap_address_space() else None
     driver = str(Path(__file__).with_name("_replay.py"))
-    return [python_executable(), "-s", "-P", "-c", code, driver, str(job), str(results)]
+    return [*launch_prefix(as_bytes=capped, core_dumps=False),
+            python_executable(), "-s", "-P", driver, str(job), str(results)]
 
 
 class ReplayServer:
