@@ -12,7 +12,6 @@ PACKAGE = Path(__file__).resolve().parent / "mlscale_lab"
 
 def pytest_ignore_collect(collection_path, config):
     path = Path(collection_path)
-    if PACKAGE in path.parents:
-        if path.name.startswith("test_") or "_labs" in path.parts:
-            return True
+    if PACKAGE in path.parents and (path.name.startswith("test_") or "_labs" in path.parts):
+        return True
     return None
