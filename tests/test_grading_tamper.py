@@ -48,6 +48,22 @@ CASES = {
                     "__reduce__"),
 }
 
+# Code inside an answer function runs in the replay's test process when the test calls it: it
+# could try to answer for the test on the grader's channel (the note's nonce, the result pipe)
+# and end the process before the test's asserts. The scan flags every step of it.
+FORGE = ("import os, json, glob\n"
+         "def matrix_bytes(rows, cols, dtype='float32'):\n"
+         "    run = os.path.dirname(os.environ['MPLCONFIGDIR'])\n"
+         "    notes = [json.load(open(f)) for f in glob.glob(run + '/snapshots/*.json')]\n"
+         "    for fd in os.listdir('/proc/self/fd'):\n"
+         "        for note in notes:\n"
+         "            try:\n"
+         "                os.write(int(fd), json.dumps({'nonce': note.get('nonce'), 'passed': True,\n"
+         "                    'error': None, 'changed': [], 'load_error': None, 'output': ''}).encode())\n"
+         "            except Exception:\n"
+         "                pass\n"
+         "    os._exit(0)\n")
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -56,7 +72,7 @@ def graded(tmp_path_factory):
     student = generate_student_version(LAB)
     (subs / "reference").mkdir(parents=True)
     shutil.copyfile(LAB, subs / "reference" / LAB.name)
-    for name, (source, _) in {"wrong": (WRONG, None), **CASES}.items():
+    for name, (source, _) in {"wrong": (WRONG, None), "forge": (FORGE, None), **CASES}.items():
         nb = copy.deepcopy(student)
         next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == GID).source = source
         (subs / name).mkdir()
@@ -81,3 +97,9 @@ def test_tampering_scores_zero_and_is_flagged_with_what_it_did(graded, name):
     assert r.flags and any(word in f for f in r.flags), (name, r.flags)
     assert r.status in ("flagged", "kernel_died"), (name, r.status)
     assert word in r.reason
+
+
+def test_answering_for_the_test_on_the_graders_channel_is_flagged_and_not_counted(graded, tmp_path):
+    r = graded["forge"]
+    assert r.status in ("flagged", "kernel_died"), (r.status, r.reason)
+    assert any("os._exit" in f for f in r.flags) and any("/proc/" in f for f in r.flags), r.flags

@@ -34,7 +34,20 @@ _HOOK_ATTRS = frozenset({
 })
 _DANGEROUS_MODULES = frozenset({"builtins", "__builtin__", "ctypes", "gc", "inspect", "importlib",
                                 "IPython", "ipykernel", "atexit", "copyreg", "marshal", "cffi",
-                                "_ctypes", "code", "codeop", "sys.modules"})
+                                "_ctypes", "code", "codeop", "sys.modules",
+                                # processes, signals, raw descriptors: ways to answer for the test
+                                "subprocess", "signal", "socket", "mmap", "multiprocessing",
+                                "threading", "_thread", "pty", "fcntl", "posix", "nt",
+                                "resource", "faulthandler"})
+#: ``os`` functions that act on processes and raw file descriptors: with them, code inside an
+#: answer could write a verdict on the grader's channel or end the test's process early.
+_OS_PROCESS_CALLS = frozenset({
+    "_exit", "abort", "write", "writev", "pwrite", "dup", "dup2", "fdopen", "open", "close",
+    "closerange", "pipe", "kill", "killpg", "fork", "forkpty", "system", "popen", "readlink",
+    "setpgid", "setsid", "execv", "execve", "execl", "execle", "execlp", "execvp", "execvpe",
+    "spawnv", "spawnve", "spawnl", "spawnle", "posix_spawn", "register_at_fork"})
+#: Paths and variables that lead to the grader's own files and descriptors.
+_GRADER_PATH_HINTS = ("/proc/", "/dev/fd", "MPLCONFIGDIR", "IPYTHONDIR", "snapshots")
 _DYNAMIC_CALLS = frozenset({"exec", "eval", "compile", "__import__", "globals", "vars", "locals",
                             "setattr", "delattr"})
 _PICKLE_HOOKS = frozenset({"__reduce__", "__reduce_ex__", "__setstate__", "__getstate__",
@@ -180,6 +193,16 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
             for m in mods:
                 if m in _DANGEROUS_MODULES or m.split(".")[0] in _DANGEROUS_MODULES:
                     found.append(f"imports `{m}`")
+        elif (isinstance(node, ast.Attribute) and node.attr in _OS_PROCESS_CALLS
+              and _dotted(node.value) in ({"os"} | {m for m in modules if _is_os_alias(tree, m)})):
+            found.append(f"uses `os.{node.attr}` (processes or raw file descriptors: a fair answer "
+                         "never needs them)")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and any(
+                h in node.value for h in _GRADER_PATH_HINTS):
+            found.append(f"names {node.value[:40]!r} (the grader's own files or descriptors)")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+              and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant)):
+            found.append("calls `getattr` with a name computed at run time (the scan cannot read it)")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
             target = node.args[0] if node.args else None
             if node.func.id in ("setattr", "delattr"):
@@ -214,6 +237,12 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
                         found.append(f"changes `{path or root}`, which the lab's own cells define and its tests read")
                     break
     return list(dict.fromkeys(found))
+
+
+def _is_os_alias(tree: ast.Module, name: str) -> bool:
+    """Whether ``name`` is bound by ``import os as name`` in this cell."""
+    return any(isinstance(n, ast.Import) and any(a.name == "os" and a.asname == name for a in n.names)
+               for n in ast.walk(tree))
 
 
 def _constant_dunder(node) -> str | None:
