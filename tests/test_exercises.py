@@ -51,3 +51,23 @@ def test_methods_and_recursion_terminate():
     ns = _notebook("def f(n): return 0 if n == 0 else f(n - 1)\n")
     assert reaches(ns["f"], math.hypot) == []
     assert reaches(types.MethodType(ns["f"], 3), math.hypot) == []
+
+
+def test_imports_inside_the_function_are_followed():
+    ns = _notebook(
+        "def a(xs):\n    from statistics import median as m\n    return m(xs)\n"
+        "def b(xs):\n    import statistics as st\n    return st.median(xs)\n"
+        "def c(xs):\n    import statistics\n    return statistics.mean(xs)\n")
+    assert reaches(ns["a"], statistics.median) == ["median"]
+    assert reaches(ns["b"], statistics.median) == ["median"]
+    assert reaches(ns["c"], statistics.median) == []
+
+
+def test_submodules_reached_by_attribute_are_followed():
+    import email.utils
+
+    ns = _notebook("import email\nimport email.utils\n"
+                   "def a(s):\n    return email.utils.parseaddr(s)\n"
+                   "def b(s):\n    from email import utils\n    return utils.parseaddr(s)\n")
+    assert reaches(ns["a"], email.utils.parseaddr) == ["parseaddr"]
+    assert reaches(ns["b"], email.utils.parseaddr) == ["parseaddr"]
