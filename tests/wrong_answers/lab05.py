@@ -49,6 +49,13 @@ def fit_serial_fraction(threads, seconds):
     return sc.fit_amdahl(threads, t[0] / t)
 '''
 
+_DELEGATES_IMPORTED = '''
+def fit_serial_fraction(threads, seconds):
+    from mlscale_lab.scaling import fit_amdahl
+    t = np.asarray(seconds, dtype=float)
+    return fit_amdahl(threads, t[0] / t)
+'''
+
 _FASTEST = '''
 def shortest_expected_delay(queue_lengths, service_means):
     # misconception: always the fastest replica, whatever its queue
@@ -92,7 +99,8 @@ AUTOSCALER_SETTINGS = {}
 '''
 
 WRONG_ANSWERS = {
-    "lab05-amdahl-fit": [_SPEEDUP_OVER_FIRST, _SWAPPED, _LINE_IN_P, _NO_GUARD, _DELEGATES],
+    "lab05-amdahl-fit": [_SPEEDUP_OVER_FIRST, _SWAPPED, _LINE_IN_P, _NO_GUARD, _DELEGATES,
+                         _DELEGATES_IMPORTED],
     "lab05-sed-policy": [_FASTEST, _NO_PLUS_ONE, _LEAST_CONNECTIONS],
     "lab05-autoscaler-settings": [_ONE_DAY, _AVERAGE_DAY, _ONE_STEP_TOO_FAR, _DEFAULTS],
 }

@@ -149,6 +149,15 @@ def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, mac
     return best.machine.name, best.replicas
 '''
 
+_LAZY_IMPORTED = '''
+def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, machines):
+    # the same hand-off, imported inside the function
+    from mlscale_lab.scaling.serving import plan_capacity
+    best = plan_capacity(rate, p99_target_ms / 1000, service_time_s,
+                         memory_per_worker_bytes=memory_per_worker_mb * MB, machines=machines)[0]
+    return best.machine.name, best.replicas
+'''
+
 _CHEAPEST_MACHINE_FIRST = '''
 def capacity_plan(rate, p99_target_ms, service_time_s, memory_per_worker_mb, machines):
     # stops at the first size that works (cheapest per hour), not the cheapest plan
@@ -167,6 +176,6 @@ WRONG_ANSWERS = {
     "lab07-intended-latency": [_FROM_SEND, _K_FROM_ONE, _FROM_FIRST_SEND, _SECONDS,
                                _LATER_OF_PLAN_AND_PREVIOUS],
     "lab07-batching-choice": [_FASTEST, _BIGGEST_BATCH, _STRICT, _LOWEST_P99, _NO_NONE],
-    "lab07-capacity-plan": [_NO_SPARE, _IGNORES_MEMORY, _NO_POOLING, _MEAN_NOT_P99, _LAZY,
+    "lab07-capacity-plan": [_NO_SPARE, _IGNORES_MEMORY, _NO_POOLING, _MEAN_NOT_P99, _LAZY, _LAZY_IMPORTED,
                             _CHEAPEST_MACHINE_FIRST],
 }
