@@ -137,3 +137,10 @@ def test_a_failed_write_leaves_no_half_version(reg, monkeypatch):
         reg.path(content_hash(artifact_bytes(_model(0))))
     v = reg.register(_model(0), accuracy=0.5)  # registering again completes it
     assert reg.versions() == [v] and reg.metadata(v)["accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("key", ["registered_at", "version", "bytes"])
+def test_metadata_cannot_override_the_registrys_own_keys(reg, key):
+    with pytest.raises(ValueError, match=rf"register\({key}=\.\.\.\): expected metadata other than"):
+        reg.register(_model(0), **{key: "2024-01-01"})
+    assert reg.versions() == []  # nothing written, and the registry still lists

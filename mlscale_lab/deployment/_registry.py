@@ -85,6 +85,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:_HASH_CHARS]
 
 
+#: Keys the registry writes itself; metadata may not override them (``versions()`` sorts by
+#: ``registered_at`` and ``load`` finds files by ``version``).
+RESERVED_METADATA = ("version", "registered_at", "bytes", "model")
+
+
 class ModelRegistry:
     """Store model versions under ``root`` and keep track of the one in production.
 
@@ -168,6 +173,12 @@ class ModelRegistry:
         >>> reg.versions()
         []
         """
+        reserved = sorted(set(metadata) & set(RESERVED_METADATA))
+        if reserved:
+            raise ValueError(
+                f"ModelRegistry.register({reserved[0]}=...): expected metadata other than the "
+                f"registry's own keys {', '.join(RESERVED_METADATA)}, got {reserved[0]!r}; "
+                "rename it (e.g. trained_at)")
         for key, value in metadata.items():
             try:
                 json.dumps(value)
