@@ -162,7 +162,11 @@ class ModelServer:
     def stop(self) -> None:
         """Kill the server and all its workers (safe to call twice)."""
         if self.process is not None:
-            kill_process_tree(self.process.pid)
+            # Only while it is unreaped is the pid still ours: once Popen has reaped it (poll()
+            # returned), the number may belong to another process. Orphaned workers of a dead
+            # supervisor end themselves (their lifeline watches the parent).
+            if self.process.poll() is None:
+                kill_process_tree(self.process.pid)
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
