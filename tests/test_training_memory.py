@@ -157,3 +157,17 @@ def test_library_baseline_grows_with_imports():
         library_baseline_bytes(torch)
     with pytest.raises(TypeError, match=r"training_baseline_bytes\(optimizer='adam'\)"):
         training_baseline_bytes("adam")
+
+
+def test_estimate_leaves_batchnorm_statistics_unchanged():
+    import torch
+
+    from mlscale_lab.constraints import estimate_training_memory
+
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
+                              torch.nn.Linear(16, 3))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    estimate_training_memory(net, torch.optim.Adam, torch.randn(32, 8) * 5 + 3,
+                             torch.randint(0, 3, (32,)))
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the estimate changed the model"

@@ -203,6 +203,9 @@ def _forward_bytes(model, inputs, targets, loss_fn, exclude: set[int]) -> tuple[
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     hooks = [m.register_forward_hook(on_output) for m in leaves]
     was_training = model.training
+    # A forward pass in training mode updates running statistics (BatchNorm's mean and
+    # variance, its batch counter): keep copies and put them back, the model is not changed.
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     model.train()
     try:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -213,6 +216,9 @@ def _forward_bytes(model, inputs, targets, loss_fn, exclude: set[int]) -> tuple[
             note(saved, o)  # the output lives until the step ends
     finally:
         model.train(was_training)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
         for h in hooks:
             h.remove()
     produced.update(saved)
