@@ -74,3 +74,14 @@ def test_plan_costs_are_the_price_list_s():
     assert p.usd_per_month == pytest.approx(3 * machine("large").usd_per_month)
     assert p.usd_per_1k == pytest.approx(3 * machine("large").usd_per_hour / 3600 / 100 * 1000)
     assert p.workers == 2 and p.utilisation == pytest.approx(100 / 2 * 0.005 / 2)
+
+
+@pytest.mark.parametrize("kw, name", [({"spare": -1}, "spare"), ({"q": 1.5}, "q"),
+                                      ({"rate": 0}, "rate"), ({"service_time": -1.0}, "service_time")])
+def test_plan_capacity_errors_name_plan_capacity(kw, name):
+    from mlscale_lab.scaling.serving import plan_capacity
+
+    args = {"rate": 100.0, "p99_target_s": 0.05, "service_time": 0.005, **kw}
+    with pytest.raises(ValueError, match=rf"^plan_capacity\({name}="):
+        plan_capacity(args.pop("rate"), args.pop("p99_target_s"), args.pop("service_time"),
+                      memory_per_worker_bytes=3e8, **args)

@@ -123,6 +123,7 @@ def evaluate_plan(machine: Machine, replicas: int, rate: float, service_time: fl
                   p99_target_s: float, memory_per_worker_bytes: float,
                   base_memory_bytes: float = 512 * MB, spare: int = 1, q: float = 0.99) -> ServingPlan:
     """How ``replicas`` machines serve ``rate`` requests/s when ``spare`` of them are down."""
+    check_fraction("evaluate_plan", "q", q, low_open=True, high_open=True)
     replicas = check_int("evaluate_plan", "replicas", replicas, low=1)
     rate = check_number("evaluate_plan", "rate", rate, low=0, low_open=True)
     s = check_number("evaluate_plan", "service_time", service_time, low=0, low_open=True)
@@ -155,7 +156,15 @@ def plan_capacity(rate: float, p99_target_s: float, service_time: float, *,
     >>> best.meets_target, best.replicas >= 2
     (True, True)
     """
-    check_int("plan_capacity", "max_replicas", max_replicas, low=1)
+    func = "plan_capacity"  # checked here, so an error names what the learner called
+    check_int(func, "max_replicas", max_replicas, low=1)
+    check_number(func, "rate", rate, low=0, low_open=True)
+    check_number(func, "p99_target_s", p99_target_s, low=0, low_open=True)
+    check_number(func, "service_time", service_time, low=0, low_open=True)
+    check_number(func, "memory_per_worker_bytes", memory_per_worker_bytes, low=0, low_open=True)
+    check_number(func, "base_memory_bytes", base_memory_bytes, low=0)
+    check_int(func, "spare", spare, low=0)
+    check_fraction(func, "q", q, low_open=True, high_open=True)
     plans = []
     for m in machines:
         workers = workers_that_fit(m, memory_per_worker_bytes, base_memory_bytes)
