@@ -18,7 +18,7 @@ import numpy as np
 from mlscale_lab.complexity.compression._profiles import Recipe
 from mlscale_lab.complexity.compression._sharing import share_weights
 from mlscale_lab.complexity.compression._storage import save_deep_compressed
-from mlscale_lab.validation import check_fraction, check_int
+from mlscale_lab.validation import check_fraction, check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,10 @@ def deep_compression(model, data, folder: str | os.PathLike, *, sparsity: float 
                         f"got {type(model).__name__}")
     check_fraction(func, "sparsity", sparsity, high_open=True)
     check_int(func, "bits", bits, low=1, high=16)
+    check_int(func, "steps", steps, low=1)  # the rest checked here too, so errors name this function
+    check_int(func, "epochs_per_step", epochs_per_step, low=0)
+    check_int(func, "final_epochs", final_epochs, low=0)
+    check_number(func, "lr", lr, low=0, low_open=True)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     test = (data.X_test, data.y_test)

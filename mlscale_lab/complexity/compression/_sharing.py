@@ -164,6 +164,7 @@ def share_weights(model, bits, *, seed: int = 0, sample: int = _FIT_SAMPLE):
     import torch
 
     func = "share_weights"
+    check_int(func, "sample", sample, low=2)
     plan = _bits_per_layer(func, model, bits)
     out = copy.deepcopy(model)
     layers = linear_layers(out)
