@@ -19,12 +19,15 @@ MIN_WRONG = 3
 #: What an unanswered exercise holds in the student version (nbgrader's stub): every test cell
 #: must reject it too, so a blank submission can never score.
 BLANK = "# YOUR CODE HERE\nraise NotImplementedError()"
+#: Grading seeds an instructor might pick (``mlscale-lab grade --seed``): the reference must pass
+#: under each, so a test cell that draws its data from GRADING_SEED stays fair.
+GRADING_SEEDS = (7, 918273645)
 
 _TRIAL = '''
 import linecache as _mlscale_lc
 from mlscale_lab import record as _mlscale_record
 
-def _mlscale_trial(answer, tests, label, drop=(), blank=False):
+def _mlscale_trial(answer, tests, label, drop=(), blank=False, grading_seed=None):
     """'passed', 'rejected: <why>' or 'broken: <why>' (the wrong answer did not even run).
 
     ``drop``: names the reference answer cell defines, removed first for the blank answer (a
@@ -34,6 +37,8 @@ def _mlscale_trial(answer, tests, label, drop=(), blank=False):
     ns = dict(globals())
     for n in drop:
         ns.pop(n, None)
+    if grading_seed is not None:  # what `mlscale-lab grade --seed N` gives the test cells
+        ns["GRADING_SEED"] = grading_seed
     if answer is not None:
         name = f"<trial {label}>"
         _mlscale_lc.cache[name] = (len(answer), None, answer.splitlines(True), name)
@@ -55,6 +60,10 @@ _mlscale_verdicts = {}
 for _gid, _spec in _MLSCALE_TRIALS.items():
     _mlscale_verdicts[_gid] = {
         "reference": _mlscale_trial(None, _spec["tests"], f"{_gid} reference"),
+        # only tests that read a grading seed can change with it
+        "reference_seeded": [_mlscale_trial(None, _spec["tests"], f"{_gid} reference, seed {s}",
+                                            grading_seed=s) for s in _MLSCALE_GRADING_SEEDS
+                             if any("GRADING_SEED" in t for t in _spec["tests"])],
         "blank": _mlscale_trial(_MLSCALE_BLANK, _spec["tests"], f"{_gid} blank",
                                 drop=_spec["defines"], blank=True),
         "wrong": [_mlscale_trial(w, _spec["tests"], f"{_gid} wrong {i}")
@@ -127,7 +136,7 @@ def with_trials(nb, lab_stem: str):
                   "defines": [n for n in defined_names(answer) if n not in earlier]}
             for gid, (answer, tests, earlier) in _answer_cells(nb).items()}
     source = (f"_MLSCALE_TRIALS = {json.dumps(spec)}\n_MLSCALE_BLANK = {json.dumps(BLANK)}\n"
-              + _TRIAL)
+              f"_MLSCALE_GRADING_SEEDS = {list(GRADING_SEEDS)}\n" + _TRIAL)
     nb.cells.append(new_code_cell(source, id="mlscale-exercise-trials"))
     return nb
 
@@ -147,6 +156,9 @@ def problems(nb, lab_stem: str, verdicts: dict) -> list[str]:
             continue
         if v["reference"] != "passed":
             out.append(f"{gid}: the reference fails its own tests: {v['reference']}")
+        for seed, verdict in zip(GRADING_SEEDS, v.get("reference_seeded", []), strict=False):
+            if verdict != "passed":
+                out.append(f"{gid}: the reference fails with grading seed {seed}: {verdict}")
         if not v["blank"].startswith("rejected"):
             out.append(f"{gid}: the blank student answer was not rejected ({v['blank']})")
         for i, verdict in enumerate(v["wrong"]):

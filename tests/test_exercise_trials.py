@@ -19,7 +19,9 @@ def test_trials_tell_passing_rejected_and_broken_answers_apart(tmp_path, monkeyp
         new_code_cell("data = [3, 1, 2]"),
         _cell("def middle(xs):\n    return sorted(xs)[len(xs) // 2]", grade_id="lab99-middle",
               solution=True, grade=False),
-        _cell("assert middle(data) == 2\nassert middle([5, 4, 6, 1, 9]) == 5",
+        _cell("assert middle(data) == 2\nassert middle([5, 4, 6, 1, 9]) == 5\n"
+              "import random\n_r = random.Random(globals().get('GRADING_SEED', 1))\n"
+              "_xs = [_r.random() for _ in range(5)]\nassert middle(_xs) == sorted(_xs)[2]",
               grade_id="lab99-middle-tests", solution=False, grade=True, points=1),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -36,6 +38,7 @@ def test_trials_tell_passing_rejected_and_broken_answers_apart(tmp_path, monkeyp
     assert run.status == "ok", run.error
     verdicts = run.results["exercise_trials"]["lab99-middle"]
     assert verdicts["reference"] == "passed"
+    assert verdicts["reference_seeded"] == ["passed", "passed"]  # other grading data, still fair
     # the student stub, always tried, with the reference's names gone: the tests must not pass
     assert verdicts["blank"].startswith("rejected: NameError"), verdicts["blank"]
     wrongs = verdicts["wrong"]
