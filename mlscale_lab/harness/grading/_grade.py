@@ -202,7 +202,8 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
     )
 
     start = time.perf_counter()
-    become_subreaper()
+    adopting = become_subreaper()
+    children_before = _child_pids()
     result = SubmissionResult(student, kit.name, "graded", "graded")
     zero = [CellGrade(gid, 0.0, pts, "not graded (0 points)") for gid, pts in kit.grade_cells]
     job = Path(tempfile.mkdtemp(prefix="mlscale-job-", dir=work_root))
@@ -289,10 +290,27 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
     finally:
         result.seconds = round(time.perf_counter() - start, 2)
         shutil.rmtree(job, ignore_errors=True)
+        if adopting:
+            # The caller's process is left as it was: orphans it adopted are reaped, and it
+            # stops adopting (a test run or a notebook that called us keeps its own children).
+            _reap_adopted(children_before)
+            _set_subreaper(False)
+
+
+def _set_subreaper(on: bool) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:  # PR_SET_CHILD_SUBREAPER
+        return ctypes.CDLL(None, use_errno=True).prctl(36, int(on), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def become_subreaper() -> bool:
-    """Adopt this process's orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``).
+    """Adopt this process's orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``) while it
+    grades one submission; True if it now adopts them and did not before.
 
     A sandboxed kernel lives in its own PID namespace; when its process tree is killed, the
     processes inside are re-parented to the machine's init, and waiting for them to be gone
@@ -303,10 +321,42 @@ def become_subreaper() -> bool:
         return False
     import ctypes
 
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    try:  # PR_GET_CHILD_SUBREAPER: was it one already (a grading worker stays one)?
+        flag = ctypes.c_int(0)
+        if ctypes.CDLL(None, use_errno=True).prctl(37, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value:
+            return False
     except (OSError, AttributeError):
         return False
+    return _set_subreaper(True)
+
+
+def _child_pids() -> set[int]:
+    import psutil
+
+    try:
+        return {c.pid for c in psutil.Process().children()}
+    except psutil.Error:
+        return set()
+
+
+def _reap_adopted(before: set[int]) -> None:
+    """End and reap the children this process gained while grading (adopted orphans of the
+    sandbox), so none outlives the submission and none lingers as a zombie of the caller."""
+    import psutil
+
+    adopted = []
+    for pid in _child_pids() - before:
+        try:
+            adopted.append(psutil.Process(pid))
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(adopted, timeout=2)  # waits on (so reaps) our own children
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=2)
 
 
 def _installed_labs() -> list[Path]:
