@@ -3,7 +3,8 @@
 Public names are re-exported here from private modules. Importing this package is light:
 the simulators need only NumPy; dask and scikit-learn load inside the functions that use them.
 
-- queueing theory: :func:`erlang_c`, :func:`mm1_mean_wait`, :func:`mmc_mean_wait`, ...
+- queueing theory: :func:`erlang_c`, :func:`mm1_mean_wait`, :func:`mmc_mean_wait`,
+  :func:`mmc_latency_quantile` (response time), ...
 - load balancing: :func:`simulate_balancer` (round robin, random, least connections,
   power of two choices, central queue, or your own policy)
 - auto-scaling: :func:`hpa_desired_replicas`, :func:`make_request_trace`,
@@ -54,6 +55,8 @@ from mlscale_lab.scaling._queueing import (
     erlang_c,
     mm1_latency_quantile,
     mm1_mean_wait,
+    mmc_latency_exceeds,
+    mmc_latency_quantile,
     mmc_mean_wait,
     mmc_wait_exceeds,
 )
@@ -99,6 +102,8 @@ __all__ = [
     "measure_worker_speedup",
     "mm1_latency_quantile",
     "mm1_mean_wait",
+    "mmc_latency_exceeds",
+    "mmc_latency_quantile",
     "mmc_mean_wait",
     "mmc_wait_exceeds",
     "partition_of",

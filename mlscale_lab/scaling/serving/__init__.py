@@ -13,12 +13,14 @@ light (no torch, FastAPI or uvicorn in the notebook's process: the server is a s
   :func:`evaluate_plan`, :func:`plan_capacity` (N+1 plans priced with :mod:`mlscale_lab.prices`)
 """
 
+from mlscale_lab.scaling import (  # queueing theory, lab 05's
+    mmc_latency_exceeds,
+    mmc_latency_quantile,
+)
 from mlscale_lab.scaling.serving._artifacts import ARTIFACT_KINDS, export_artifacts, load_predictor
 from mlscale_lab.scaling.serving._capacity import (
     ServingPlan,
     evaluate_plan,
-    mmc_latency_exceeds,
-    mmc_latency_quantile,
     plan_capacity,
     workers_that_fit,
 )

@@ -13,60 +13,12 @@ import math
 from dataclasses import dataclass
 
 from mlscale_lab.prices import EXAMPLE_MACHINES, HOURS_PER_MONTH, Machine
-from mlscale_lab.scaling import erlang_c
+from mlscale_lab.scaling import mmc_latency_quantile
 from mlscale_lab.validation import check_fraction, check_int, check_number
 
-__all__ = ["ServingPlan", "evaluate_plan", "mmc_latency_exceeds", "mmc_latency_quantile",
-           "plan_capacity", "workers_that_fit"]
+__all__ = ["ServingPlan", "evaluate_plan", "plan_capacity", "workers_that_fit"]
 
 MB = 1024**2
-
-
-def mmc_latency_exceeds(servers: int, arrival_rate: float, service_time: float, t: float) -> float:
-    """``P(wait + service > t)`` in an M/M/c queue (exponential service of mean ``service_time``).
-
-    >>> round(mmc_latency_exceeds(1, 0.5, 1.0, 1.3863), 3)  # M/M/1: Exp(mu - lambda) = Exp(0.5)
-    0.5
-    """
-    c = check_int("mmc_latency_exceeds", "servers", servers, low=1)
-    lam = check_number("mmc_latency_exceeds", "arrival_rate", arrival_rate, low=0)
-    s = check_number("mmc_latency_exceeds", "service_time", service_time, low=0, low_open=True)
-    t = check_number("mmc_latency_exceeds", "t", t, low=0)
-    mu = 1.0 / s
-    if lam >= c * mu:
-        return 1.0
-    p_wait = erlang_c(c, lam * s) if lam > 0 else 0.0
-    alpha = c * mu - lam  # given that it waits, the wait is Exp(alpha)
-    if abs(alpha - mu) < 1e-9 * mu:
-        both = (1 + mu * t) * math.exp(-mu * t)
-    else:  # Exp(alpha) + Exp(mu) exceeding t
-        both = (alpha * math.exp(-mu * t) - mu * math.exp(-alpha * t)) / (alpha - mu)
-    return min(1.0, max(0.0, (1 - p_wait) * math.exp(-mu * t) + p_wait * both))
-
-
-def mmc_latency_quantile(servers: int, arrival_rate: float, service_time: float, q: float = 0.99) -> float:
-    """The ``q`` quantile of response time (wait + service) in an M/M/c queue, in seconds.
-
-    Returns ``inf`` when the queue is unstable (``arrival_rate * service_time >= servers``).
-
-    >>> round(mmc_latency_quantile(1, 0.5, 1.0, 0.5), 3)  # median of Exp(0.5)
-    1.386
-    >>> mmc_latency_quantile(2, 0.2, 0.01) < mmc_latency_quantile(1, 0.2, 0.01)
-    True
-    """
-    c = check_int("mmc_latency_quantile", "servers", servers, low=1)
-    lam = check_number("mmc_latency_quantile", "arrival_rate", arrival_rate, low=0)
-    s = check_number("mmc_latency_quantile", "service_time", service_time, low=0, low_open=True)
-    q = check_fraction("mmc_latency_quantile", "q", q, low_open=True, high_open=True)
-    if lam * s >= c:
-        return math.inf
-    lo, hi = 0.0, s
-    while mmc_latency_exceeds(c, lam, s, hi) > 1 - q:
-        hi *= 2
-    while hi - lo > 1e-7 * hi:  # a relative precision far below any timing's
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if mmc_latency_exceeds(c, lam, s, mid) > 1 - q else (lo, mid)
-    return hi
 
 
 def workers_that_fit(machine: Machine, memory_per_worker_bytes: float,
