@@ -280,6 +280,9 @@ def test_ci_workflow_installs_the_cpu_build_of_torch_within_the_package_bounds(g
     assert f'"{gate.TORCH_REQUIREMENT}"' in first
     assert f"--index-url {gate.TORCH_CPU_INDEX}" in first
     assert "mlscale-lab" in then and "torch" not in then and "--extra-index-url" not in then
+    import mlscale_lab
+
+    assert f'"mlscale-lab=={mlscale_lab.__version__}"' in then  # the library the gate file was written for
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     torch = [r for r in pyproject["project"]["dependencies"] if re.match(r"torch\b", r)]
     assert torch == [gate.TORCH_REQUIREMENT]

@@ -45,7 +45,7 @@ jobs:
       - name: Install (CPU-only torch first)
         run: |
           python -m pip install "{torch}" --index-url {index}
-          python -m pip install mlscale-lab pytest
+          python -m pip install "mlscale-lab=={version}" pytest
       - name: Model gate
         env:
           MLSCALE_GATE_CANDIDATE: {candidate}
@@ -58,6 +58,12 @@ jobs:
           name: gate-report
           path: gate-report.xml
 """
+
+
+def _package_version() -> str:
+    from mlscale_lab import __version__
+
+    return __version__
 
 
 def write_ci_workflow(
@@ -101,6 +107,7 @@ def write_ci_workflow(
         _WORKFLOW.format(
             torch=TORCH_REQUIREMENT,
             index=TORCH_CPU_INDEX,
+            version=_package_version(),  # the gate file and the library it imports must match
             candidate=candidate,
             production=production,
             test_file=rel.as_posix(),
