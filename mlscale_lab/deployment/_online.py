@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -137,7 +138,7 @@ def _fit(make_model: Callable, X, y):
     return model
 
 
-class Strategy:
+class Strategy(ABC):
     """What every strategy shares: fit a fresh model on the warm-up data, then predict with it.
 
     :func:`prequential` calls ``start(X, y)`` once, then for each batch ``predict(X)`` and, once
@@ -205,8 +206,9 @@ class Strategy:
         """
         return self.model.predict(X)
 
+    @abstractmethod
     def learn(self, X, y, y_pred, position: int) -> None:
-        """Learn from a batch whose labels have arrived (subclasses decide how).
+        """Learn from a batch whose labels have arrived (each strategy decides how).
 
         Parameters
         ----------
@@ -217,7 +219,6 @@ class Strategy:
         position : int
             Stream position of the batch's first sample.
         """
-        raise NotImplementedError(f"{type(self).__name__} must say how it learns")
 
 
 class Static(Strategy):
