@@ -114,3 +114,26 @@ def test_describe_cell_prefers_the_grade_id():
     nb.cells[0].metadata["nbgrader"] = {"grade_id": "lab00-tests"}
     assert describe_cell(nb, 0) == "cell 0 (lab00-tests)"
     assert describe_cell(nbformat.v4.new_notebook(), 3) == "before any cell ran"
+
+
+def test_a_kernel_that_ends_itself_is_told_by_its_process_with_no_heartbeat_thread(tmp_path):
+    # jupyter_client's heartbeat thread could hang `stop_channels` for good after a submission
+    # ended its kernel (a grading worker waited there until CI's time ran out): none is started.
+    from nbclient import NotebookClient
+
+    clients = []
+
+    class Recording(NotebookClient):
+        def start_new_kernel_client(self):
+            kc = super().start_new_kernel_client()
+            clients.append(kc)
+            return kc
+
+    nb = _nb("x = 1", "import os\nos._exit(0)", "y = 2")
+    done = execute(nb, _launch(tmp_path), budget=120, make_client=lambda nb: Recording(nb),
+                   monitor_interval=None)
+    assert done.status == "kernel_died" and done.cell == 1, done
+    assert done.seconds < 30
+    kc = clients[0]
+    assert kc.shell_channel is not None and kc.iopub_channel is not None
+    assert kc.hb_channel.ident is None  # the heartbeat thread never started

@@ -152,8 +152,19 @@ def _kernel_manager_class(launch: KernelLaunch):
 
     Async, like nbclient's default: a blocking client would wait forever on a kernel the
     out-of-memory killer ended, where the async one notices the death.
+
+    Its clients start no heartbeat channel. Whether the kernel lives is asked of this manager
+    (is its process running), never of the heartbeat; and jupyter_client's heartbeat thread can
+    block for good in ``stop_channels`` after a submission killed its kernel (seen here, about
+    one grading run in two of ``tests/test_grading_tamper.py``: a worker waiting in
+    ``HBChannel.stop`` on a thread that never left its ping's ``send``).
     """
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
+
+    class NoHeartbeatClient(AsyncKernelClient):
+        def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True):
+            super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
 
     prefix = list(launch.prefix)
     own_cmd = list(launch.kernel_cmd) if launch.kernel_cmd else None
@@ -162,6 +173,7 @@ def _kernel_manager_class(launch: KernelLaunch):
     class LaunchedKernelManager(AsyncKernelManager):
         def __init__(self, **kw):
             super().__init__(**kw)
+            self.client_factory = NoHeartbeatClient
             if sockets is not None:
                 self.connection_file = str(sockets / "kernel.json")
                 if UNIX_SOCKETS:
