@@ -1,7 +1,8 @@
-"""Where submissions are graded: in this process, in local worker processes, or on the workers
-of a Dask cluster. All three run :func:`grade_payload`, the same sandboxed grading, on a payload
-that carries the lab and the submission as bytes (so it travels to a remote worker) and brings
-back the result and the feedback page. The grader saves each result as it arrives.
+"""Where submissions are graded: in local worker processes (one a submission, held to its
+budget and killed past it), or on the workers of a Dask cluster. Both run :func:`grade_payload`,
+the same sandboxed grading, on a payload that carries the lab and the submission as bytes (so it
+travels to a remote worker) and brings back the result and the feedback page. The grader saves
+each result as it arrives.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import atexit
 import shutil
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -94,34 +96,103 @@ def run_jobs(pending: list[dict], private: dict, kw: dict, store, *, workers: in
     try:
         if scheduler:
             _on_dask(pending, private, kw, scheduler, done)
-        elif workers > 1 and len(pending) > 1:
-            _on_processes(pending, private, kw, workers, done)
         else:
-            for job in pending:
-                done(job, grade_payload(_payload(job, private, kw)))
+            _on_processes(pending, private, kw, workers, done)
     finally:
         bar.close()
     return results
 
 
-def _on_processes(pending, private, kw, workers: int, done) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+#: Seconds a grading worker may run past the submission's budget (its kernel's start, the
+#: replays, the feedback page) before the grader kills it and every process it started.
+WORKER_GRACE = 120.0
 
+
+def _worker(payload: dict, conn) -> None:
+    """A grading worker's whole life: grade one submission, send the outcome, exit."""
+    try:
+        conn.send(("ok", grade_payload(payload)))
+    except BaseException as exc:  # noqa: BLE001 (reported to the grader, never lost)
+        conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
+    finally:
+        conn.close()
+
+
+def _failed(job: dict, reason: str) -> tuple[dict, None]:
+    """The result of a submission whose worker failed: 0 on every test cell, never saved (so a
+    rerun grades it again), the reason in words."""
+    from mlscale_lab.harness.grading._grade import CellGrade, SubmissionResult
+
+    kit = next((k for k in _KITS.values() if k.source.stem == job["lab"].stem), None)
+    cells = [CellGrade(gid, 0.0, pts, "not graded (0 points)") for gid, pts in (kit.grade_cells if kit else [])]
+    return SubmissionResult(job["student"], job["lab"].stem, "error", f"grading failed: {reason}", cells).as_dict(), None
+
+
+def _on_processes(pending, private, kw, workers: int, done) -> None:
+    """Grade each submission in a process of its own, at most ``workers`` at a time.
+
+    The grader holds every worker to the submission's budget plus :data:`WORKER_GRACE`: past it,
+    the worker and every process it started are killed and the submission is reported as not
+    graded. Whatever stops this function (an error, Ctrl-C), no worker outlives it.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from mlscale_lab.constraints import kill_process_tree
     from mlscale_lab.harness.grading._feedback import exporter
 
     # Workers fork from this process after it has prepared every lab and built the feedback
-    # exporter, and before it ran any kernel (no threads, no ZeroMQ sockets to inherit): they
-    # start warm.
+    # exporter: they start warm.
     for job in pending:
         _kit(job["lab"].stem, job["lab"].read_bytes(), private.get(job["lab"].stem, {}))
     exporter()
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                             mp_context=multiprocessing.get_context(method)) as pool:
-        futures = {pool.submit(grade_payload, _payload(job, private, kw)): job for job in pending}
-        for fut in as_completed(futures):
-            done(futures[fut], fut.result())
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    grace = WORKER_GRACE
+    limit = kw["budget"] + grace
+    queue = list(pending)
+    running: dict = {}  # receiving end of the worker's pipe -> (process, job, deadline)
+
+    def stop(conn, patience: float = 0.0):
+        proc, job, _ = running.pop(conn)
+        proc.join(timeout=patience)
+        if proc.is_alive():
+            kill_process_tree(proc.pid)
+            proc.join(timeout=10)
+        conn.close()
+        return job
+
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                job = queue.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(_payload(job, private, kw), send), daemon=True)
+                proc.start()
+                send.close()
+                running[recv] = (proc, job, time.monotonic() + limit)
+            left = min(deadline for _, _, deadline in running.values()) - time.monotonic()
+            for conn in wait(list(running), timeout=max(0.0, left)):
+                try:
+                    kind, out = conn.recv()
+                except (EOFError, OSError):
+                    kind, out = "died", None
+                proc = running[conn][0]
+                job = stop(conn, patience=10)
+                if kind == "ok":
+                    done(job, out)
+                elif kind == "error":
+                    done(job, _failed(job, f"the grader itself failed ({out})"))
+                else:
+                    done(job, _failed(job, f"its grading worker ended without a result (exit code {proc.exitcode})"))
+            now = time.monotonic()
+            for conn in [c for c, (_, _, deadline) in running.items() if now >= deadline]:
+                job = stop(conn)
+                done(job, _failed(job, f"not done within {limit:g} s (the {kw['budget']:g} s budget "
+                                         f"and {grace:g} s for the grader); every process it started was "
+                                         "killed. Grade it again (only it is regraded)"))
+    finally:
+        for conn in list(running):
+            stop(conn)
 
 
 def _on_dask(pending, private, kw, address: str, done) -> None:
