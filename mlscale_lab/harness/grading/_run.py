@@ -108,14 +108,21 @@ def run_jobs(pending: list[dict], private: dict, kw: dict, store, *, workers: in
 WORKER_GRACE = 120.0
 
 
-def _worker(payload: dict, conn) -> None:
-    """A grading worker's whole life: grade one submission, send the outcome, exit."""
-    try:
-        conn.send(("ok", grade_payload(payload)))
-    except BaseException as exc:  # noqa: BLE001 (reported to the grader, never lost)
-        conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
-    finally:
-        conn.close()
+def _worker(conn) -> None:
+    """A grading worker: grade each payload the grader sends, send back the outcome; stop on None.
+
+    It stays warm between submissions (imports, templates); it never runs a submission's code
+    itself (kernels and replays are processes of their own)."""
+    while True:
+        payload = conn.recv()
+        if payload is None:
+            break
+        try:
+            outcome = ("ok", grade_payload(payload))
+        except BaseException as exc:  # noqa: BLE001 (reported to the grader, never lost)
+            outcome = ("error", f"{type(exc).__name__}: {exc}"[:500])
+        conn.send(outcome)
+    conn.close()
 
 
 def _failed(job: dict, reason: str) -> tuple[dict, None]:
@@ -129,11 +136,12 @@ def _failed(job: dict, reason: str) -> tuple[dict, None]:
 
 
 def _on_processes(pending, private, kw, workers: int, done) -> None:
-    """Grade each submission in a process of its own, at most ``workers`` at a time.
+    """Grade the submissions on at most ``workers`` worker processes, one submission at a time each.
 
     The grader holds every worker to the submission's budget plus :data:`WORKER_GRACE`: past it,
-    the worker and every process it started are killed and the submission is reported as not
-    graded. Whatever stops this function (an error, Ctrl-C), no worker outlives it.
+    the worker and every process it started are killed (a fresh worker takes the next submission)
+    and the submission is reported as not graded. Whatever stops this function (an error,
+    Ctrl-C), no worker outlives it.
     """
     import multiprocessing
     from multiprocessing.connection import wait
@@ -150,49 +158,70 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
     grace = WORKER_GRACE
     limit = kw["budget"] + grace
     queue = list(pending)
-    running: dict = {}  # receiving end of the worker's pipe -> (process, job, deadline)
+    idle: list = []  # (process, connection) of workers waiting for a submission
+    busy: dict = {}  # connection -> (process, job, deadline)
 
-    def stop(conn, patience: float = 0.0):
-        proc, job, _ = running.pop(conn)
+    def start_worker():
+        conn, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(theirs,), daemon=True)
+        proc.start()
+        theirs.close()
+        idle.append((proc, conn))
+
+    def end_worker(proc, conn, patience: float = 0.0) -> None:
         proc.join(timeout=patience)
         if proc.is_alive():
             kill_process_tree(proc.pid)
             proc.join(timeout=10)
         conn.close()
-        return job
 
     try:
-        while queue or running:
-            while queue and len(running) < workers:
+        for _ in range(min(workers, len(queue))):
+            start_worker()
+        while queue or busy:
+            while queue and idle:
+                proc, conn = idle.pop()
                 job = queue.pop(0)
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(_payload(job, private, kw), send), daemon=True)
-                proc.start()
-                send.close()
-                running[recv] = (proc, job, time.monotonic() + limit)
-            left = min(deadline for _, _, deadline in running.values()) - time.monotonic()
-            for conn in wait(list(running), timeout=max(0.0, left)):
+                try:
+                    conn.send(_payload(job, private, kw))
+                except OSError:  # the worker is gone: a fresh one takes this submission
+                    queue.insert(0, job)
+                    end_worker(proc, conn)
+                    start_worker()
+                    continue
+                busy[conn] = (proc, job, time.monotonic() + limit)
+            left = min(deadline for _, _, deadline in busy.values()) - time.monotonic()
+            for conn in wait(list(busy), timeout=max(0.0, left)):
+                proc, job, _ = busy.pop(conn)
                 try:
                     kind, out = conn.recv()
                 except (EOFError, OSError):
-                    kind, out = "died", None
-                proc = running[conn][0]
-                job = stop(conn, patience=10)
-                if kind == "ok":
-                    done(job, out)
-                elif kind == "error":
-                    done(job, _failed(job, f"the grader itself failed ({out})"))
-                else:
+                    end_worker(proc, conn, patience=10)
                     done(job, _failed(job, f"its grading worker ended without a result (exit code {proc.exitcode})"))
+                    if queue:
+                        start_worker()
+                    continue
+                idle.append((proc, conn))
+                done(job, out if kind == "ok" else _failed(job, f"the grader itself failed ({out})"))
             now = time.monotonic()
-            for conn in [c for c, (_, _, deadline) in running.items() if now >= deadline]:
-                job = stop(conn)
+            for conn in [c for c, (_, _, deadline) in busy.items() if now >= deadline]:
+                proc, job, _ = busy.pop(conn)
+                end_worker(proc, conn)
                 done(job, _failed(job, f"not done within {limit:g} s (the {kw['budget']:g} s budget "
-                                         f"and {grace:g} s for the grader); every process it started was "
-                                         "killed. Grade it again (only it is regraded)"))
+                                       f"and {grace:g} s for the grader); every process it started was "
+                                       "killed. Grade it again (only it is regraded)"))
+                if queue:
+                    start_worker()
     finally:
-        for conn in list(running):
-            stop(conn)
+        for _proc, conn in idle:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for proc, conn in idle:
+            end_worker(proc, conn, patience=10)
+        for conn, (proc, _, _) in busy.items():
+            end_worker(proc, conn)
 
 
 def _on_dask(pending, private, kw, address: str, done) -> None:
