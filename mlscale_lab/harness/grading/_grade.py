@@ -67,6 +67,10 @@ class LabKit:
     private: dict[str, str] = field(default_factory=dict)
     digest: str = ""
 
+    def ungraded_cells(self) -> list[CellGrade]:
+        """0 points on every graded cell: the cells of a submission that could not be graded."""
+        return [CellGrade(gid, 0.0, pts, "not graded (0 points)") for gid, pts in self.grade_cells]
+
 
 @dataclass
 class CellGrade:
@@ -205,7 +209,7 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
     adopting = become_subreaper()
     children_before = _child_pids()
     result = SubmissionResult(student, kit.name, "graded", "graded")
-    zero = [CellGrade(gid, 0.0, pts, "not graded (0 points)") for gid, pts in kit.grade_cells]
+    zero = kit.ungraded_cells()
     job = Path(tempfile.mkdtemp(prefix="mlscale-job-", dir=work_root))
     private, work, runtime, replay = job / "private", job / "work", job / "run", job / "replay"
     for d in (private, work, runtime, replay):

@@ -128,10 +128,10 @@ def _worker(conn) -> None:
 def _failed(job: dict, reason: str) -> tuple[dict, None]:
     """The result of a submission whose worker failed: 0 on every test cell, never saved (so a
     rerun grades it again), the reason in words."""
-    from mlscale_lab.harness.grading._grade import CellGrade, SubmissionResult
+    from mlscale_lab.harness.grading._grade import SubmissionResult
 
-    kit = next((k for k in _KITS.values() if k.source.stem == job["lab"].stem), None)
-    cells = [CellGrade(gid, 0.0, pts, "not graded (0 points)") for gid, pts in (kit.grade_cells if kit else [])]
+    kit = next((k for k in _KITS.values() if k.name == job["lab"].stem), None)
+    cells = kit.ungraded_cells() if kit is not None else []
     return SubmissionResult(job["student"], job["lab"].stem, "error", f"grading failed: {reason}", cells).as_dict(), None
 
 
@@ -175,6 +175,14 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
             proc.join(timeout=10)
         conn.close()
 
+    def retire(proc, conn, job, reason: str, patience: float = 0.0) -> None:
+        """End a worker that failed its submission, report the submission, and replace the
+        worker if submissions are left."""
+        end_worker(proc, conn, patience)
+        done(job, _failed(job, reason))
+        if queue:
+            start_worker()
+
     try:
         for _ in range(min(workers, len(queue))):
             start_worker()
@@ -196,22 +204,17 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
                 try:
                     kind, out = conn.recv()
                 except (EOFError, OSError):
-                    end_worker(proc, conn, patience=10)
-                    done(job, _failed(job, f"its grading worker ended without a result (exit code {proc.exitcode})"))
-                    if queue:
-                        start_worker()
+                    proc.join(timeout=10)  # for its exit code
+                    retire(proc, conn, job, f"its grading worker ended without a result (exit code {proc.exitcode})")
                     continue
                 idle.append((proc, conn))
                 done(job, out if kind == "ok" else _failed(job, f"the grader itself failed ({out})"))
             now = time.monotonic()
             for conn in [c for c, (_, _, deadline) in busy.items() if now >= deadline]:
                 proc, job, _ = busy.pop(conn)
-                end_worker(proc, conn)
-                done(job, _failed(job, f"not done within {limit:g} s (the {kw['budget']:g} s budget "
-                                       f"and {grace:g} s for the grader); every process it started was "
-                                       "killed. Grade it again (only it is regraded)"))
-                if queue:
-                    start_worker()
+                retire(proc, conn, job, f"not done within {limit:g} s (the {kw['budget']:g} s budget and "
+                       f"{grace:g} s for the grader); every process it started was killed. Grade it "
+                       "again (only it is regraded)")
     finally:
         for _proc, conn in idle:
             try:
