@@ -211,6 +211,28 @@ def test_compare_selectors_reports_each_selector(digits):
     assert rows[0]["overlap_with_first"] == 20
 
 
+def test_compare_selectors_times_the_fastest_fit_so_one_pause_does_not_count(digits, monkeypatch):
+    # A pause of the machine during one fit (CI under load once made chi2 look slow in lab 02).
+    from sklearn.feature_selection import SelectKBest
+    X, y = digits
+    fit, calls = SelectKBest.fit, []
+
+    def paused_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(SelectKBest, "fit", paused_once)
+    steady = sel.compare_selectors(X, y, 8, methods=("chi2",), repeat=3)[0]
+    assert len(calls) == 3 and steady["select_seconds"] < 0.1
+    calls.clear()
+    once = sel.compare_selectors(X, y, 8, methods=("chi2",), repeat=1)[0]
+    assert once["select_seconds"] >= 0.3 and once["features"] == steady["features"]
+    with pytest.raises(ValueError, match=r"^compare_selectors\(repeat=0\): expected a whole number >= 1"):
+        sel.compare_selectors(X, y, 8, repeat=0)
+
+
 # -- leakage ----------------------------------------------------------------------------------------
 def test_selection_before_cv_inflates_accuracy_on_noise():
     X, y = sel.noise_data(n_samples=120, n_features=2000, seed=3)
