@@ -84,7 +84,8 @@ def test_samples_phases_and_summary():
     assert s.samples >= 5
     assert set(s.phases) == {"small", "big"}
     assert s.phases["big"]["peak_rss_bytes"] - s.phases["small"]["peak_rss_bytes"] > 50 * MB
-    assert s.phases["small"]["seconds"] == pytest.approx(0.15, abs=0.1)
+    # A phase lasts from its mark to the next: at least the sleep, more if the machine is busy.
+    assert 0.1 <= s.phases["small"]["seconds"] <= 0.5
     ts = mon.timeseries()
     assert len(ts["t"]) == len(ts["rss_bytes"]) == s.samples
     assert ts["t"] == sorted(ts["t"])

@@ -261,13 +261,15 @@ def test_explorer_update_answers_within_100_ms(digits_sweep):
     explorer = SweepExplorer(points, reference=full)
     box = explorer.widget()
     assert box.children[0].options == tuple(explorer.ks)
-    worst = 0.0
+    moves = {k: [] for k in explorer.ks}
     for _ in range(20):
         for k in explorer.ks:
             t0 = time.perf_counter()
             explorer.update(k)
-            worst = max(worst, time.perf_counter() - t0)
-    assert worst < 0.1, f"a slider move took {worst * 1000:.1f} ms"
+            moves[k].append(time.perf_counter() - t0)
+    # The median move to each k: one pause of a busy machine is not the widget's doing.
+    slowest = max(float(np.median(t)) for t in moves.values())
+    assert slowest < 0.1, f"a slider move took {slowest * 1000:.1f} ms"
     # Moving the slider changes the widget's text to that row's numbers.
     box.children[0].value = points[0].k
     shown = box.children[1].value
@@ -291,9 +293,12 @@ def test_explorer_switches_between_sweeps(digits, digits_sweep):
     assert slider.options == (3, 20) and slider.value == 20
     assert "PCA, k = 20" in out.value and f"{pca[1].model_bytes:,}" in out.value
     assert "larger" in out.value  # a 20 x 64 projection outweighs the full classifier
-    t0 = time.perf_counter()
-    explorer.update(3, "PCA")
-    assert time.perf_counter() - t0 < 0.1
+    switches = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        explorer.update(3, "PCA")
+        switches.append(time.perf_counter() - t0)
+    assert float(np.median(switches)) < 0.1
     # Updates from code move the controls too, so they always match the row on show.
     explorer.update(4, "chi2")
     assert (toggle.value, slider.options, slider.value) == ("chi2", (4, 16, 64), 4)
