@@ -4,7 +4,9 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "dask", "distributed", "matplotlib", "ipywidgets", "sklearn", "nbgrader")
+# numpy too: ~80 ms alone, and its BLAS threads spin up and count as CPU (CI once measured
+# 0.317 CPU s in 0.208 s of wall time with numpy imported at the top).
+HEAVY = ("torch", "dask", "distributed", "matplotlib", "ipywidgets", "sklearn", "nbgrader", "numpy")
 
 PROBE = """
 import json, sys, time

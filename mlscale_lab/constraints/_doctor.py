@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 
 from mlscale_lab.constraints._budget import MachineBudget, machine_budget
 
@@ -40,6 +39,8 @@ def package_versions(names=KEY_PACKAGES) -> dict[str, str | None]:
     >>> package_versions(["psutil", "no-such-package-here"])["no-such-package-here"] is None
     True
     """
+    from importlib import metadata  # here: reading metadata is the only use, `import` stays light
+
     versions = {}
     for name in names:
         try:

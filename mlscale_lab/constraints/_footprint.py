@@ -11,8 +11,6 @@ import io
 import zlib
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 _ZLIB_LEVEL = 6
 
 
@@ -107,6 +105,8 @@ def _torch_footprint(model) -> Footprint:
 # -- scikit-learn ------------------------------------------------------------------------------
 def _numeric_arrays(obj, seen: dict[int, object], fitted_only: bool):
     """Yield the numeric numpy arrays reachable from ``obj`` (each array object once)."""
+    import numpy as np  # here, not at the top: `import mlscale_lab` stays light (test_import)
+
     if id(obj) in seen:
         return
     # Keep a reference: temporaries (field views, pickled states) would otherwise free their
@@ -179,6 +179,7 @@ def _scipy_sparse_parts(obj):
 
 def _sklearn_footprint(model) -> Footprint:
     import joblib
+    import numpy as np
 
     parameters = nonzero = dense = 0
     for arr in _numeric_arrays(model, {}, True):
@@ -206,6 +207,7 @@ def model_footprint(model) -> Footprint:
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
     >>> X, y = np.eye(4), np.array([0, 1, 0, 1])
     >>> fp = model_footprint(LogisticRegression().fit(X, y))

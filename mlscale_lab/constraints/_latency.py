@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from mlscale_lab.validation import check_int, check_positive
 
 __all__ = ["LatencyResult", "measure_latency"]
@@ -68,6 +66,8 @@ def _n_rows(X) -> int:
 
 def _take_rows(X, start: int, size: int, n: int):
     """``size`` rows of X from ``start``, wrapping around to the first row at the end."""
+    import numpy as np  # in the functions, not at the top: `import mlscale_lab` stays light
+
     if start + size <= n:
         if hasattr(X, "iloc"):
             return X.iloc[start : start + size]
@@ -122,10 +122,13 @@ def measure_latency(
 
     Examples
     --------
+    >>> import numpy as np
     >>> X = np.ones((10, 3))
     >>> [r.batch_size for r in measure_latency(lambda b: b.sum(axis=1), X, (1, 32), repeats=5)]
     [1, 32]
     """
+    import numpy as np
+
     if not callable(predict):
         raise TypeError(
             f"measure_latency(predict={predict!r}): expected a callable such as model.predict, "
