@@ -19,14 +19,18 @@ install: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/mlscale-lab start workspace
 
+# A pytest-xdist worker per CPU (at most 4); the labs' runs and gradings go to one worker, one
+# at a time, the browser's group to one, and the many short tests fill the rest (tests/lab_runs.py).
+PARALLEL := -n auto --dist loadgroup --no-loadscope-reorder
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 # The inner loop: everything but executing whole notebooks, clusters and browsers.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow"
 
 # The learner's install: the built wheel, no extras, a fresh venv, labs 00 and 04 from elsewhere.
 wheel-check: $(STAMP)

@@ -3,17 +3,20 @@
     .venv/bin/python benchmarks/bench_scaling.py            # everything (~1-2 min)
     .venv/bin/python benchmarks/bench_scaling.py --no-dask  # simulators only
 
-Goals (issue 7):
-- central-queue mean wait within 5% of Erlang C at utilisation 0.8 over 1e5 requests, and
-  random routing within 5% of M/M/1;
+Goals (lab 05's simulators are trusted only where they match queueing theory, and its speedups
+and auto-scaling claims only where these figures hold):
+- central-queue mean wait within 5% of Erlang C at utilisation 0.8, and random routing within
+  5% of M/M/1: the batch-means 95% interval over 3 seeds of 1e6 requests lies inside +-5%
+  (a mean of five short runs passes or fails by seed luck);
 - power of two choices: p99 at most half of random's at utilisation 0.9, heterogeneous replicas;
 - 1e6 simulated requests in at most 5 s (per policy);
 - Dask on 2 workers: at least 1.6x speedup on CPU-bound partitions;
 - auto-scaling: cost at most 0.6 of static-at-peak with at most 1% SLO violations;
-- lab 05's exercise 3 (issue 14), with ``--calibrate N``: over N days of the trace family, the
-  sound method (least-cost target meeting the SLO on each of 4 validation days) passes the
-  unseen-day test (SLO + twice the validation spread) in at least 99% of draws, and every
-  rejection of the tune-on-one-day answer is a day on which it really misses the SLO.
+- lab 05's exercise 3 (tuning an auto-scaler on validation days), with ``--calibrate N``: over
+  N days of the trace family, the sound method (least-cost target meeting the SLO on each of 4
+  validation days) passes the unseen-days test (at most the beta-binomial(10, 1, 4) 99% quantile
+  of 10 unseen days missed) in at least 99% of draws; the per-day miss rate is near 1/5
+  (exchangeability), and the one-day and average-day methods are shown for contrast.
 """
 
 from __future__ import annotations
@@ -26,15 +29,23 @@ import numpy as np
 from mlscale_lab import scaling as sc
 
 
-def bench_theory() -> None:
+def bench_theory(seeds: int = 3) -> None:
+    from mlscale_lab.evidence import batch_means_interval
+
     c, rho, s = 8, 0.8, 1.0
     lam = rho * c / s
     for policy, theory in (("central_queue", sc.mmc_mean_wait(c, lam, s)), ("random", sc.mm1_mean_wait(lam / c, s))):
-        waits = [sc.simulate_balancer(policy, c, lam, s, 100_000, seed).mean_wait for seed in range(5)]
-        each = ", ".join(f"{w / theory - 1:+.1%}" for w in waits)
-        ok = abs(np.mean(waits) / theory - 1) <= 0.05
-        print(f"{policy:14s} mean wait {np.mean(waits):.3f} vs theory {theory:.3f} "
-              f"({np.mean(waits) / theory - 1:+.1%}; per seed {each})  goal <=5%: {'PASS' if ok else 'FAIL'}")
+        runs = [sc.simulate_balancer(policy, c, lam, s, 1_000_000, seed, warmup=0.02)
+                for seed in range(seeds)]
+        each = ", ".join(f"{iv.estimate:+.1%} [{iv.low:+.1%}, {iv.high:+.1%}]" for iv in
+                         (r.mean_wait_interval().relative_to(theory) for r in runs))
+        # the seeds' runs side by side: 20 batches each, every batch inside one run
+        pooled = batch_means_interval(np.concatenate([r.waits for r in runs]),
+                                      batches=20 * seeds).relative_to(theory)
+        ok = pooled.low > -0.05 and pooled.high < 0.05
+        print(f"{policy:14s} mean wait vs theory {theory:.3f}: per seed {each}; pooled over "
+              f"{seeds} seeds {pooled.estimate:+.1%} [{pooled.low:+.1%}, {pooled.high:+.1%}]  "
+              f"goal inside +-5%: {'PASS' if ok else 'FAIL'}")
 
 
 def bench_tail() -> None:
@@ -67,44 +78,47 @@ def bench_autoscale() -> None:
           f"goal <=0.6 and <=1%: {'PASS' if ok else 'FAIL'}")
 
 
-def bench_robust_target(n_days: int, draws: int = 4000) -> None:
+def bench_robust_target(n_days: int, draws: int = 4000, n_val: int = 4, n_unseen: int = 10) -> None:
     """Exercise 3's grading, replayed on random draws of validation and unseen days."""
+    from scipy import stats
+
     targets = np.round(np.arange(0.6, 0.951, 0.05), 2)
     t0, c0 = time.perf_counter(), time.process_time()
     viol = np.array([[sc.simulate_autoscaler(d, target_utilisation=float(t)).slo_violation_rate
                       for t in targets] for d in sc.request_trace_family(n_days, seed=7)])
     print(f"{n_days} days x {targets.size} targets simulated in {time.perf_counter() - t0:.0f} s "
           f"wall, {time.process_time() - c0:.0f} s CPU")
+    allowed = int(stats.betabinom(n_unseen, 1, n_val).ppf(0.99))
     rng = np.random.default_rng(0)
 
     def highest_ok(v):  # cost falls as the target rises: the least-cost target within the SLO
         ok = np.where(v <= 0.01)[0]
         return int(ok.max()) if ok.size else None
 
-    sound = one_day = one_rejected = one_rejected_wrong = one_passed_wrong = n = 0
+    methods = {"sound (every validation day)": lambda val: highest_ok(val.max(axis=0)),
+               "one day": lambda val: highest_ok(val[0]),
+               "average day": lambda val: highest_ok(val.mean(axis=0))}
+    passed = dict.fromkeys(methods, 0)
+    day_misses = dict.fromkeys(methods, 0)
+    n = 0
     for _ in range(draws):
-        idx = rng.choice(n_days, 5, replace=False)
-        val, unseen = viol[idx[:4]], viol[idx[4]]
-        j = highest_ok(val.max(axis=0))
-        k = highest_ok(val[0])
-        if j is None or k is None:
+        idx = rng.choice(n_days, n_val + n_unseen, replace=False)
+        val, unseen = viol[idx[:n_val]], viol[idx[n_val:]]
+        picks = {m: f(val) for m, f in methods.items()}
+        if any(j is None for j in picks.values()):
             continue
         n += 1
-        sound += unseen[j] <= 0.01 + 2 * np.ptp(val[:, j])
-        public_fails = val[:, k].max() > 0.01
-        hidden_fails = unseen[k] > 0.01 + 2 * np.ptp(val[:, k])
-        rejected = public_fails or hidden_fails
-        really_wrong = val[:, k].max() > 0.01 or unseen[k] > 0.01
-        one_day += k != j
-        one_rejected += rejected
-        one_rejected_wrong += rejected and really_wrong
-        one_passed_wrong += (not rejected) and really_wrong
-    ok = sound / n >= 0.99 and one_rejected == one_rejected_wrong
-    print(f"sound method passes the unseen day in {sound / n:.1%} of {n} draws; tuned on one day: "
-          f"another target in {one_day / n:.0%}, rejected in {one_rejected / n:.0%} "
-          f"(really missing the SLO on a day in {one_rejected_wrong / max(one_rejected, 1):.0%} of "
-          f"those), missing it on the unseen day yet accepted in {one_passed_wrong / n:.0%}  "
-          f"goal >=99% and 100%: {'PASS' if ok else 'FAIL'}")
+        for m, j in picks.items():
+            misses = int(np.sum(unseen[:, j] > 0.01))
+            day_misses[m] += misses
+            passed[m] += misses <= allowed
+    for m in methods:
+        print(f"  {m:30s}: misses an unseen day {day_misses[m] / (n * n_unseen):.1%} of the time; "
+              f"passes the unseen-days test (<= {allowed} of {n_unseen}) in {passed[m] / n:.1%} "
+              f"of {n} draws")
+    sound = passed["sound (every validation day)"] / n
+    print(f"sound method pass rate {sound:.1%} (exchangeability: miss rate <= 1/{n_val + 1})  "
+          f"goal >=99%: {'PASS' if sound >= 0.99 else 'FAIL'}")
 
 
 def bench_dask(repeats: int) -> None:
@@ -118,8 +132,9 @@ def bench_dask(repeats: int) -> None:
         print(f"Dask partitioned inference: 1 worker {sp.seconds[0]:.2f} s, 2 workers {sp.seconds[1]:.2f} s, "
               f"speedup {sp.speedup[1]:.2f}x  goal >=1.6x: {'PASS' if sp.speedup[1] >= 1.6 else 'FAIL'}"
               f"  (CPUs: {psutil.cpu_count()}, load average {psutil.getloadavg()[0]:.1f})")
-        over = sc.partition_overhead(client, model, 20_000, [1, 2, 8, 32, 128, 512])
-        print("partition overhead (20k rows):", ", ".join(f"{k}: {v:.3f} s" for k, v in over.items()))
+        over = sc.partition_overhead(client, model, 20_000, [1, 2, 8, 32, 128, 512], rounds=5)
+        print("partition overhead (20k rows, median of 5 interleaved rounds):",
+              ", ".join(f"{k}: {over.median(k):.3f} s" for k in over.samples))
 
 
 def main() -> None:

@@ -6,10 +6,13 @@ it imports neither torch, dask nor matplotlib; those load in the modules that us
 >>> import mlscale_lab
 >>> mlscale_lab.record("warmup_answer", 42)
 42
+
+A lab's files go to ``mlscale_lab.work_folder("lab03")``, a folder removed with the kernel.
 """
 
+from mlscale_lab._core.tempdirs import work_folder
 from mlscale_lab.recording import record, recorded
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "record", "recorded"]
+__all__ = ["__version__", "record", "recorded", "work_folder"]

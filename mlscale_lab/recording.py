@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-RECORD_ENV = "MLSCALE_RECORD_FILE"
+from mlscale_lab._core.environment import RECORD_ENV
 
 _recorded: dict[str, Any] = {}
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lab_runs
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -34,11 +35,19 @@ def chromium_found() -> bool:
 
 
 def pytest_configure(config):
+    lab_runs.configure(config)
     config.addinivalue_line("markers", f"requires_bwrap: skips unless bubblewrap works ({BWRAP_HINT})")
     config.addinivalue_line("markers", f"requires_chromium: skips unless Chromium is installed ({CHROMIUM_HINT})")
+    # pytest-xdist's own marker (it registers it too): tests of one group run on one worker
+    config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as the group")
+
+
+def pytest_unconfigure(config):
+    lab_runs.unconfigure(config)
 
 
 def pytest_collection_modifyitems(config, items):
+    lab_runs.order(items)  # the labs' heavy runs first, the browser last (tests/lab_runs.py)
     for item in items:
         if item.get_closest_marker("requires_bwrap") and not bwrap_works():
             item.add_marker(pytest.mark.skip(reason=BWRAP_HINT))
@@ -76,3 +85,21 @@ def tiny_labs(tmp_path, monkeypatch):
 def cli_env(monkeypatch):
     """Run `python -m mlscale_lab` in-process friendly: the venv's interpreter."""
     return [sys.executable, "-m", "mlscale_lab"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Each test holds the machine shared from its setup to its teardown (tests/lab_runs.py):
+    with two xdist workers, two tests side by side at most, and none beside a lab run alone."""
+    share = lab_runs.machine_share(item.config)
+    share.share()
+    try:
+        yield
+    finally:
+        share.release()
+
+
+@pytest.fixture(scope="session")
+def executed_labs(request):
+    """Each lab executed once per run, shared by the tests that read its outputs."""
+    return lab_runs.lab_runs(request.config)

@@ -1,7 +1,9 @@
 """The package's tree tells its architecture, and these tests keep it that way.
 
-Layers, from the bottom: the foundation (recording, validation, prices, exercises); the
-course's sections (constraints, complexity, deployment, scaling), which notebooks import;
+Layers, from the bottom: the foundation (recording, validation, prices, exercises, queueing,
+capacity, the evidence core, and the private plumbing in ``_core``, which every layer may import
+and which itself stands on nothing but the standard library, psutil and validation); the course's
+sections (constraints, complexity, deployment, scaling), which notebooks import;
 views (plots and widgets) on top of them; and the harness, which runs notebooks and which
 nothing imports. Imports only point down (a section may use another section's public names
 inside a function, never at import time in a cycle).
@@ -16,7 +18,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mlscale_lab"
 MAX_LINES = 400
-FOUNDATION = {"recording", "validation", "prices", "exercises"}
+FOUNDATION = {"recording", "validation", "prices", "exercises", "queueing", "capacity", "evidence",
+              "_core"}
 SECTIONS = {"constraints", "complexity", "deployment", "scaling"}
 
 
@@ -148,3 +151,54 @@ def test_sections_and_views_never_import_the_harness_or_notebook_runner():
         if _layer(module) in ("section", "views", "foundation"):
             for target, _, line in _imports(module, path):
                 assert not target.startswith("mlscale_lab.harness"), f"{module}:{line} -> {target}"
+
+
+def test_core_is_the_bottom_and_speaks_in_public_names():
+    # Everyone may import _core; _core imports only itself and the argument checker, each of
+    # its modules says what it offers in __all__, and nothing in it is private to another.
+    wrong = []
+    for module, path in MODULES.items():
+        if not module.startswith("mlscale_lab._core"):
+            continue
+        for target, _, line in _imports(module, path):
+            if not (target.startswith("mlscale_lab._core") or target == "mlscale_lab.validation"):
+                wrong.append(f"{module}:{line} imports {target}: _core stands on nothing above it")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        exported = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                         and any(getattr(t, "id", "") == "__all__" for t in node.targets)), None)
+        if path.name != "__init__.py" and not exported:
+            wrong.append(f"{module} has no __all__")
+        wrong += [f"{module} exports the private {n}" for n in exported or [] if n.startswith("_")]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_notebooks_never_import_the_private_foundation():
+    import json
+
+    labs = PACKAGE.parent / "labs"
+    found = [f"{nb.name} cell {i}" for nb in sorted(labs.glob("*.ipynb"))
+             for i, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"])
+             if cell["cell_type"] == "code" and "mlscale_lab._core" in "".join(cell["source"])]
+    assert not found, f"notebooks import the sections' public names, not _core: {found}"
+
+
+#: Test files that are about the whole suite or product rather than one section's module.
+SUITE_WIDE = {"architecture", "binder", "browser", "exercise_trials", "exercises", "import",
+              "lab_runs", "labs", "notebooks", "portability", "temporary_files"}
+
+
+def test_test_files_mirror_the_package():
+    """``tests/test_<section>_<topic>.py`` (or a top-level module's name, or suite-wide)."""
+    tests = Path(__file__).parent
+    package = tests.parent / "mlscale_lab"
+    sections = {p.name.lstrip("_") for p in package.iterdir() if (p / "__init__.py").exists()}
+    sections |= {"grading"}  # harness/grading/ is a section of its own
+    modules = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
+    wrong = []
+    for f in sorted(tests.glob("test_*.py")):
+        name = f.stem[len("test_"):]
+        if name in SUITE_WIDE or name in modules or name in sections:
+            continue
+        if not any(name.startswith(s + "_") for s in sections):
+            wrong.append(f.name)
+    assert not wrong, f"name these tests test_<section>_<topic>.py (sections: {sorted(sections)}): {wrong}"

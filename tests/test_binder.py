@@ -247,7 +247,7 @@ def test_confined_kernel_sees_the_budget_and_cannot_pass_the_limit(tmp_path, mec
         "import numpy as np\nx = np.ones(1536 * 1024**2 // 8)  # 1.5 GiB, three times the limit",
         "record('survived', True)",
     )
-    run = run_lab_binder_sized(probe, limits, mechanism=mechanism, timeout=120)
+    run = run_lab_binder_sized(probe, limits, mechanism=mechanism, budget=120)
     assert run.mechanism.startswith(mechanism), run
     assert run.status == "failed", f"a 1.5 GiB array ran under a 512 MiB {mechanism} limit: {run}"
     assert run.error and "cell 1" in run.error, run.error

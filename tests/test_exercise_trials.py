@@ -34,7 +34,7 @@ def test_trials_tell_passing_rejected_and_broken_answers_apart(tmp_path, monkeyp
     monkeypatch.setattr("exercise_trials.wrong_answers", lambda stem: wrong)
     path = tmp_path / "99_tiny.ipynb"
     nbformat.write(with_trials(nb, "99_tiny"), str(path))
-    run = run_lab(path, timeout=120)
+    run = run_lab(path, budget=120)
     assert run.status == "ok", run.error
     verdicts = run.results["exercise_trials"]["lab99-middle"]
     assert verdicts["reference"] == "passed"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import re
+import tempfile
 import time
 
 import nbformat
 import psutil
 import pytest
-from test_grading_helpers import (
+from grading_kit import (
     POINTS,
     SECRET,
     find_cell,
@@ -262,16 +263,21 @@ def test_grading_twice_gives_the_same_scores(graded, tmp_path):
         assert _points(graded, r.student) == {c.grade_id: c.points for c in r.cells}
 
 
-def _kernels_of_jobs():
+def _kernels_of_jobs(root):
+    """Processes running in a grading job folder under ``root`` (this test's only: the machine
+    may be grading other classes meanwhile)."""
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "mlscale-job-" in cmd:
+        if "mlscale-job-" in cmd and str(root) in cmd:
             found.append(p)
     return found
 
 
-def test_loop_ignoring_sigint_is_ended_by_the_budget_and_no_kernel_is_left(tmp_path):
+def test_loop_ignoring_sigint_is_ended_by_the_budget_and_no_kernel_is_left(tmp_path, monkeypatch):
+    jobs = tmp_path / "tmp"  # the grading's temporary folders, its job folders among them
+    jobs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(jobs))
     labs = make_source_lab(tmp_path / "labs")
     student = generate_student_version(labs)
     write_submission(tmp_path / "subs", "stubborn", solved(student, insert_before={
@@ -280,9 +286,11 @@ def test_loop_ignoring_sigint_is_ended_by_the_budget_and_no_kernel_is_left(tmp_p
     (r,) = grade_submissions(tmp_path / "subs", tmp_path / "out", workers=1, timeout=300, budget=12,
                              labs_directory=labs.parent, progress=False, **sandbox_kw())
     assert time.perf_counter() - t0 < 120
-    assert r.status == "timeout" and "budget" in r.reason
+    assert r.status == "timeout" and "budget" in r.reason, (r.status, r.reason)
     assert r.points == 0 and all("not run" in c.reason for c in r.cells)
-    assert _kernels_of_jobs() == []
+    assert _kernels_of_jobs(jobs) == []
+    # (the lab's prepared kit and gradebook stay cached for this process's next grading)
+    assert [d.name for d in jobs.iterdir() if d.name.startswith("mlscale-job-")] == [], "a job folder stayed"
 
 
 def test_without_a_sandbox_grading_refuses_unless_asked(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import json
 
 import nbformat
 import pytest
-from test_grading_helpers import make_source_lab, solved, variant, write_submission
+from grading_kit import make_source_lab, solved, variant, write_submission
 
 from mlscale_lab.harness.cli import main
 from mlscale_lab.harness.grading import check_notebook, generate_student_version

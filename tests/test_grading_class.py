@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from test_grading_helpers import (
+from grading_kit import (
     SECRET,
     make_source_lab,
     sandbox_kw,

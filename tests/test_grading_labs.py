@@ -12,16 +12,18 @@ import shutil
 
 import nbformat
 import pytest
-from test_grading_helpers import sandbox_kw
+from grading_kit import sandbox_kw
+from lab_runs import machine_share
 
 from mlscale_lab.harness.grading import DEFAULT_MEMORY, generate_student_version, grade_submissions
 from mlscale_lab.harness.labs import list_labs
 
-pytestmark = pytest.mark.slow
+# On the worker that runs the labs (tests/lab_runs.py): never beside a lab's timed run.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("labs")]
 
 
 @pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
-def test_reference_gets_full_marks_and_blank_scores_zero(lab, tmp_path):
+def test_reference_gets_full_marks_and_blank_scores_zero(lab, tmp_path, request):
     subs = tmp_path / "subs"
     (subs / "reference").mkdir(parents=True)
     (subs / "blank").mkdir()
@@ -29,10 +31,11 @@ def test_reference_gets_full_marks_and_blank_scores_zero(lab, tmp_path):
     nbformat.write(generate_student_version(lab), str(subs / "blank" / lab.name))
     budget = nbformat.read(str(lab), as_version=4).metadata.get("mlscale", {}).get("budget", {})
     seconds = float(budget.get("seconds", 120))
-    results = {r.student: r for r in grade_submissions(
-        subs, tmp_path / "out", workers=2, timeout=max(120.0, 2 * seconds),
-        budget=max(600.0, 6 * seconds), memory=DEFAULT_MEMORY, labs_directory=lab.parent,
-        progress=False, **sandbox_kw())}
+    with machine_share(request.config).heavy():
+        results = {r.student: r for r in grade_submissions(
+            subs, tmp_path / "out", workers=2, timeout=max(120.0, 2 * seconds),
+            budget=max(600.0, 6 * seconds), memory=DEFAULT_MEMORY, labs_directory=lab.parent,
+            progress=False, **sandbox_kw())}
     ref, blank = results["reference"], results["blank"]
     assert ref.status == "graded" and not ref.flags, ref.reason  # never flagged
     # written answers (markdown) wait for a human: points None, "needs manual grading"

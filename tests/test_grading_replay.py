@@ -1,63 +1,108 @@
-"""The pristine replay driver on its own (no kernel, no sandbox): what it reports for a test that
-passes, fails, patches builtins or a library, loads a booby-trapped pickle, hangs or exits."""
+"""The pristine replay driver on its own (no kernel, no sandbox): the learner's side is served
+from a namespace in a thread of this process, as the submission's kernel serves it; what the
+driver reports for a test that passes, fails, patches builtins or a library, hangs or exits,
+and for learner code that hangs, dies, raises or returns something that is not plain data."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
+import time
 
-import cloudpickle
 import pytest
 
 from mlscale_lab.harness.grading._pristine import ReplayServer
+from mlscale_lab.harness.grading._serve import serve_channel
 
-EQ_ALL = "type('E', (), {'__eq__': lambda s, o: True, '__int__': lambda s: 4})()"
-
-
-# Defined as a notebook defines them (module __main__), so cloudpickle ships them by value.
-_NOTEBOOK = {"__name__": "__main__"}
-exec(f"""
-class Trap:
-    def __reduce__(self):
-        return (exec, ("import builtins; builtins.int = lambda *a: {EQ_ALL}",))
-
+LEARNER = {"__name__": "__main__"}
+exec("""
+import os, time
 def double(x):
+    print('doubling', x)
     return 2 * x
-""", _NOTEBOOK)
-_Trap, _double = _NOTEBOOK["Trap"], _NOTEBOOK["double"]
-
+def hang(x):
+    end = time.monotonic() + 6  # past the test's 3 s (bounded: this thread is ours)
+    while time.monotonic() < end:
+        time.sleep(0.01)
+def die(x):
+    os._exit(3)
+def picky(x):
+    if x < 0:
+        raise ValueError('negative')
+    return x
+class Liar:
+    def __eq__(self, other):
+        return True
+    def __bool__(self):
+        return True
+    def __int__(self):
+        return 4
+def liar(x):
+    return Liar()
+import statistics
+import statistics as stats_alias
+def lazy(xs):
+    return helper(sorted(xs))
+def helper(xs):
+    return stats_alias.median(xs)
+def imports_it(xs):
+    from statistics import median as m
+    return m(xs)
+def by_hand(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+""", LEARNER)
 
 TESTS = {
-    "passes": ("assert int(double(2)) == 4\nprint('ok', np.zeros(2).sum())", {"double": _double}),
-    "fails": ("print('before')\nassert int(double(3)) == 7, 'double(3) should be 7'", {"double": _double}),
-    "patches": ("import numpy\nnumpy.isclose = lambda *a, **k: True\nassert numpy.isclose(1, 2)", {}),
-    "trap": ("assert int(5) == 4", {"trap": _Trap()}),
-    "hangs": ("while True:\n    pass", {}),
-    "exits": ("import os\nos._exit(3)", {}),
-    "seeded": ("assert GRADING_SEED == 1234\nprint('seed ok')", {}),
+    "passes": ("assert int(double(2)) == 4\nprint('ok', np.zeros(2).sum())", ["double"]),
+    "fails": ("print('before')\nassert int(double(3)) == 7, 'double(3) should be 7'", ["double"]),
+    "patches": ("import numpy\nnumpy.isclose = lambda *a, **k: True\nassert numpy.isclose(1, 2)", []),
+    "hangs": ("while True:\n    pass", []),
+    "exits": ("import os\nos._exit(3)", []),
+    "seeded": ("assert GRADING_SEED == 1234\nprint('seed ok')", []),
+    "learner_hangs": ("hang(1)", ["hang"]),
+    "learner_dies": ("die(1)", ["die"]),
+    "learner_raises": ("try:\n    picky(-1)\nexcept ValueError as e:\n    print('caught', e)\nelse:\n"
+                       "    raise AssertionError('no ValueError')", ["picky"]),
+    "learner_lies": ("assert liar(1) == 4", ["liar"]),
+    "lie_coerced": ("assert int(liar(1)) == 4", ["liar"]),
+    "lie_truth": ("assert liar(1)", ["liar"]),
+    "reaches": ("import statistics\nfrom mlscale_lab.exercises import reaches\n"
+                "print(reaches(lazy, statistics.median), reaches(imports_it, statistics.median), "
+                "reaches(by_hand, statistics.median), 'median' in lazy.__code__.co_names, "
+                "'helper' in lazy.__code__.co_names)", ["lazy", "imports_it", "by_hand"]),
 }
 
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory):
     root = tmp_path_factory.mktemp("replay")
-    (root / "job").mkdir()
-    tests = []
-    for name, (source, values) in TESTS.items():
-        snap = root / f"{name}.pkl"
-        snap.write_bytes(cloudpickle.dumps({"values": values, "lines": {}}))
-        tests.append({"grade_id": name, "source": source, "filename": f"<test {name}>", "snapshot": str(snap),
-                      "pinned": {"np": ["numpy", None]}, "nonce": f"nonce-{name}"})
-    server = ReplayServer(tests, job_dir=root / "job", workdir=root, env={"PATH": "/usr/bin:/bin"},
-                          sandbox_prefix=[], memory_bytes=None, timeout=3, seed=1234,
-                          watch={"numpy", "mlscale_lab"}, preload={"numpy"})
+    tests = [{"grade_id": name, "source": source, "names": names, "filename": f"<test {name}>",
+              "pinned": {"np": ["numpy", None]}, "nonce": f"nonce-{name}"}
+             for name, (source, names) in TESTS.items()]
+    server = ReplayServer(tests, workdir=root, env={"PATH": "/usr/bin:/bin"}, sandbox_prefix=[],
+                          memory_bytes=None, timeout=3, seed=1234, watch={"numpy", "mlscale_lab"},
+                          preload={"numpy"}, log=root / "replay.log")
+    results = {}
     try:
-        assert not (root / "job" / "job.json").exists() or server.proc.poll() is None
-        for i in range(len(tests)):
-            assert server.run(i)
-        assert not (root / "job" / "job.json").exists(), "the job (hidden tests) is off the disk"
-        return server.results()
+        assert server.ready, (root / "replay.log").read_text()
+        for i, name in enumerate(TESTS):
+            ours, theirs = socket.socketpair()
+            learner = threading.Thread(target=serve_channel, args=(LEARNER, ours, 5), daemon=True)
+            if name != "learner_dies":
+                learner.start()
+            else:  # the learner's process ends at once: its side of the channel closes
+                ours.close()
+            began = time.monotonic()
+            assert server.run(i, theirs)
+            theirs.close()
+            results[name] = {**server.results()[i], "seconds": time.monotonic() - began}
+            if learner.is_alive() and name != "learner_hangs":
+                learner.join(timeout=10)
+        return results
     finally:
         server.close()
         assert server.proc.poll() is not None
@@ -65,7 +110,8 @@ def replayed(tmp_path_factory):
 
 def test_a_passing_test_reports_its_output_and_nonce(replayed):
     r = replayed["passes"]
-    assert r["passed"] and r["nonce"] == "nonce-passes" and "ok 0.0" in r["output"]
+    assert r["passed"] and r["nonce"] == "nonce-passes", r
+    assert "doubling 2" in r["output"] and "ok 0.0" in r["output"], "the learner's print reaches the output"
 
 
 def test_a_failing_test_reports_the_error_and_its_line(replayed):
@@ -79,11 +125,6 @@ def test_a_library_patched_while_the_test_runs_fails_it(replayed):
     assert not r["passed"] and any("numpy.isclose" in c for c in r["changed"])
 
 
-def test_a_pickle_that_runs_code_on_load_is_caught(replayed):
-    r = replayed["trap"]
-    assert not r["passed"] and any("loading the answer values replaced `builtins.int`" in c for c in r["changed"])
-
-
 def test_a_hanging_or_exiting_test_gives_no_verdict(replayed):
     assert replayed["hangs"]["problem"] == "timeout"
     assert "ended without a result" in replayed["exits"]["problem"]
@@ -93,10 +134,38 @@ def test_the_grading_seed_reaches_the_test(replayed):
     assert replayed["seeded"]["passed"] and "seed ok" in replayed["seeded"]["output"]
 
 
-def test_the_driver_imports_only_the_standard_library_and_cloudpickle():
+def test_learner_code_that_hangs_or_dies_fails_the_test_with_a_reason(replayed):
+    hung, dead = replayed["learner_hangs"], replayed["learner_dies"]
+    assert not hung["passed"] and hung["error"]["ename"] == "LearnerCallError", hung
+    assert "did not answer within the test's time" in hung["error"]["evalue"]
+    assert hung["seconds"] < 3 + 2, "the call gives up within the test's own time"
+    assert not dead["passed"] and (dead["load_error"] or dead["error"]), dead
+
+
+def test_an_error_raised_by_learner_code_is_raised_in_the_test_as_its_builtin_type(replayed):
+    r = replayed["learner_raises"]
+    assert r["passed"] and "caught negative" in r["output"], r
+
+
+@pytest.mark.parametrize("name", ["learner_lies", "lie_coerced", "lie_truth"])
+def test_an_object_that_lies_never_passes_a_comparison(replayed, name):
+    r = replayed[name]
+    assert not r["passed"], r
+    if name != "learner_lies":
+        assert r["error"]["ename"] == "TypeError" and "plain data" in r["error"]["evalue"], r["error"]
+
+
+def test_reaches_reads_a_learner_functions_code_across_the_channel(replayed):
+    r = replayed["reaches"]
+    assert r["passed"], r
+    assert "['median'] ['median'] [] False True" in r["output"], "through a helper, an import, not by hand"
+
+
+def test_the_driver_imports_no_ipython_and_no_nbgrader():
     import mlscale_lab.harness.grading._replay as replay
 
     code = (f"import runpy, sys; runpy.run_path({replay.__file__!r}, run_name='replay'); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'IPython', 'nbgrader', 'mlscale_lab')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('IPython', 'ipykernel', 'nbgrader', "
+            "'nbclient', 'cloudpickle')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.replace("'", '"')) == []

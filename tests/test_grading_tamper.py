@@ -11,7 +11,7 @@ import shutil
 
 import nbformat
 import pytest
-from test_grading_helpers import sandbox_kw
+from grading_kit import sandbox_kw
 
 from mlscale_lab.harness.grading import generate_student_version, grade_submissions
 from mlscale_lab.harness.labs import list_labs

@@ -12,7 +12,7 @@ import time
 
 import psutil
 import pytest
-from test_grading_helpers import make_source_lab, solved, write_submission
+from grading_kit import make_source_lab, solved, write_submission
 
 from mlscale_lab.harness.grading import _run, generate_student_version, grade_submissions
 

@@ -12,7 +12,7 @@ import os
 import sys
 
 import pytest
-from test_grading_helpers import make_source_lab, solved, write_submission
+from grading_kit import make_source_lab, solved, write_submission
 
 from mlscale_lab.harness import confine, executor
 from mlscale_lab.harness.cli import main

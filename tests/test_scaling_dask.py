@@ -15,6 +15,7 @@ from mlscale_lab.scaling import (
     local_predict,
     make_model,
     measure_worker_speedup,
+    partition_overhead,
     partitioned_predict,
     survive_worker_death,
 )
@@ -50,6 +51,9 @@ def test_cluster_via_address_failure_and_cleanup(model, tmp_path):
         np.testing.assert_allclose(pred, local_predict(model, 3000, 6))
         sp = measure_worker_speedup(client, model, 4000, 4, (1, 2))
         assert sp.workers == (1, 2) and all(s > 0 for s in sp.seconds)
+        over = partition_overhead(client, model, 2000, [1, 4, 64], rounds=3)
+        assert sorted(over.samples) == [1, 4, 64] and all(len(v) == 3 for v in over.samples.values())
+        assert over.ratio(64, 4).estimate > 0 and over.interval(1).low > 0
         search, _, per_worker = dask_grid_search(client, {"C": [1.0, 10.0], "gamma": [1e-3]}, cv=2)
         assert search.best_score_ > 0.9 and sum(per_worker.values()) >= 4
         # A worker dies mid-task: Dask reschedules it on the other worker.

@@ -7,8 +7,11 @@ import sys
 import numpy as np
 import pytest
 
+from mlscale_lab.evidence import judge
 from mlscale_lab.scaling import (
     POLICIES,
+    POLICY_TABLE,
+    Policy,
     erlang_c,
     heterogeneous_means,
     mm1_latency_quantile,
@@ -16,6 +19,7 @@ from mlscale_lab.scaling import (
     mmc_mean_wait,
     simulate_balancer,
 )
+from mlscale_lab.scaling._dispatch import static_routing
 
 
 def test_import_is_light():
@@ -81,19 +85,32 @@ def test_one_message_shape_and_one_exception_type_per_mistake(call, kind, messag
 
 
 def test_central_queue_matches_erlang_c():
-    """M/M/c at utilisation 0.8: mean wait within 5% of Erlang C, over the first five seeds."""
+    """M/M/c at utilisation 0.8: the batch-means interval of the mean wait over 10^6 requests
+    lies within 5 % of Erlang C (a mean of a few short runs passes or fails by seed luck)."""
     c, rho, s = 8, 0.8, 1.0
     lam = rho * c / s
-    sims = [simulate_balancer("central_queue", c, lam, s, 100_000, seed).mean_wait for seed in range(5)]
-    assert np.mean(sims) == pytest.approx(mmc_mean_wait(c, lam, s), rel=0.05)
+    r = simulate_balancer("central_queue", c, lam, s, 1_000_000, 0, warmup=0.02)
+    rel = r.mean_wait_interval().relative_to(mmc_mean_wait(c, lam, s))
+    assert judge(rel, "within 5 % of Erlang C", above=-0.05, below=0.05).holds, rel
+    assert len(r.waits) == len(r.latencies) == 980_000
 
 
 def test_random_routing_matches_mm1():
     """Random routing splits a Poisson stream into independent M/M/1 queues."""
     c, rho, s = 4, 0.8, 1.0
     lam = rho * c / s
-    sims = [simulate_balancer("random", c, lam, s, 100_000, seed).mean_wait for seed in range(5)]
-    assert np.mean(sims) == pytest.approx(mm1_mean_wait(lam / c, s), rel=0.05)
+    r = simulate_balancer("random", c, lam, s, 1_000_000, 0, warmup=0.02)
+    rel = r.mean_wait_interval().relative_to(mm1_mean_wait(lam / c, s))
+    assert judge(rel, "within 5 % of M/M/1", above=-0.05, below=0.05).holds, rel
+
+
+def test_a_biased_simulator_is_caught_by_the_batch_means_check():
+    """The check can fail: service 10 % slower than the theory assumes is refuted."""
+    c, rho, s = 8, 0.8, 1.0
+    lam = rho * c / s
+    r = simulate_balancer("central_queue", c, lam, 1.1 * s * 0.98, 400_000, 0, warmup=0.02)
+    rel = r.mean_wait_interval().relative_to(mmc_mean_wait(c, lam, s))
+    assert judge(rel, "within 5 % of Erlang C", above=-0.05, below=0.05).refuted, rel
 
 
 def test_round_robin_beats_random_and_deterministic_service_is_md1():
@@ -161,3 +178,26 @@ def test_static_routing_warns_when_one_replica_is_overloaded():
     lam = 0.9 * sum(1 / m for m in means)  # fine overall, too much for the slow one at 1/4 each
     with pytest.warns(RuntimeWarning, match="replica 3"):
         simulate_balancer("round_robin", 4, lam, means, 2_000, 0)
+
+
+def test_every_policy_is_one_table_entry_with_its_rule():
+    assert tuple(POLICY_TABLE) == POLICIES
+    for name, entry in POLICY_TABLE.items():
+        assert entry.name == name and entry.rule and callable(entry.dispatch)
+    assert {n for n, e in POLICY_TABLE.items() if e.blind} == {"round_robin", "random"}
+
+
+def test_a_new_policy_is_one_entry_in_the_table(monkeypatch):
+    """Adding a policy is its entry: the simulator finds it by name, nothing else changes."""
+    def slowest_first(arrivals, base, scale, servers, rng):
+        assign = np.full(arrivals.size, servers - 1, dtype=np.int64)
+        waits, services = static_routing(assign, arrivals, base, scale, servers)
+        return assign, arrivals + waits + services
+
+    monkeypatch.setitem(POLICY_TABLE, "last_replica",
+                        Policy("last_replica", "always the last replica", slowest_first))
+    r = simulate_balancer("last_replica", 4, 0.5, 1.0, 5_000, 0)
+    assert r.policy == "last_replica"
+    assert r.requests_per_replica.tolist() == [0, 0, 0, 5_000]
+    # one M/M/1 queue at utilisation 0.5: mean wait rho s / (1 - rho) = 1
+    assert r.mean_wait == pytest.approx(1.0, rel=0.15)

@@ -7,9 +7,11 @@ import pytest
 
 from mlscale_lab.scaling import (
     CsvMlpWorkload,
+    ThreadScaling,
     amdahl_ceiling,
     amdahl_speedup,
     fit_amdahl,
+    fit_amdahl_rounds,
     measure_thread_scaling,
     vertical_cost_table,
 )
@@ -28,7 +30,7 @@ def test_fit_amdahl_recovers_serial_fraction():
 
 def test_measure_thread_scaling_times_the_workload():
     calls = []
-    r = measure_thread_scaling(lambda: calls.append(1), (1, 2), repeats=2, warmup=1)
+    r = measure_thread_scaling(lambda: calls.append(1), (1, 2), rounds=2, warmup=1)
     assert r.threads == (1, 2) and len(r.seconds) == 2 and len(calls) == 6
     assert r.speedup[0] == 1.0
     with pytest.raises(ValueError, match="threads"):
@@ -89,3 +91,63 @@ def test_chunked_pass_bounds_memory_and_gives_the_same_answer():
     np.testing.assert_array_equal(w.predict(0, 250).argmax(axis=1), w().argmax(axis=1)[:250])
     with pytest.raises(ValueError, match="chunk_rows=0"):
         w.run(chunk_rows=0)
+
+
+def test_thread_counts_are_timed_in_interleaved_rounds_with_the_pools_pinned():
+    from threadpoolctl import threadpool_info
+
+    seen = []
+
+    def workload():
+        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        seen.append(blas[0] if blas else None)
+
+    r = measure_thread_scaling(workload, (1, 2), rounds=3, warmup=0)
+    if seen[0] is not None:
+        assert seen == [1, 2, 2, 1, 1, 2], "A B, B A, A B: each count pinned while it runs"
+    assert [len(x) for x in r.samples] == [3, 3]
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match="tracemalloc"):
+            measure_thread_scaling(workload, (1, 2), rounds=2)
+    finally:
+        tracemalloc.stop()
+
+
+def test_amdahl_fit_says_when_it_is_exactly_determined_and_gives_an_interval():
+    rng = np.random.default_rng(0)
+
+    def scaling(p, s=0.3, noise=0.02, rounds=12):
+        x = tuple(tuple(2.0 * (s + (1 - s) / q) * (1 + rng.normal(0, noise, rounds)))
+                  for q in p)
+        return ThreadScaling(tuple(p), tuple(float(np.median(v)) for v in x), x)
+
+    four = fit_amdahl_rounds(scaling((1, 2, 3, 4)))
+    assert not four.exactly_determined and four.points == 4 and four.measured_up_to == 4
+    assert four.serial_fraction.low < 0.3 < four.serial_fraction.high
+    assert four.serial_fraction.width < 0.15
+    two = fit_amdahl_rounds(scaling((1, 2)))
+    assert two.exactly_determined and "cannot test" in two.describe()
+    noisy = fit_amdahl_rounds(scaling((1, 2), noise=0.15))
+    assert noisy.serial_fraction.width > two.serial_fraction.width, "noise widens the interval"
+    with pytest.raises(ValueError, match="two or more thread counts"):
+        fit_amdahl_rounds(ThreadScaling((2,), (1.0,), ((1.0, 1.0),)))
+    with pytest.raises(ValueError, match="per-round samples"):
+        fit_amdahl_rounds(ThreadScaling((1, 2), (1.0, 0.6)))
+
+
+def test_serial_share_is_the_parse_part_and_bounds_the_speedup():
+    w = CsvMlpWorkload(rows=300, features=32, hidden=64, seed=0)
+    share = w.serial_share(rounds=4)
+    assert 0 < share.low <= share.estimate <= share.high < 1
+    assert "parse" in share.method
+    # the bound it gives lies between no speedup and a perfect one
+    assert 1 < amdahl_speedup(2, share.estimate) < 2
+
+
+def test_cost_table_marks_the_machines_past_the_measured_threads():
+    rows = vertical_cost_table(0.3, 1000.0, 2**20, measured_up_to=2)
+    assert [r["extrapolated"] for r in rows] == [r["vcpus"] > 2 for r in rows]
+    assert not any(r["extrapolated"] for r in vertical_cost_table(0.3, 1000.0, 2**20))

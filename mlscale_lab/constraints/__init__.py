@@ -6,11 +6,12 @@ re-exported, so ``from mlscale_lab.constraints import ResourceMonitor`` is all a
 - the machine's budget (cgroup limits, Binder's ``MEM_LIMIT``): :func:`machine_budget`
 - watching a run: :class:`ResourceMonitor`; capping one: :func:`run_limited`
 - a model's bytes: :func:`model_footprint`; its training memory: :func:`estimate_training_memory`,
-  held against :func:`measure_training_peak`; the interpreter and libraries measured by
+  held against :func:`measure_training_peak` by :func:`judge_training_estimate` (the training
+  parts against the memory training added); the interpreter and libraries measured by
   :func:`training_baseline_bytes` and :func:`library_baseline_bytes`
-- serving latency and the machine that serves it, queueing and memory per worker included:
-  :func:`measure_latency`, :func:`measure_serving`, :func:`choose_machine` (prices from
-  :mod:`mlscale_lab.prices`)
+- serving latency: :func:`measure_latency` in this process, and :func:`measure_serving_load`,
+  worker processes under an open-loop load (memory per worker, service times, latency tails);
+  which machine serves it is :mod:`mlscale_lab.capacity`'s job
 - is this machine ready for the labs: :func:`doctor_report`
 
 Importing this package is light: torch and scikit-learn load inside the functions that use them.
@@ -18,7 +19,6 @@ Importing this package is light: torch and scikit-learn load inside the function
 
 from mlscale_lab.constraints._budget import (
     MachineBudget,
-    cgroup_path,
     is_small_machine,
     machine_budget,
 )
@@ -49,15 +49,8 @@ from mlscale_lab.constraints._monitor import (
     ResourceMonitor,
     Sample,
 )
-from mlscale_lab.constraints._proctree import descendant_pids, kill_process_tree
-from mlscale_lab.constraints._serving import (
-    MachineFit,
-    ServingRequirements,
-    check_machine,
-    choose_machine,
-    measure_serving,
-    wait_quantile_ms,
-)
+from mlscale_lab.constraints._serving import ServingLoad, measure_serving_load
+from mlscale_lab.constraints._training_check import ESTIMATE_WITHIN, judge_training_estimate
 from mlscale_lab.constraints._training_memory import (
     TrainingMemoryEstimate,
     estimate_training_memory,
@@ -71,6 +64,7 @@ from mlscale_lab.constraints._training_peak import (
 )
 
 __all__ = [
+    "ESTIMATE_WITHIN",
     "Footprint",
     "KEY_PACKAGES",
     "LABS_DISK_BYTES",
@@ -78,29 +72,24 @@ __all__ = [
     "LatencyResult",
     "LimitedRun",
     "MachineBudget",
-    "MachineFit",
     "MemoryLimitExceeded",
     "MonitorSummary",
     "ResourceLimitExceeded",
     "ResourceMonitor",
     "Sample",
-    "ServingRequirements",
+    "ServingLoad",
     "TimeLimitExceeded",
     "TrainingMemoryEstimate",
     "TrainingPeak",
-    "cgroup_path",
-    "check_machine",
-    "choose_machine",
-    "descendant_pids",
     "doctor_report",
     "estimate_training_memory",
     "format_doctor",
     "is_small_machine",
-    "kill_process_tree",
+    "judge_training_estimate",
     "library_baseline_bytes",
     "machine_budget",
     "measure_latency",
-    "measure_serving",
+    "measure_serving_load",
     "measure_training_peak",
     "model_footprint",
     "optimizer_tensors_per_param",
@@ -109,5 +98,4 @@ __all__ = [
     "run_measured",
     "training_baseline_bytes",
     "verdict",
-    "wait_quantile_ms",
 ]

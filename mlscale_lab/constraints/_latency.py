@@ -2,7 +2,8 @@
 
 :func:`measure_latency` times ``predict`` on batches of a few sizes after a warm-up and reports
 percentiles: serving budgets are written against the tail (p95, p99), not the mean. What a
-serving *machine* needs (a fresh process, one thread, its memory) is in ``_serving``.
+serving *machine* needs (worker processes under an open-loop load, their memory) is in
+``_serving``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from mlscale_lab.validation import check_int, check_positive
 
@@ -36,6 +37,9 @@ class LatencyResult:
         Rows predicted per second (``batch_size`` over the mean call time).
     calls : int
         Timed calls (after the warm-up).
+    samples_ms : tuple of float
+        Every timed call, in milliseconds: for an interval (a p95 from a few calls is one or
+        two order statistics: :func:`mlscale_lab.evidence.quantile_interval` says so).
     """
 
     batch_size: int
@@ -45,6 +49,13 @@ class LatencyResult:
     mean_ms: float
     throughput_per_s: float
     calls: int
+    samples_ms: tuple = field(default=(), repr=False)
+
+    def median_interval(self, level: float = 0.95):
+        """The median call time (ms) with its bootstrap interval."""
+        from mlscale_lab.evidence import bootstrap_interval
+
+        return bootstrap_interval(self.samples_ms, level=level)
 
     def as_dict(self) -> dict:
         """The fields as a plain dict (for JSON and tables)."""
@@ -184,6 +195,7 @@ def measure_latency(
                 mean_ms=mean_ms,
                 throughput_per_s=b / (mean_ms / 1000.0) if mean_ms > 0 else math.inf,
                 calls=len(times),
+                samples_ms=tuple(float(v) for v in ms),
             )
         )
     return results

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlscale_lab._core.processes import kill_process_tree
 from mlscale_lab.constraints._limits_child import write_atomic
 from mlscale_lab.constraints._limits_watchdog import STARTUP_TIMEOUT_S, Watchdog, pump
-from mlscale_lab.constraints._proctree import kill_process_tree
 from mlscale_lab.validation import check_positive
 
 __all__ = [
@@ -175,13 +175,13 @@ def _run_in_child(caller: str, fn, args, kwargs, memory_bytes, timeout_s) -> Lim
     """Run ``fn`` in a child under the limits; ``caller`` names the public function in errors."""
     # Imported here: `import mlscale_lab.constraints` should stay quick.
     import subprocess
-    import tempfile
+
+    from mlscale_lab._core.tempdirs import temporary_folder
 
     cap, timeout_s = _check_limits(caller, memory_bytes, timeout_s)
     payload = _serialise(fn, args, kwargs)
     name = _describe(fn)
-    with tempfile.TemporaryDirectory(prefix="mlscale-limited-") as tmp:
-        work = Path(tmp)
+    with temporary_folder("limited") as work:
         write_atomic(work / "job.pkl", payload)
         write_atomic(work / "paths.pkl", pickle.dumps(([p for p in sys.path if p], cap)))
         cmd = [sys.executable, "-c", _CHILD_CMD, str(work)]

@@ -1,7 +1,7 @@
 """The parent side of :func:`~mlscale_lab.constraints.run_limited`: watch the child, stop it.
 
 A thread in the parent reads the resident memory (RSS) of the child and its own children every
-few milliseconds with psutil and kills the whole tree (:func:`kill_process_tree`) when it passes
+few milliseconds with psutil (a fork counts only its own pages: :mod:`mlscale_lab._core.memory`) and kills the whole tree (:func:`kill_process_tree`) when it passes
 the cap or the time limit. psutil reads RSS on Linux, macOS and Windows alike, and RSS is what
 the out-of-memory killer and container limits count.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import psutil
 
-from mlscale_lab.constraints._proctree import descendant_pids, kill_process_tree
+from mlscale_lab._core.memory import ProcessTree
+from mlscale_lab._core.processes import kill_process_tree
 
 __all__ = ["STARTUP_TIMEOUT_S", "Watchdog", "pump"]
 
@@ -92,22 +93,18 @@ class Watchdog:
         """Watch until the child exits or is killed (call from the thread that waits for it)."""
         t_spawn = time.perf_counter()
         try:
-            root = psutil.Process(self.proc.pid)
+            tree = ProcessTree(self.proc.pid)
         except psutil.Error:
             return
-        tree = {root.pid: root}
         last_scan = 0.0
         while self.proc.poll() is None:
             now = time.perf_counter()
             if now - last_scan > _TREE_SCAN_S:
                 last_scan = now
-                for pid in descendant_pids(root.pid):
-                    if pid not in tree:
-                        try:
-                            tree[pid] = psutil.Process(pid)
-                        except psutil.Error:
-                            pass
-            rss = self._tree_rss(tree)
+                tree.refresh()
+            rss = tree.rss()
+            if tree.unreadable:
+                self.unreadable = tree.unreadable
             self.peak = max(self.peak, rss)
             if self.started_at is None and self.ready_file.exists():
                 self.started_at = time.perf_counter()
@@ -124,14 +121,3 @@ class Watchdog:
             elif self.timeout_s is not None and now - self.started_at > self.timeout_s:
                 return self._stop("time")
             time.sleep(_POLL_S)
-
-    def _tree_rss(self, tree: dict) -> int:
-        rss = 0
-        for pid, p in list(tree.items()):
-            try:
-                rss += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                del tree[pid]
-            except (psutil.AccessDenied, AttributeError, OSError) as exc:
-                self.unreadable = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        return rss

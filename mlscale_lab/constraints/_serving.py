@@ -1,308 +1,358 @@
-"""What serving a model needs, and which machine on a price list serves it at the least cost.
+"""What serving a model needs, measured under load: worker processes, an open-loop stream of
+requests, and enough of them for the tail.
 
-:func:`measure_serving` measures a model as a serving box runs it: a fresh process, one thread,
-its peak memory (interpreter and libraries included) and its latency percentiles.
-:func:`check_machine` and :func:`choose_machine` hold those requirements against machines from
-:mod:`mlscale_lab.prices`, the way a serving fleet really runs:
+A serving machine runs **one worker process per vCPU**; each holds its own interpreter,
+libraries and model (memory is needed *per worker*) and answers one request at a time, and the
+workers share one queue. :func:`measure_serving_load` builds that on this machine: ``workers``
+fresh processes (spawned, one thread each), fed by an **open-loop** generator that sends
+requests at Poisson times fixed in advance, whether or not the workers keep up (a closed loop,
+which waits for each answer before sending the next, never builds a queue and hides the tail).
+Each request's latency runs from the moment it was *due* to be sent to its answer, so a
+generator running late counts against the latency, not in its favour.
 
-- **one worker process per vCPU**, each holding its own interpreter and model, so memory is
-  needed *per worker*, and a machine runs only as many workers as its memory holds;
-- **requests queue**: at 90 % utilisation a request waits for the ones before it, so the tail
-  latency is the service time *plus the wait*. The wait comes from the M/M/c queue (Erlang's C
-  formula, :func:`mlscale_lab.scaling.erlang_c`, lab 05): a machine sized to 100 % of the load
-  meets no latency budget at all.
+What comes back (:class:`ServingLoad`) is the raw material of the queueing lesson: each
+request's latency, wait and in-worker service time, the workers' peak memory, and how late the
+generator sent. Percentiles come with intervals that respect the queue's bursts (a moving-block bootstrap),
+and a p99 from too few requests is refused (:func:`mlscale_lab.evidence.quantile_interval`).
+Which machine serves that is :mod:`mlscale_lab.capacity`'s question (one planner for every lab).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+import pickle
+import time
+from dataclasses import dataclass, field
 
-from mlscale_lab.constraints._latency import measure_latency
-from mlscale_lab.prices import Machine
-from mlscale_lab.validation import check_fraction, check_int, check_number, check_positive
+from mlscale_lab._core.tempdirs import temporary_folder
+from mlscale_lab.validation import check_fraction, check_int, check_positive
 
-__all__ = ["MachineFit", "ServingRequirements", "check_machine", "choose_machine",
-           "measure_serving", "wait_quantile_ms"]
+__all__ = ["ServingLoad", "measure_serving_load"]
 
-_MB = 1024**2
+_CALIBRATION_CALLS = 60  # per worker, side by side, to pick the rate for the utilisation asked for
 
 
 @dataclass(frozen=True)
-class ServingRequirements:
-    """What serving a model needs, measured in a fresh process on one CPU.
+class ServingLoad:
+    """One open-loop load run against worker processes (from :func:`measure_serving_load`).
 
     Attributes
     ----------
+    workers : int
+        Worker processes sharing the queue.
+    rate : float
+        Requests per second offered (Poisson).
+    utilisation : float
+        ``rate * mean service / workers``, from the service measured during the run.
     memory_bytes : int
-        Peak resident memory of a fresh Python process that loads the model and serves
-        requests (interpreter and libraries included): what each worker process holds.
-    p50_ms, p95_ms, p99_ms : float
-        Latency percentiles per request of ``batch_size`` rows, on one thread, with no queue.
-    batch_size : int
-        Rows per request.
-    throughput_per_cpu : float
-        Rows per second one CPU serves.
-
-    Examples
-    --------
-    >>> req = ServingRequirements(200 * 1024**2, 4.0, 6.0, 8.0, 1, 200.0)
-    >>> req.service_time_s  # one request of one row at 200 rows/s
-    0.005
+        The largest worker's peak resident memory: interpreter, libraries and model, what each
+        worker of a serving machine holds.
+    latencies_s, waits_s, service_s : numpy.ndarray
+        Per request kept (after the warm-up), in arrival order: due-to-answer latency, time from
+        due to the start of its predict (queue and dispatch), and the predict itself.
+    arrivals_s : numpy.ndarray
+        When each kept request was due, seconds from the start.
+    send_lag_s : numpy.ndarray
+        How late the generator sent each kept request.
+    dropped : int
+        Requests dropped from the start (the queue starts empty).
     """
 
+    workers: int
+    rate: float
+    utilisation: float
     memory_bytes: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    batch_size: int
-    throughput_per_cpu: float
+    latencies_s: object = field(repr=False)
+    waits_s: object = field(repr=False)
+    service_s: object = field(repr=False)
+    arrivals_s: object = field(repr=False)
+    send_lag_s: object = field(repr=False)
+    dropped: int = 0
 
     @property
-    def service_time_s(self) -> float:
-        """Mean seconds one worker spends on one request (``batch_size / throughput_per_cpu``)."""
-        return self.batch_size / self.throughput_per_cpu
+    def requests(self) -> int:
+        """Requests kept."""
+        return int(len(self.latencies_s))
 
-    def as_dict(self) -> dict:
-        """The fields as a plain dict (for JSON and tables)."""
-        return asdict(self)
+    def service(self):
+        """The measured service distribution, a :class:`mlscale_lab.queueing.ServiceTime`."""
+        from mlscale_lab.queueing import ServiceTime
+
+        return ServiceTime.measured(self.service_s)
+
+    def latency_quantile(self, q: float, level: float = 0.95):
+        """The ``q`` quantile of latency, with its interval (an Interval).
+
+        Latencies in a queue come in bursts (one slow stretch delays many requests in a row),
+        so the interval is a moving-block bootstrap over the requests in order, not order
+        statistics that assume them independent; too few requests for the quantile at all
+        raise :class:`~mlscale_lab.evidence.NotEnoughData`, as
+        :func:`~mlscale_lab.evidence.quantile_interval` does.
+        """
+        import numpy as np
+
+        from mlscale_lab.evidence import block_bootstrap_interval, quantile_interval
+
+        quantile_interval(self.latencies_s, q, level)  # refuses a tail from too few requests
+        return block_bootstrap_interval(self.latencies_s, lambda v: np.quantile(v, q), level,
+                                        n_resamples=1000)
+
+    def service_quantile(self, q: float, level: float = 0.95):
+        """The ``q`` quantile of the in-worker service time, with its interval."""
+        from mlscale_lab.evidence import quantile_interval
+
+        return quantile_interval(self.service_s, q, level)
+
+    def late_share(self, late_s: float = 0.002) -> float:
+        """Share of requests the generator sent more than ``late_s`` after they were due."""
+        import numpy as np
+
+        return float(np.mean(np.asarray(self.send_lag_s) > late_s))
 
 
-def _serve_in_child(model, X, batch_size, repeats, method):
-    from threadpoolctl import threadpool_limits
-
+def _predictor(model, method):
+    """One-row predictions on one thread, for scikit-learn estimators and torch modules."""
     if any(c.__module__.startswith("torch.nn") for c in type(model).__mro__):
         import torch
 
         torch.set_num_threads(1)
-        X = torch.as_tensor(X)
         model.eval()
 
         def predict(batch):
             with torch.no_grad():
-                return model(batch)
-    else:
-        predict = getattr(model, method)
+                return model(torch.as_tensor(batch))
+        return predict
+    return getattr(model, method)
+
+
+def _worker(payload_path: str, tasks, results) -> None:
+    """A serving worker: load the model, calibrate, then answer requests until told to stop."""
+    from pathlib import Path
+
+    from threadpoolctl import threadpool_limits
+
+    from mlscale_lab.constraints._limits_child import own_peak_rss
+
+    model, X, method = pickle.loads(Path(payload_path).read_bytes())
+    predict = _predictor(model, method)
+    n = len(X)
     with threadpool_limits(1):
-        (res,) = measure_latency(predict, X, (batch_size,), warmup=10, repeats=repeats)
-    return res
+        for i in range(20):  # warm-up: caches, lazy initialisation
+            predict(X[i % n: i % n + 1])
+        results.put(("loaded", None))
+        while True:
+            i = tasks.get()
+            if i is None:
+                break
+            if i == "calibrate":  # every worker at once, as they will run under load
+                times = []
+                for j in range(_CALIBRATION_CALLS):
+                    t0 = time.perf_counter()
+                    predict(X[j % n: j % n + 1])
+                    times.append(time.perf_counter() - t0)
+                results.put(("ready", times))
+                continue
+            start = time.perf_counter()
+            predict(X[i % n: i % n + 1])
+            results.put((i, start, time.perf_counter()))
+    import psutil
+
+    results.put(("memory", own_peak_rss() or psutil.Process().memory_info().rss))
 
 
-def measure_serving(model, X, *, batch_size: int = 1, repeats: int = 200,
-                    method: str = "predict", timeout_s: float = 120) -> ServingRequirements:
-    """Measure serving memory and latency of ``model`` in a fresh process limited to one thread.
+def measure_serving_load(model, X, *, workers: int = 1, utilisation: float = 0.75,
+                         requests: int = 1500, warmup: int = 50, method: str = "predict",
+                         seed: int = 0, timeout_s: float = 120) -> ServingLoad:
+    """Serve ``model`` from ``workers`` fresh processes under an open-loop Poisson load.
 
-    The model travels to a new Python process (as it would to a serving box), which loads it,
-    answers ``repeats`` requests of ``batch_size`` rows from ``X`` and reports its latency
-    percentiles; its peak resident memory is the memory requirement.
+    Each worker loads the model and warms it up; then all the workers time 60 predicts side by
+    side (they share the machine's caches and cores, as they will under load), and take one-row
+    requests from a shared queue, one at a time on one thread. The rate is set from those
+    timings so the workers are ``utilisation`` busy; the generator sends
+    ``requests`` requests at Poisson times drawn up front (``seed``), sleeping until each is
+    due. The first ``warmup`` requests are dropped from the statistics.
 
     Parameters
     ----------
     model : fitted scikit-learn estimator or torch.nn.Module
+        Pickled to the workers (as to a serving box).
     X : array-like
-        Request rows (a few hundred are plenty).
-    batch_size : int, default 1
-        Rows per request.
-    repeats : int, default 200
-        Timed requests.
+        Request rows, cycled through.
+    workers : int, default 1
+        Worker processes (one per CPU you can give them: more measure CPUs taking turns).
+    utilisation : float, default 0.75
+        The share of the workers' time the load keeps busy, in (0, 1).
+    requests : int, default 1500
+        Requests sent (a p99 needs at least 368 kept to be bounded at 95 %).
+    warmup : int, default 50
     method : str, default "predict"
-        The estimator's method to call (``"predict_proba"``...); ignored for torch modules.
+        The estimator's method to call; ignored for torch modules.
+    seed : int, default 0
     timeout_s : float, default 120
-        Wall-time limit for the child.
+        For the workers to start and for every answer; the workers are stopped either way.
+
+    The workers are started with ``spawn`` (a fresh interpreter each, on every platform): from
+    a script, call this under ``if __name__ == "__main__":``, as multiprocessing requires. A
+    worker that dies (on start or later) raises :class:`RuntimeError` within a fraction of a
+    second, and every worker is stopped before this returns or raises.
 
     Returns
     -------
-    ServingRequirements
+    ServingLoad
 
     Examples
     --------
     >>> from sklearn.dummy import DummyClassifier
     >>> import numpy as np
-    >>> model = DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
-    >>> req = measure_serving(model, np.zeros((10, 2)), repeats=20)  # doctest: +SKIP
-    >>> req.memory_bytes > 20 * 1024**2  # doctest: +SKIP
-    True
+    >>> m = DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
+    >>> load = measure_serving_load(m, np.zeros((10, 2)), requests=200)  # doctest: +SKIP
+    >>> load.requests, load.memory_bytes > 20 * 1024**2  # doctest: +SKIP
+    (150, True)
     """
-    from mlscale_lab.constraints._limits import run_measured
+    import numpy as np
 
-    batch_size = check_int("measure_serving", "batch_size", batch_size, low=1)
-    repeats = check_int("measure_serving", "repeats", repeats, low=1)
-    timeout_s = check_positive("measure_serving", "timeout_s", timeout_s)
+    func = "measure_serving_load"
+    workers = check_int(func, "workers", workers, low=1)
+    rho = check_fraction(func, "utilisation", utilisation, low_open=True, high_open=True)
+    requests = check_int(func, "requests", requests, low=2)
+    warmup = check_int(func, "warmup", warmup, low=0, high=requests - 2)
+    timeout_s = check_positive(func, "timeout_s", timeout_s)
     if not hasattr(model, method) and not callable(model):
-        raise ValueError(f"measure_serving(method={method!r}): expected a method of "
+        raise ValueError(f"{func}(method={method!r}): expected a method of "
                          f"{type(model).__name__} such as 'predict', got {method!r}")
-    run = run_measured(_serve_in_child, model, X, batch_size, repeats, method, timeout_s=timeout_s)
-    res = run.value
-    return ServingRequirements(
-        memory_bytes=run.peak_rss_bytes,
-        p50_ms=res.p50_ms,
-        p95_ms=res.p95_ms,
-        p99_ms=res.p99_ms,
-        batch_size=res.batch_size,
-        throughput_per_cpu=res.throughput_per_s,
+    X = np.asarray(X) if not hasattr(X, "iloc") else X.to_numpy()
+    if len(X) == 0:
+        raise ValueError(f"{func}(X=...): expected at least one request row, got 0")
+    with temporary_folder("serving") as folder:
+        # The model goes to the workers in a file, not through spawn's start-up pipe: Python
+        # 3.11 writes a child's start-up data with both ends of that pipe open in the parent
+        # (CPython gh-118981), so a child that died before reading more than the pipe holds
+        # (64 KiB; a forest is megabytes) left Process.start() blocked for good. What the
+        # pipe carries now is a path and two queues: it fits, whatever the model weighs.
+        payload = folder / "model.pickle"
+        payload.write_bytes(pickle.dumps((model, X, method)))
+        run = _run_workers(str(payload), workers, rho, requests, seed, timeout_s, func)
+    rate, t0, due, sent, start, end, memory = run
+    keep = slice(warmup, None)
+    due_abs = t0 + due
+    service = (end - start)[keep]
+    return ServingLoad(
+        workers=workers, rate=float(rate),
+        utilisation=float(rate * service.mean() / workers),
+        memory_bytes=max(memory),
+        latencies_s=(end - due_abs)[keep], waits_s=(start - due_abs)[keep], service_s=service,
+        arrivals_s=due[keep], send_lag_s=(sent - due_abs)[keep], dropped=warmup,
     )
 
 
-def wait_quantile_ms(workers: int, requests_per_s: float, service_time_s: float,
-                     quantile: float = 0.95) -> float:
-    """The wait in the queue that ``quantile`` of requests stay under, in an M/M/c queue.
+def _run_workers(payload, workers, rho, requests, seed, timeout_s, func):
+    """Start the workers, calibrate them, send the open-loop load and collect the answers; the
+    workers are stopped and the queues released however this ends."""
+    import multiprocessing as mp
 
-    ``P(wait > t) = C(c, a) * exp(-(c / s - rate) * t)`` (Erlang C), solved for ``t``; 0 when
-    fewer than ``1 - quantile`` of requests wait at all, infinite when the workers cannot keep
-    up (utilisation ``rate * s / c >= 1``).
+    import numpy as np
 
-    Parameters
-    ----------
-    workers : int
-        Worker processes sharing one queue (``c``).
-    requests_per_s : float
-        Arrival rate.
-    service_time_s : float
-        Mean seconds a worker spends on a request.
-    quantile : float, default 0.95
-
-    Returns
-    -------
-    float
-        Milliseconds.
-
-    Examples
-    --------
-    >>> round(wait_quantile_ms(2, 150.0, 0.01), 1)  # 75 % busy: the tail waits 51 ms
-    51.1
-    >>> wait_quantile_ms(4, 150.0, 0.01) < 2
-    True
-    >>> wait_quantile_ms(1, 100.0, 0.01)
-    inf
-    """
-    c = check_int("wait_quantile_ms", "workers", workers, low=1)
-    rate = check_number("wait_quantile_ms", "requests_per_s", requests_per_s, low=0)
-    s = check_positive("wait_quantile_ms", "service_time_s", service_time_s)
-    q = check_fraction("wait_quantile_ms", "quantile", quantile, low_open=True, high_open=True)
-    if rate == 0:
-        return 0.0
-    if rate * s >= c:
-        return math.inf
-    from mlscale_lab.scaling import erlang_c  # section 4's queueing; imported here: no cycle
-
-    p_wait = erlang_c(c, rate * s)
-    if p_wait <= 1 - q:
-        return 0.0
-    return math.log(p_wait / (1 - q)) / (c / s - rate) * 1000.0
-
-
-@dataclass(frozen=True)
-class MachineFit:
-    """Whether one machine serves the requirements, and why not.
-
-    Attributes
-    ----------
-    machine : Machine
-    fits : bool
-    reasons : tuple of str
-        What fails (memory, load or latency), in words; empty when it fits.
-    workers : int
-        Worker processes the machine runs: one per vCPU, as many as its memory holds.
-    utilisation : float
-        Offered load over the workers (``rate * service time / workers``); inf with no worker.
-    p95_ms : float
-        Service p95 plus the p95 wait in the queue on this machine.
-    """
-
-    machine: Machine
-    fits: bool
-    reasons: tuple[str, ...]
-    workers: int
-    utilisation: float
-    p95_ms: float
+    ctx = mp.get_context("spawn")  # a fresh interpreter per worker, as on a serving box
+    tasks, results = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(payload, tasks, results), daemon=True)
+             for _ in range(workers)]
+    finished = False
+    try:
+        for p in procs:
+            p.start()
+        deadline = time.perf_counter() + timeout_s
+        for _ in procs:
+            _get(results, deadline, procs, func, "to start")
+        for _ in procs:  # all loaded: now they time themselves side by side
+            tasks.put("calibrate")
+        calibrated = []
+        while len(calibrated) < workers:
+            tag, value = _get(results, deadline, procs, func, "to start")
+            calibrated.append(value)
+        # a mean of the middle 80 % of their calls keeps one slow call from setting the rate
+        rate = rho * workers / _trimmed_mean(np.concatenate(calibrated))
+        gaps = np.random.default_rng(seed).exponential(1 / rate, requests)
+        due = np.cumsum(gaps) - gaps[0]
+        sent = np.empty(requests)
+        t0 = time.perf_counter() + 0.02
+        for i, d in enumerate(due):
+            wait = t0 + d - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            sent[i] = time.perf_counter()
+            tasks.put(i)
+            if i % 64 == 0:
+                _check_alive(procs, func, "under load")
+        for _ in procs:
+            tasks.put(None)
+        start, end = np.full(requests, np.nan), np.full(requests, np.nan)
+        memory, got = [], 0
+        deadline = time.perf_counter() + timeout_s
+        while got < requests or len(memory) < workers:
+            tag, *rest = _get(results, deadline, procs, func, "to answer",
+                              stopping=len(memory) > 0 or got == requests)
+            if tag == "memory":
+                memory.append(int(rest[0]))
+            else:
+                start[tag], end[tag] = rest
+                got += 1
+        for p in procs:
+            p.join(timeout=10)
+        finished = True
+    finally:
+        _stop(procs, tasks, results, finished)
+    return rate, t0, due, sent, start, end, memory
 
 
-def check_machine(req: ServingRequirements, machine: Machine, *, p95_budget_ms: float,
-                  requests_per_s: float = 0.0, memory_headroom: float = 1.25) -> MachineFit:
-    """Check ``machine`` against measured requirements, a p95 latency budget and a load.
-
-    - memory: each worker process needs ``req.memory_bytes * memory_headroom``; the machine
-      runs ``min(vcpus, memory // that)`` workers and needs at least one;
-    - load: the workers must keep up (utilisation below 100 %);
-    - latency: the measured service p95 plus the p95 wait in the queue
-      (:func:`wait_quantile_ms`) must meet ``p95_budget_ms``.
-
-    Parameters
-    ----------
-    req : ServingRequirements
-    machine : Machine
-        From :data:`mlscale_lab.prices.EXAMPLE_MACHINES` or your own list.
-    p95_budget_ms : float
-        The latency 95 % of requests must meet, queueing included.
-    requests_per_s : float, default 0
-        Arrival rate of requests of ``req.batch_size`` rows.
-    memory_headroom : float, default 1.25
-        Spare memory per worker for request spikes and the operating system (1.25 = 25 %).
-
-    Returns
-    -------
-    MachineFit
-
-    Examples
-    --------
-    >>> from mlscale_lab.prices import machine
-    >>> req = ServingRequirements(300 * _MB, 8.0, 12.0, 15.0, 1, 100.0)  # 10 ms a request
-    >>> check_machine(req, machine("medium"), p95_budget_ms=30, requests_per_s=150).reasons
-    ('latency: p95 63.1 ms (12.0 service + 51.1 queueing) over the budget of 30.0 ms',)
-    >>> check_machine(req, machine("xlarge"), p95_budget_ms=30, requests_per_s=150).fits
-    True
-    """
-    budget = check_positive("check_machine", "p95_budget_ms", p95_budget_ms)
-    rate = check_number("check_machine", "requests_per_s", requests_per_s, low=0)
-    headroom = check_number("check_machine", "memory_headroom", memory_headroom, low=1,
-                            hint="a factor such as 1.25 (25 % spare)")
-    per_worker = req.memory_bytes * headroom
-    workers = min(int(machine.vcpus), int(machine.memory_bytes // per_worker))
-    if workers < 1:
-        reason = (f"memory: one worker needs {per_worker / _MB:,.0f} MB with headroom, "
-                  f"has {machine.memory_bytes / _MB:,.0f} MB")
-        return MachineFit(machine, False, (reason,), 0, math.inf, math.inf)
-    s = req.service_time_s
-    utilisation = rate * s / workers
-    if utilisation >= 1:
-        why = f"only {workers} worker(s) fit in memory; " if workers < machine.vcpus else ""
-        reason = (f"load: {why}{workers} worker(s) serve {workers / s:,.0f} requests/s, "
-                  f"needs {rate:,.0f}")
-        return MachineFit(machine, False, (reason,), workers, utilisation, math.inf)
-    wait = wait_quantile_ms(workers, rate, s)
-    p95 = req.p95_ms + wait
-    reasons = ()
-    if p95 > budget:
-        reasons = (f"latency: p95 {p95:.1f} ms ({req.p95_ms:.1f} service + {wait:.1f} queueing) "
-                   f"over the budget of {budget:.1f} ms",)
-    return MachineFit(machine, not reasons, reasons, workers, utilisation, p95)
+def _stop(procs, tasks, results, finished: bool) -> None:
+    """End every worker (terminate, then kill) and release both queues without blocking."""
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
+    for q in (tasks, results):
+        if not finished:
+            # Requests no worker will read may fill the pipe: the queue's feeder thread would
+            # then block for good, and join_thread with it.
+            q.cancel_join_thread()
+        q.close()
+        if finished:
+            q.join_thread()
 
 
-def choose_machine(req: ServingRequirements, machines, *, p95_budget_ms: float,
-                   requests_per_s: float = 0.0, memory_headroom: float = 1.25) -> Machine | None:
-    """The cheapest machine in ``machines`` that meets the requirements, or None if none does.
+def _trimmed_mean(x, cut: float = 0.1) -> float:
+    import numpy as np
 
-    See :func:`check_machine` for the checks. Ties in price go to the first listed.
+    x = np.sort(np.asarray(x, dtype=float))
+    k = int(len(x) * cut)
+    return float(x[k: len(x) - k].mean())
 
-    Parameters
-    ----------
-    req, p95_budget_ms, requests_per_s, memory_headroom
-        As in :func:`check_machine`.
-    machines : iterable of Machine
-        The price list, e.g. :data:`mlscale_lab.prices.EXAMPLE_MACHINES`.
 
-    Returns
-    -------
-    Machine or None
+def _check_alive(procs, func, what, *, stopping: bool = False) -> None:
+    """Raise when a worker has ended (once told to stop, only a failed exit counts)."""
+    for p in procs:
+        code = p.exitcode
+        if code is None or (stopping and code == 0):
+            continue
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        raise RuntimeError(
+            f"{func}: a worker process (pid {p.pid}) {how} {what}; see its traceback above, if "
+            "any (a worker that cannot import the model's class or the script that calls this "
+            "outside `if __name__ == '__main__':` ends so); every worker was stopped")
 
-    Examples
-    --------
-    >>> from mlscale_lab.prices import EXAMPLE_MACHINES
-    >>> req = ServingRequirements(300 * _MB, 8.0, 12.0, 15.0, 1, 100.0)
-    >>> choose_machine(req, EXAMPLE_MACHINES, p95_budget_ms=30, requests_per_s=150).name
-    'xlarge'
-    """
-    fits = [m for m in machines
-            if check_machine(req, m, p95_budget_ms=p95_budget_ms, requests_per_s=requests_per_s,
-                             memory_headroom=memory_headroom).fits]
-    return min(fits, key=lambda m: m.usd_per_hour) if fits else None
+
+def _get(results, deadline, procs, func, what, *, stopping: bool = False):
+    """The next message from the workers, checking every 0.1 s that none of them has died."""
+    import queue as queue_module
+
+    while True:
+        left = deadline - time.perf_counter()
+        try:
+            return results.get(timeout=max(0.01, min(0.1, left)))
+        except queue_module.Empty:
+            _check_alive(procs, func, what, stopping=stopping)
+            if left <= 0:
+                raise TimeoutError(f"{func}: the worker processes took too long {what} "
+                                   "(timeout_s); they were stopped") from None

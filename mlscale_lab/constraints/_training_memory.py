@@ -85,6 +85,13 @@ class TrainingMemoryEstimate:
         """What training adds on top of the baseline: the parts without it."""
         return self.total_bytes - self.baseline_bytes
 
+    @property
+    def training_bytes(self) -> int:
+        """What a process allocates to train once its data is loaded: the step without the
+        batch (weights, gradients, optimizer state, activations, temporaries). This is what
+        :attr:`~mlscale_lab.constraints.TrainingPeak.peak_rise_bytes` measures."""
+        return self.step_bytes - self.batch_bytes
+
     def parts(self) -> dict[str, int]:
         """The parts by name, in bytes (for a table or a stacked bar)."""
         parts = {

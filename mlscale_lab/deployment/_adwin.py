@@ -20,8 +20,10 @@ class Adwin:
     ``eps = sqrt(2 / m * var * ln(2 / d)) + 2 / (3 m) * ln(2 / d)``, where
     ``m = 1 / (1 / n0 + 1 / n1)``, ``var`` is the window's variance and ``d = delta / ln(n)``.
     A split with ``|mu0 - mu1| > eps`` is a drift: the older part is dropped. This version keeps
-    the values themselves (at most ``max_window``) instead of ADWIN's exponential histogram,
-    so it is easy to read and fast enough for streams of tens of thousands of values.
+    the values themselves (at most ``max_window``, in a numpy buffer) instead of ADWIN's
+    exponential histogram, and tests at most ``max_splits`` evenly spaced splits (ADWIN's
+    histogram tests one per bucket, a few dozen), so it is easy to read and fast enough to score
+    over many streams.
 
     Parameters
     ----------
@@ -33,11 +35,13 @@ class Adwin:
         Oldest values beyond this are forgotten.
     min_side : int, default 10
         Fewest values on each side of a tested split.
+    max_splits : int, default 256
+        Splits tested at most at each check, evenly spaced over the window.
 
     Attributes
     ----------
-    window : list of float
-        The values kept now, oldest first.
+    window : ndarray
+        The values kept now, oldest first (a read-only view).
     drift_detected : bool
         Whether the last value given to :meth:`update` made the window drop its older part.
 
@@ -53,7 +57,8 @@ class Adwin:
     """
 
     def __init__(
-        self, delta: float = 0.002, clock: int = 32, max_window: int = 5000, min_side: int = 10
+        self, delta: float = 0.002, clock: int = 32, max_window: int = 5000, min_side: int = 10,
+        max_splits: int = 256,
     ):
         fn = "Adwin"
         self.delta = check_number(fn, "delta", delta, low=0, high=1, low_open=True, high_open=True)
@@ -63,9 +68,20 @@ class Adwin:
             fn, "min_side", min_side, low=1, high=self.max_window // 2,
             hint=f"each side of a split needs min_side values within max_window={self.max_window}",
         )
-        self.window: list[float] = []
+        self.max_splits = check_int(fn, "max_splits", max_splits, low=1)
+        # the window is _buf[_start:_end]; values go in at _end, and the window slides back to
+        # the front of the buffer only when _end reaches its end
+        self._buf = np.empty(2 * self.max_window)
+        self._start = self._end = 0
         self.drift_detected = False
         self._since_check = 0
+
+    @property
+    def window(self) -> np.ndarray:
+        """The values kept now, oldest first."""
+        view = self._buf[self._start : self._end]
+        view.flags.writeable = False
+        return view
 
     @property
     def width(self) -> int:
@@ -79,7 +95,7 @@ class Adwin:
         >>> ad.width
         3
         """
-        return len(self.window)
+        return self._end - self._start
 
     def update(self, x: float) -> None:
         """Add one value; afterwards ``drift_detected`` says whether the window dropped its
@@ -100,23 +116,29 @@ class Adwin:
         >>> ad.drift_detected, ad.width < 140
         (True, True)
         """
-        self.window.append(float(x))
-        if len(self.window) > self.max_window:
-            del self.window[0]
+        if self._end == self._buf.size:
+            kept = self._end - self._start
+            self._buf[:kept] = self._buf[self._start : self._end]
+            self._start, self._end = 0, kept
+        self._buf[self._end] = float(x)
+        self._end += 1
+        if self._end - self._start > self.max_window:
+            self._start += 1
         self._since_check += 1
         self.drift_detected = False
-        if self._since_check >= self.clock and len(self.window) >= 2 * self.min_side:
+        if self._since_check >= self.clock and self.width >= 2 * self.min_side:
             self._since_check = 0
             cut = self._find_cut()
             if cut is not None:
-                del self.window[:cut]
+                self._start += cut
                 self.drift_detected = True
 
     def _find_cut(self) -> int | None:
-        w = np.asarray(self.window)
+        w = self._buf[self._start : self._end]
         n = w.size
         csum = np.cumsum(w)
-        n0 = np.arange(self.min_side, n - self.min_side + 1)
+        step = max(1, (n - 2 * self.min_side + 1) // self.max_splits)
+        n0 = np.arange(self.min_side, n - self.min_side + 1, step)
         n1 = n - n0
         mu0 = csum[n0 - 1] / n0
         mu1 = (csum[-1] - csum[n0 - 1]) / n1
@@ -129,4 +151,5 @@ class Adwin:
         return int(n0[over[-1]]) if over.size else None
 
     def __repr__(self) -> str:
-        return f"Adwin(delta={self.delta:g}, clock={self.clock}, max_window={self.max_window}, min_side={self.min_side})"
+        return (f"Adwin(delta={self.delta:g}, clock={self.clock}, max_window={self.max_window}, "
+                f"min_side={self.min_side}, max_splits={self.max_splits})")

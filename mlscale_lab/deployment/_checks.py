@@ -2,8 +2,10 @@
 
 Each check is a plain function returning a :class:`CheckResult`; a check never raises because
 the *model* is broken (a candidate that cannot predict on the input schema fails the check, with
-the reason). :func:`run_checks` runs them all in this process; the gate file that
-:func:`~mlscale_lab.deployment.write_gate` writes runs the same functions in a separate one.
+the reason). The gate's table (``_gate_checks.GATE_CHECKS``) says which checks run, in which
+order and with which budgets; :func:`~mlscale_lab.deployment.run_checks` runs them in this
+process, and the gate file that :func:`~mlscale_lab.deployment.write_gate` writes runs the same
+table in a separate one.
 
 >>> import numpy as np
 >>> from sklearn.dummy import DummyClassifier
@@ -17,93 +19,20 @@ False
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mlscale_lab.validation import check_fraction, check_int, check_number
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    """The budgets a candidate must meet.
-
-    Attributes
-    ----------
-    min_accuracy : float
-        Accuracy on the held-out data, at least.
-    max_regression : float
-        The candidate may be at most this much less accurate than production (0.02 = 2 points).
-    max_p95_ms : float
-        95th-percentile latency of one prediction of ``latency_batch`` rows, in milliseconds.
-    max_artifact_bytes : int
-        Size of the serialised model (``model_footprint(model).serialized_bytes``).
-    max_flip_rate : float
-        Share of predictions allowed to change when the inputs get a small noise of
-        ``noise_scale`` feature standard deviations (a change that should not matter).
-    noise_scale : float
-        That noise, in standard deviations of each feature.
-    latency_batch : int
-        Rows per timed prediction.
-    latency_repeats : int
-        Timed predictions.
-
-    Examples
-    --------
-    >>> GateConfig(min_accuracy=0.9).max_regression
-    0.02
-    >>> GateConfig(max_flip_rate=2)
-    Traceback (most recent call last):
-    ...
-    ValueError: GateConfig(max_flip_rate=2): expected a finite number >= 0 and <= 1, got 2
-    """
-
-    min_accuracy: float = 0.8
-    max_regression: float = 0.02
-    max_p95_ms: float = 100.0
-    max_artifact_bytes: int = 100_000
-    max_flip_rate: float = 0.02
-    noise_scale: float = 0.01
-    latency_batch: int = 1
-    latency_repeats: int = 50
-
-    def __post_init__(self):
-        fn = "GateConfig"
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("min_accuracy", "max_flip_rate"):
-                check_fraction(fn, f.name, value)
-            elif f.name in ("latency_batch", "latency_repeats"):
-                check_int(fn, f.name, value, low=1)
-            else:
-                check_number(fn, f.name, value, low=0)
-
-    def as_dict(self) -> dict:
-        """The budgets as a plain dict (what ``gate_config.json`` holds).
-
-        Examples
-        --------
-        >>> GateConfig().as_dict()["min_accuracy"]
-        0.8
-        """
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike) -> GateConfig:
-        """Read the budgets from a JSON file written from :meth:`as_dict`.
-
-        Parameters
-        ----------
-        path : path-like
-
-        Returns
-        -------
-        GateConfig
-        """
-        return cls(**json.loads(Path(path).read_text()))
+from mlscale_lab.evidence import (
+    HOLDS,
+    INCONCLUSIVE,
+    REFUTED,
+    MachineCheck,
+    NotEnoughData,
+    interleave,
+    judge,
+    quantile_interval,
+)
 
 
 @dataclass(frozen=True)
@@ -121,11 +50,26 @@ class CheckResult:
         The budget it was held to.
     reason : str
         One sentence a person reads: what was measured against what.
+    status : str
+        The evidence core's verdict on the budget: ``"holds"``, ``"does not hold"`` or
+        ``"inconclusive"`` (a measurement that cannot tell, such as a latency ratio whose
+        interval straddles the budget or that a busy machine made unreliable). Exact checks
+        leave it to follow ``passed``. Only ``"holds"`` passes: a gate that cannot show a
+        budget holds does not promote.
+    interval : dict or None
+        The measured quantity's interval (:meth:`mlscale_lab.evidence.Interval.as_dict`) for a
+        check that measures with noise.
+    verdict_reason : str
+        For such a check, why its verdict is what it is (where the interval lies against the
+        budget, or what made the machine untrustworthy).
 
     Examples
     --------
-    >>> CheckResult("accuracy", True, 0.9, 0.8, "accuracy 0.900 >= required 0.800").as_dict()["value"]
-    0.9
+    >>> r = CheckResult("accuracy", True, 0.9, 0.8, "accuracy 0.900 >= required 0.800")
+    >>> r.as_dict()["value"], r.status
+    (0.9, 'holds')
+    >>> CheckResult("latency", False, 1.6, 1.5, "...", status="inconclusive").inconclusive
+    True
     """
 
     name: str
@@ -133,6 +77,21 @@ class CheckResult:
     value: float | None
     limit: float | None
     reason: str
+    status: str = ""
+    interval: dict | None = None
+    verdict_reason: str = ""
+
+    def __post_init__(self):
+        status = self.status or (HOLDS if self.passed else REFUTED)
+        if status not in (HOLDS, REFUTED, INCONCLUSIVE) or (status == HOLDS) != bool(self.passed):
+            raise ValueError(f"CheckResult(passed={self.passed!r}, status={self.status!r}): expected "
+                             "status 'holds' for a pass, 'does not hold' or 'inconclusive' for a fail")
+        object.__setattr__(self, "status", status)
+
+    @property
+    def inconclusive(self) -> bool:
+        """The measurement could not tell whether the budget holds (the check fails)."""
+        return self.status == INCONCLUSIVE
 
     def as_dict(self) -> dict:
         """The result as a plain dict (for JSON reports).
@@ -261,37 +220,85 @@ def check_no_regression(candidate, production, X, y, *, max_regression: float) -
 
 
 def check_latency(
-    model, X, *, max_p95_ms: float, batch_size: int = 1, repeats: int = 50
+    candidate, production, X, *, max_ratio: float = 1.5, max_p95_ms: float = 100.0,
+    batch_size: int = 1, rounds: int = 100,
 ) -> CheckResult:
-    """p95 latency of ``model.predict`` on ``batch_size`` rows is within ``max_p95_ms``.
+    """The candidate predicts at most ``max_ratio`` times slower than the model it replaces.
+
+    A fixed budget in milliseconds says nothing about a model that takes 0.05 ms: it could get
+    a hundred times slower and still pass. So the budget is scaled to the model the gate guards:
+    candidate and production predict the same ``batch_size`` rows in interleaved rounds (A B,
+    B A, ...: :func:`mlscale_lab.evidence.interleave`), inside a
+    :class:`~mlscale_lab.evidence.MachineCheck`, and the paired interval of the ratio of their
+    median times is judged against ``max_ratio``. The check passes when the whole interval lies
+    below the budget, fails when it lies above (a regression), and fails as *inconclusive* when
+    the interval straddles it or the machine was too busy to trust a refutation: rerun the gate
+    on a quiet runner. A first deployment, with no production model to compare with, is held
+    to the absolute ``max_p95_ms`` instead (the order-statistic interval of its p95).
 
     Parameters
     ----------
-    model : estimator
+    candidate, production : estimator
+        ``production`` may be None (a first deployment).
     X : array-like
-        Rows to predict (consecutive batches of them are timed).
+        Rows to predict; the first ``batch_size`` are timed.
+    max_ratio : float
+        The candidate's median time over production's, at most.
     max_p95_ms : float
-        The budget, in milliseconds.
+        p95 budget in milliseconds, for a first deployment only.
     batch_size : int
         Rows per timed call.
-    repeats : int
-        Timed calls.
+    rounds : int
+        Timed calls of each model (after a few warm-up rounds).
 
     Returns
     -------
     CheckResult
-        Named ``"p95_latency"``; ``value`` in milliseconds.
-    """
-    from mlscale_lab.constraints import measure_latency
+        Named ``"latency"``; ``value`` is the median ratio (or the p95 in ms on a first
+        deployment), ``status`` the verdict.
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.random.default_rng(0).normal(size=(50, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> model = LogisticRegression().fit(X, y)
+    >>> check_latency(model, model, X, rounds=30).status  # a model against itself: ratio 1
+    'holds'
+    """
     X = np.asarray(X)
-    _, why = _predict(model, X[:batch_size])
+    rows = X[: int(batch_size)]
+    _, why = _predict(candidate, rows)
     if why:
-        return CheckResult("p95_latency", False, None, max_p95_ms, why)
-    res = measure_latency(model.predict, X, (int(batch_size),), repeats=int(repeats))[0]
-    ok = res.p95_ms <= max_p95_ms
-    why = f"p95 {res.p95_ms:.2f} ms for {batch_size} row(s) {'<=' if ok else '>'} {max_p95_ms:g} ms"
-    return CheckResult("p95_latency", ok, res.p95_ms, max_p95_ms, why)
+        limit = max_ratio if production is not None else max_p95_ms
+        return CheckResult("latency", False, None, limit, why)
+    compare = production is not None and _predict(production, rows)[1] is None
+    arms = {"candidate": lambda: candidate.predict(rows)}
+    if compare:
+        arms["production"] = lambda: production.predict(rows)
+    with MachineCheck() as machine:
+        timed = interleave(arms, rounds=int(rounds), warmup=max(2, int(rounds) // 20))
+    per_call = {name: timed.median(name) * 1000 for name in arms}
+    size = f"{len(rows)} row(s)"
+    if compare:
+        measured_iv = ratio = timed.ratio("candidate", "production")
+        verdict = judge(ratio, f"the candidate is at most {max_ratio:g}x slower than production",
+                        below=max_ratio, machine=machine.report)
+        value, limit = ratio.estimate, max_ratio
+        measured = (f"candidate {per_call['candidate']:.3f} ms vs production "
+                    f"{per_call['production']:.3f} ms per call of {size}")
+    else:
+        try:
+            measured_iv = p95 = quantile_interval(timed.samples["candidate"] * 1000, 0.95)
+        except NotEnoughData as exc:
+            return CheckResult("latency", False, None, max_p95_ms, str(exc), status=INCONCLUSIVE)
+        verdict = judge(p95, f"p95 latency within {max_p95_ms:g} ms (no production model to "
+                        "compare with)", below=max_p95_ms, machine=machine.report)
+        value, limit = p95.estimate, max_p95_ms
+        measured = f"candidate p95 {p95.estimate:.3f} ms per call of {size}"
+    return CheckResult("latency", verdict.holds, float(value), float(limit),
+                       f"{measured}: {verdict}", status=verdict.status,
+                       interval=measured_iv.as_dict(), verdict_reason=verdict.reason)
 
 
 def check_size(model, *, max_bytes: int) -> CheckResult:
@@ -355,43 +362,3 @@ def check_invariance(
     why = (f"{rate:.1%} of predictions changed under {noise_scale:g}-sd noise "
            f"({'<=' if ok else '>'} {max_flip_rate:.1%})")
     return CheckResult("invariance", ok, rate, max_flip_rate, why)
-
-
-def run_checks(candidate, production, X, y, config: GateConfig | None = None) -> list[CheckResult]:
-    """All checks in this process (the same ones the gate file runs), in gate order.
-
-    Parameters
-    ----------
-    candidate, production : estimator
-        ``production`` may be None (a first deployment).
-    X, y : array-like
-        Held-out recent data.
-    config : GateConfig, optional
-        The budgets (default ``GateConfig()``).
-
-    Returns
-    -------
-    list of CheckResult
-        schema, accuracy, no_regression, p95_latency, artifact_size, invariance.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 3)); y = (X[:, 0] > 0).astype(int)
-    >>> model = LogisticRegression().fit(X, y)
-    >>> [c.name for c in run_checks(model, None, X, y) if not c.passed]
-    []
-    """
-    c = config or GateConfig()
-    X, y = np.asarray(X), np.asarray(y)
-    return [
-        check_schema(candidate, X, classes=np.unique(y)),
-        check_accuracy(candidate, X, y, min_accuracy=c.min_accuracy),
-        check_no_regression(candidate, production, X, y, max_regression=c.max_regression),
-        check_latency(candidate, X, max_p95_ms=c.max_p95_ms, batch_size=c.latency_batch,
-                      repeats=c.latency_repeats),
-        check_size(candidate, max_bytes=c.max_artifact_bytes),
-        check_invariance(candidate, X, noise_scale=c.noise_scale, max_flip_rate=c.max_flip_rate),
-    ]

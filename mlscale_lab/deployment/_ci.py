@@ -8,7 +8,8 @@ it runs the same gate file as :func:`~mlscale_lab.deployment.run_gate`, under py
 >>> from pathlib import Path
 >>> import numpy as np
 >>> from mlscale_lab.deployment import write_gate
->>> ws = Path(tempfile.mkdtemp())
+>>> tmp = tempfile.TemporaryDirectory()  # removed with the object
+>>> ws = Path(tmp.name)
 >>> test_file = write_gate(ws / "gate", np.zeros((4, 2)), [0, 1, 0, 1])
 >>> doc = validate_workflow(write_ci_workflow(ws, test_file))
 >>> [step.get("name") for step in doc["jobs"]["gate"]["steps"]][2:4]
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from mlscale_lab._core.environment import GATE_CANDIDATE_ENV, GATE_PRODUCTION_ENV
 
 #: The torch bounds of ``pyproject.toml``: the CPU index holds a wheel inside them.
 TORCH_REQUIREMENT = "torch>=2.2,<2.14"
@@ -48,8 +51,8 @@ jobs:
           python -m pip install "mlscale-lab=={version}" pytest
       - name: Model gate
         env:
-          MLSCALE_GATE_CANDIDATE: {candidate}
-          MLSCALE_GATE_PRODUCTION: {production}
+          {candidate_env}: {candidate}
+          {production_env}: {production}
         run: python -m pytest {test_file} -c {ini} --rootdir {folder} --junitxml=gate-report.xml
       - name: Keep the gate report
         if: always()
@@ -110,6 +113,8 @@ def write_ci_workflow(
             version=_package_version(),  # the gate file and the library it imports must match
             candidate=candidate,
             production=production,
+            candidate_env=GATE_CANDIDATE_ENV,
+            production_env=GATE_PRODUCTION_ENV,
             test_file=rel.as_posix(),
             ini=(rel.parent / "pytest.ini").as_posix(),
             folder=rel.parent.as_posix(),

@@ -2,27 +2,28 @@
 
 A retraining job chooses its hyperparameters again and fits from scratch on all the data; an
 incremental update takes one ``partial_fit`` pass of the production model over the new batch.
-:func:`cpu_seconds_per_call` measures the compute of either.
+Their compute compares in interleaved rounds of CPU time, on the evidence core:
 
+>>> import time
 >>> from mlscale_lab.deployment import make_stream
+>>> from mlscale_lab.evidence import interleave
 >>> s = make_stream("stationary", 3000, seed=0)
 >>> prod = full_retrain(s.X[:2000], s.y[:2000])
->>> retrain = cpu_seconds_per_call(lambda: full_retrain(s.X, s.y), min_seconds=0.1)
->>> update = cpu_seconds_per_call(
-...     lambda: incremental_update(prod, s.X[2000:], s.y[2000:]), min_seconds=0.1)
->>> bool(update < retrain)
+>>> cpu = interleave({"retrain": lambda: full_retrain(s.X, s.y),
+...                   "update": lambda: incremental_update(prod, s.X[2000:], s.y[2000:])},
+...                  rounds=4, clock=time.process_time)
+>>> bool(cpu.ratio("update", "retrain").high < 1)
 True
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from mlscale_lab.deployment._online import sgd_model
-from mlscale_lab.validation import check_fraction, check_int, check_positive
+from mlscale_lab.validation import check_fraction
 
 
 def _fit_quietly(model, X, y):
@@ -122,49 +123,3 @@ def incremental_update(model, X, y):
     updated = copy.deepcopy(model)
     updated.partial_fit(np.asarray(X), np.asarray(y))
     return updated
-
-
-def cpu_seconds_per_call(
-    fn: Callable[[], object], *, min_seconds: float = 0.3, max_calls: int = 10_000
-) -> float:
-    """CPU seconds one call of ``fn()`` takes, measured with the ResourceMonitor.
-
-    The operating system counts CPU time in ticks (often 10 ms), so a quick call is repeated
-    until the calls together last at least ``min_seconds`` of wall time, and the total is split.
-
-    Parameters
-    ----------
-    fn : callable
-        Called with no argument.
-    min_seconds : float
-        Wall time the repeated calls must fill, at least.
-    max_calls : int
-        Calls at most, however quick they are.
-
-    Returns
-    -------
-    float
-        CPU seconds of the process (all its threads and children) per call.
-
-    Examples
-    --------
-    >>> cpu = cpu_seconds_per_call(lambda: sum(range(10_000)), min_seconds=0.1)
-    >>> 0 <= cpu < 0.1
-    True
-    """
-    from mlscale_lab.constraints import ResourceMonitor
-
-    if not callable(fn):
-        raise TypeError(
-            f"cpu_seconds_per_call(fn={fn!r}): expected a callable taking no argument, "
-            f"got {type(fn).__name__}"
-        )
-    check_positive("cpu_seconds_per_call", "min_seconds", min_seconds)
-    check_int("cpu_seconds_per_call", "max_calls", max_calls, low=1)
-    calls = 0
-    with ResourceMonitor(interval=0.05) as mon:
-        t0 = time.perf_counter()
-        while calls < max_calls and (calls == 0 or time.perf_counter() - t0 < min_seconds):
-            fn()
-            calls += 1
-    return mon.cpu_seconds / calls

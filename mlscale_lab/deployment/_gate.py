@@ -3,7 +3,8 @@
 :func:`write_gate` copies the gate's test file (``gate_suite/model_gate.py``, shipped with the
 package) into a folder of the learner's workspace, next to its budgets and held-out data.
 :func:`run_gate` runs it in a subprocess, with the candidate and production artifacts passed by
-path, and reads the outcome from the JUnit XML report every CI server understands. The file runs
+path, and reads the outcome from the JUnit XML report every CI server understands (and each
+check's measurement and verdict from a JSON-lines file the gate writes beside it). The file runs
 under pytest where pytest is installed (a developer's machine, CI) and with its own small runner
 where it is not (``pip install mlscale-lab`` alone, Binder): pytest is a development tool, not
 something a learner must install to gate a model.
@@ -11,7 +12,8 @@ something a learner must install to gate a model.
 >>> import tempfile
 >>> from pathlib import Path
 >>> import numpy as np
->>> test_file = write_gate(Path(tempfile.mkdtemp()) / "gate", np.zeros((4, 2)), [0, 1, 0, 1])
+>>> tmp = tempfile.TemporaryDirectory()  # removed with the object
+>>> test_file = write_gate(Path(tmp.name) / "gate", np.zeros((4, 2)), [0, 1, 0, 1])
 >>> test_file.name, sorted(p.name for p in test_file.parent.iterdir())
 ('test_model_gate.py', ['gate_config.json', 'holdout.npz', 'pytest.ini', 'test_model_gate.py'])
 """
@@ -30,13 +32,22 @@ from pathlib import Path
 
 import numpy as np
 
-from mlscale_lab.deployment._checks import GateConfig
+from mlscale_lab._core.environment import (
+    GATE_CANDIDATE_ENV,
+    GATE_DATA_ENV,
+    GATE_PRODUCTION_ENV,
+    GATE_RESULTS_ENV,
+)
+from mlscale_lab.deployment._gate_checks import GateConfig
+from mlscale_lab.evidence import HOLDS, INCONCLUSIVE, REFUTED, Interval, Verdict
 from mlscale_lab.validation import check_choice, check_positive
 
-#: Environment variables through which :func:`run_gate` hands the artifacts to the gate file.
-ENV_CANDIDATE = "MLSCALE_GATE_CANDIDATE"
-ENV_PRODUCTION = "MLSCALE_GATE_PRODUCTION"
-ENV_DATA = "MLSCALE_GATE_DATA"
+#: Environment variables through which :func:`run_gate` hands the artifacts to the gate file,
+#: and where the gate writes each check's result (the gate file imports these names).
+ENV_CANDIDATE = GATE_CANDIDATE_ENV
+ENV_PRODUCTION = GATE_PRODUCTION_ENV
+ENV_DATA = GATE_DATA_ENV
+ENV_RESULTS = GATE_RESULTS_ENV
 RUNNERS = ("auto", "pytest", "builtin")
 
 
@@ -49,7 +60,7 @@ def gate_source() -> str:
 
     Examples
     --------
-    >>> "def test_no_regression" in gate_source()
+    >>> "GATE_CHECKS" in gate_source()
     True
     """
     suite = resources.files("mlscale_lab.deployment") / "gate_suite" / "model_gate.py"
@@ -115,11 +126,16 @@ class GateRun:
         Path of the JUnit XML report.
     runner : str
         ``"pytest"`` or ``"builtin"``.
+    results : dict
+        Check name (``"latency"``, not ``"test_latency"``) -> what the check measured, as
+        :meth:`CheckResult.as_dict`: ``passed``, ``status``, ``value``, ``limit``, ``reason``.
 
     Examples
     --------
-    >>> GateRun(False, 1, {"test_schema": {"outcome": "failed", "message": "..."}}).failed
-    ['test_schema']
+    >>> run = GateRun(False, 1, {"test_schema": {"outcome": "failed", "message": "..."}},
+    ...               results={"schema": {"status": "does not hold", "reason": "..."}})
+    >>> run.failed, run.inconclusive
+    (['test_schema'], [])
     """
 
     passed: bool
@@ -129,11 +145,43 @@ class GateRun:
     summary: str = ""
     junit_xml: str = ""
     runner: str = ""
+    results: dict[str, dict] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[str]:
         """Names of the tests that did not pass."""
         return [name for name, c in self.checks.items() if c["outcome"] != "passed"]
+
+    @property
+    def inconclusive(self) -> list[str]:
+        """Checks that failed because their measurement could not tell (rerun where it is quiet)."""
+        return [name for name, r in self.results.items() if r.get("status") == INCONCLUSIVE]
+
+    def blocked_by(self, check: str) -> Verdict:
+        """Whether this run blocked its candidate on ``check``, as a three-valued verdict.
+
+        Holds when the check showed its budget does not hold, is inconclusive when the check
+        could not tell (the candidate is held back all the same, but not shown to be at fault),
+        and does not hold when the check passed.
+
+        Parameters
+        ----------
+        check : str
+            A check's name in the gate's table, e.g. ``"latency"``.
+
+        Returns
+        -------
+        Verdict
+        """
+        if check not in self.results:
+            raise KeyError(f"GateRun.blocked_by({check!r}): this run has no result for it; it "
+                           f"has {sorted(self.results)}")
+        r = self.results[check]
+        claim = f"the gate blocks the candidate on its {check} check"
+        status = {REFUTED: HOLDS, INCONCLUSIVE: INCONCLUSIVE}.get(r.get("status"), REFUTED)
+        interval = Interval(**r["interval"]) if r.get("interval") else None
+        why = r.get("verdict_reason") or r.get("reason", "")
+        return Verdict(status, claim, f"against its budget, {why}".rstrip("."), interval)
 
 
 _EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): ")
@@ -156,7 +204,8 @@ def parse_junit(path: str | os.PathLike) -> dict[str, dict]:
     --------
     >>> import tempfile
     >>> from pathlib import Path
-    >>> report = Path(tempfile.mkdtemp()) / "r.xml"
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> report = Path(tmp.name) / "r.xml"
     >>> _ = report.write_text('<testsuite><testcase name="test_a"/><testcase name="test_b">'
     ...     '<failure message="AssertionError: accuracy 0.61 &lt; required 0.80&#10;assert False"/>'
     ...     '</testcase></testsuite>')
@@ -225,12 +274,15 @@ def run_gate(
     d = test_file.parent
     xml = d / "gate-report.xml"
     xml.unlink(missing_ok=True)
+    results_file = d / "gate-results.jsonl"
+    results_file.unlink(missing_ok=True)
     env = dict(os.environ)
     env[ENV_CANDIDATE] = str(Path(candidate).resolve())
     env[ENV_PRODUCTION] = (
         str(Path(production).resolve()) if production else str(d / "no-production.joblib")
     )
     env[ENV_DATA] = str((d / "holdout.npz").resolve())
+    env[ENV_RESULTS] = str(results_file.resolve())
     cmd = [sys.executable, str(test_file.resolve()), f"--junitxml={xml}", f"--runner={runner}"]
     t0 = time.perf_counter()
     try:
@@ -247,8 +299,14 @@ def run_gate(
             f"run_gate: the gate did not run (runner={runner!r}, exit code {proc.returncode}):\n"
             f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
         )
+    results = {}
+    if results_file.exists():
+        for line in results_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                results[r["name"]] = r
     return GateRun(proc.returncode == 0, proc.returncode, checks, seconds,
-                   lines[-1] if lines else "", str(xml), _runner_of(xml))
+                   lines[-1] if lines else "", str(xml), _runner_of(xml), results)
 
 
 def _runner_of(report: Path) -> str:

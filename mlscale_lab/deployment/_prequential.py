@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mlscale_lab.deployment._streams import Stream
+from mlscale_lab.evidence import Timings, interleave
 from mlscale_lab.validation import check_int
 
 
@@ -40,7 +42,10 @@ class PrequentialResult:
         1.0 for a right prediction, 0.0 for a wrong one, NaN for warm-up samples (used to train
         only).
     cpu_seconds, wall_seconds : float
-        CPU (ResourceMonitor) and wall time of the initial fit, predicting and learning.
+        CPU time of this process (``time.process_time``) and wall time of the initial fit,
+        predicting and learning, in this one run: a run of a few hundredths of a second is one
+        sample, and the first run of a session pays for warm-up; compare strategies' costs
+        with :func:`strategy_cpu`, which repeats and interleaves them.
     warmup : int
         Samples of the initial fit.
     retrains : int
@@ -136,8 +141,8 @@ def prequential(
 
     The labels of the batch that ends at position ``p`` arrive once the stream has reached
     ``p + label_delay``: only then does the strategy learn from it (batches learn in arrival
-    order; those whose labels never arrive are not learned). CPU seconds are measured with
-    :class:`~mlscale_lab.constraints.ResourceMonitor`.
+    order; those whose labels never arrive are not learned). The run's CPU seconds are this
+    process's ``time.process_time`` (see :func:`strategy_cpu` to compare strategies' costs).
 
     Parameters
     ----------
@@ -165,8 +170,6 @@ def prequential(
     >>> bool(r.accuracy() > 0.85), int(np.isnan(r.correct).sum())
     (True, 500)
     """
-    from mlscale_lab.constraints import ResourceMonitor
-
     fn = "prequential"
     n = len(stream)
     batch_size = check_int(fn, "batch_size", batch_size, low=1)
@@ -182,23 +185,22 @@ def prequential(
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=getattr(strategy, "name", "prequential"), leave=False)
-    wall = time.perf_counter()
-    with ResourceMonitor(interval=0.05) as mon:
-        strategy.start(X[:warmup], y[:warmup])
-        waiting: deque = deque()  # batches predicted, their labels not yet arrived
-        for start in starts:
-            xb, yb = X[start : start + batch_size], y[start : start + batch_size]
-            y_pred = strategy.predict(xb)  # test first ...
-            correct[start : start + len(yb)] = y_pred == yb
-            waiting.append((start, xb, yb, y_pred))
-            now = start + len(yb)
-            while waiting and waiting[0][0] + len(waiting[0][2]) + label_delay <= now:
-                first, xl, yl, pl = waiting.popleft()
-                strategy.learn(xl, yl, pl, first)  # ... then train, once the labels are in
+    wall, cpu = time.perf_counter(), time.process_time()
+    strategy.start(X[:warmup], y[:warmup])
+    waiting: deque = deque()  # batches predicted, their labels not yet arrived
+    for start in starts:
+        xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+        y_pred = strategy.predict(xb)  # test first ...
+        correct[start : start + len(yb)] = y_pred == yb
+        waiting.append((start, xb, yb, y_pred))
+        now = start + len(yb)
+        while waiting and waiting[0][0] + len(waiting[0][2]) + label_delay <= now:
+            first, xl, yl, pl = waiting.popleft()
+            strategy.learn(xl, yl, pl, first)  # ... then train, once the labels are in
     return PrequentialResult(
         name=getattr(strategy, "name", type(strategy).__name__),
         correct=correct,
-        cpu_seconds=mon.cpu_seconds,
+        cpu_seconds=time.process_time() - cpu,
         wall_seconds=time.perf_counter() - wall,
         warmup=int(warmup),
         retrains=int(getattr(strategy, "retrains", 0)),
@@ -233,8 +235,60 @@ def compare_strategies(stream: Stream, strategies: Sequence, **kwargs) -> list[P
     return [prequential(stream, s, **kwargs) for s in strategies]
 
 
+def strategy_cpu(stream: Stream, strategies: Sequence, *, rounds: int = 5, warmup: int = 1,
+                 samples_warmup: int = 1000, **kwargs) -> Timings:
+    """CPU seconds each strategy spends over ``stream``, runs repeated and interleaved.
+
+    One prequential run of a strategy lasts a few hundredths of a second, a handful of the
+    clock's ticks, and the first run of a session also pays for loading and warming the
+    libraries (a second where later runs take 0.02 s). So each strategy runs ``warmup`` times
+    unmeasured and then ``rounds`` times, in rounds that visit every strategy in a rotating
+    order (:func:`mlscale_lab.evidence.interleave`), each run on a fresh copy of the strategy
+    given, and what is counted is this process's CPU time (``time.process_time``), which other
+    programs on the machine do not add to.
+
+    Parameters
+    ----------
+    stream : Stream
+    strategies : sequence of Strategy
+        Strategies that have not run yet (each run copies one), with distinct names.
+    rounds, warmup : int
+        Timed runs of each strategy, and unmeasured runs first.
+    samples_warmup : int, default 1000
+        Samples of each run's initial fit (:func:`prequential`'s ``warmup``).
+    **kwargs
+        Passed to :func:`prequential` (``batch_size``, ``label_delay``).
+
+    Returns
+    -------
+    Timings
+        CPU seconds per run, by strategy name: ``.interval(name)``, ``.ratio(a, b)``.
+
+    Examples
+    --------
+    >>> from mlscale_lab.deployment import Incremental, Static, make_stream
+    >>> s = make_stream("sudden", 2000, seed=0)
+    >>> cpu = strategy_cpu(s, [Static(), Incremental()], rounds=3, samples_warmup=500)
+    >>> bool(cpu.median("online partial_fit") > cpu.median("static"))
+    True
+    """
+    names = [getattr(s, "name", type(s).__name__) for s in strategies]
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"strategy_cpu(strategies=...): expected strategies with distinct names, "
+                         f"got {names}")
+    for s, name in zip(strategies, names, strict=True):
+        if hasattr(s, "model"):
+            raise ValueError(f"strategy_cpu(strategies=...): {name!r} has run already; pass "
+                             "fresh strategies (each timed run starts from a copy of one)")
+    arms = {name: (lambda s=s: prequential(stream, copy.deepcopy(s), warmup=samples_warmup,
+                                           **kwargs))
+            for s, name in zip(strategies, names, strict=True)}
+    return interleave(arms, rounds=rounds, warmup=warmup, clock=time.process_time)
+
+
 def results_table(
-    results: Sequence[PrequentialResult], drift_points: Sequence[int] = ()
+    results: Sequence[PrequentialResult], drift_points: Sequence[int] = (), *,
+    cpu: Timings | None = None,
 ) -> list[dict]:
     """One row per strategy: accuracy overall, before and after the first drift, and costs.
 
@@ -243,12 +297,15 @@ def results_table(
     results : sequence of PrequentialResult
     drift_points : sequence of int
         The stream's drift points; "after" runs from the first to the second (or the end).
+    cpu : Timings, optional
+        From :func:`strategy_cpu`: each row's ``cpu_seconds`` is then the median of the timed
+        runs, with ``cpu_low`` and ``cpu_high`` its interval; without it, the one run's.
 
     Returns
     -------
     list of dict
         Keys ``strategy``, ``accuracy``, ``before_drift`` and ``after_drift`` (with drift
-        points), ``cpu_seconds``, ``retrains``, ``alarms``.
+        points), ``cpu_seconds`` (and ``cpu_low``, ``cpu_high``), ``retrains``, ``alarms``.
 
     Examples
     --------
@@ -266,6 +323,11 @@ def results_table(
             row["before_drift"] = r.accuracy(0, first)
             stop = drift_points[1] if len(drift_points) > 1 else None
             row["after_drift"] = r.accuracy(first, stop)
-        row.update(cpu_seconds=r.cpu_seconds, retrains=r.retrains, alarms=len(r.alarms))
+        if cpu is not None:
+            iv = cpu.interval(r.name)
+            row.update(cpu_seconds=iv.estimate, cpu_low=iv.low, cpu_high=iv.high)
+        else:
+            row["cpu_seconds"] = r.cpu_seconds
+        row.update(retrains=r.retrains, alarms=len(r.alarms))
         rows.append(row)
     return rows

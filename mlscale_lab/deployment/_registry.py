@@ -7,7 +7,8 @@ served before; ``history`` is the append-only log of which version served from w
 
 >>> import tempfile
 >>> from sklearn.dummy import DummyClassifier
->>> reg = ModelRegistry(tempfile.mkdtemp())
+>>> tmp = tempfile.TemporaryDirectory()  # removed with the object
+>>> reg = ModelRegistry(tmp.name)
 >>> v1 = reg.register(DummyClassifier(strategy="constant", constant=0).fit([[0]], [0]))
 >>> v2 = reg.register(DummyClassifier(strategy="constant", constant=1).fit([[0]], [1]))
 >>> _ = reg.promote(v1); _ = reg.promote(v2); reg.production == v2
@@ -165,7 +166,8 @@ class ModelRegistry:
         Examples
         --------
         >>> import tempfile
-        >>> reg = ModelRegistry(tempfile.mkdtemp())
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> reg = ModelRegistry(tmp.name)
         >>> reg.register({"weights": [1, 2]}, note=object())
         Traceback (most recent call last):
         ...

@@ -58,19 +58,35 @@ def memory_cap_arg(text: str) -> int | None:
     return size
 
 
-def seconds_arg(text: str) -> float:
-    """``--timeout`` and friends: a number of seconds > 0."""
+def _positive(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what} > 0, got {text!r}")
     return value
 
 
+def seconds_arg(text: str) -> float:
+    """``--timeout``, ``--budget``: a number of seconds > 0."""
+    return _positive(text, "a number of seconds")
+
+
+def cpus_arg(text: str) -> float:
+    """``--cpus``: a number of CPUs > 0 (0.5 is half of one, as in a container's quota)."""
+    return _positive(text, "a number of CPUs (e.g. 1 or 0.5)")
+
+
 def count_arg(text: str) -> int:
-    """``--workers``, ``--seed``: a whole number >= 1."""
+    """``--workers``: a whole number >= 1."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def seed_arg(text: str) -> int:
+    """``--seed``: a whole number >= 0, as the library's ``seed`` parameters take."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return int(text)

@@ -13,7 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-from mlscale_lab.harness.arguments import count_arg, memory_cap_arg, seconds_arg, size_arg
+from mlscale_lab.harness import budgets
+from mlscale_lab.harness.arguments import (
+    count_arg,
+    cpus_arg,
+    memory_cap_arg,
+    seconds_arg,
+    seed_arg,
+    size_arg,
+)
 
 
 class UsageError(Exception):
@@ -75,7 +83,7 @@ def _cmd_run(args) -> int:
     if args.binder or args.memory_limit or args.cpus:
         return _run_binder_sized(paths, args)
     progress = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    runs = run_labs(paths, timeout=args.timeout, executed_dir=args.executed, progress=progress)
+    runs = run_labs(paths, budget=args.budget, executed_dir=args.executed, progress=progress)
     if args.report:
         write_report(runs, args.report)
     _print_json(report_dict(runs)) if args.json else print(format_table(runs))
@@ -98,7 +106,7 @@ def _run_binder_sized(paths, args) -> int:
         if not args.json:
             print(f"running {path.stem} inside {limits.memory_bytes / 1024**2:.0f} MB, "
                   f"{limits.cpus:g} CPU ...", file=sys.stderr, flush=True)
-        runs.append(runner.run_lab_binder_sized(path, limits, timeout=args.timeout, executed_dir=args.executed))
+        runs.append(runner.run_lab_binder_sized(path, limits, budget=args.budget, executed_dir=args.executed))
     report = runner.binder_report_dict(runs, limits)
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -112,7 +120,7 @@ def _cmd_render(args) -> int:
     _not_a_folder(args.out, "--out")
     paths = _labs(args.labs)
     progress = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    pages = render_labs(args.out, [str(p) for p in paths], timeout=args.timeout, progress=progress)
+    pages = render_labs(args.out, [str(p) for p in paths], budget=args.budget, progress=progress)
     if args.json:
         _print_json([{"name": p.name, "status": p.status, "html": str(p.html_path), "error": p.error}
                      for p in pages])
@@ -232,9 +240,15 @@ def _labs_arg(p) -> None:
     p.add_argument("labs", nargs="*", metavar="LAB", help="lab number (03) or file stem; default all")
 
 
-def _timeout_arg(p, default: float, what: str) -> None:
+def _timeout_arg(p, default: float) -> None:
     p.add_argument("--timeout", type=seconds_arg, default=default, metavar="S",
-                   help=f"seconds {what} (default {default:g})")
+                   help=f"seconds a cell may run before it is interrupted (default {default:g})")
+
+
+def _budget_arg(p, default: float, what: str) -> None:
+    # A lab's budget was once spelled --timeout: the old spelling still works.
+    p.add_argument("--budget", "--timeout", dest="budget", type=seconds_arg, default=default, metavar="S",
+                   help=f"seconds {what} before it is killed with every process it started (default {default:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,12 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
              "confine a --binder run.")
     _labs_arg(p)
     p.add_argument("--report", metavar="FILE", help="also write the results as JSON to FILE")
-    _timeout_arg(p, 600.0, "each lab may take before it is stopped")
+    _budget_arg(p, budgets.LAB_BUDGET_S, "each lab may run")
     p.add_argument("--executed", metavar="DIR", help="save the executed notebooks into DIR")
     p.add_argument("--binder", action="store_true",
                    help="run inside a Binder pod's limits (2 GB, 1 CPU) and report the memory headroom")
     p.add_argument("--memory-limit", type=size_arg, metavar="SIZE", help="with --binder: memory limit (e.g. 2G)")
-    p.add_argument("--cpus", type=seconds_arg, metavar="N", help="with --binder: CPU limit in cores (default 1)")
+    p.add_argument("--cpus", type=cpus_arg, metavar="N", help="with --binder: CPU limit in cores (default 1)")
 
     p = _add(sub, "render", _cmd_render, "execute labs and write them as HTML pages with an index",
              "Execute labs headless and write OUT/<lab>.html for each and OUT/index.html, to browse "
@@ -283,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
              "up to the failing cell).")
     _labs_arg(p)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the HTML pages")
-    _timeout_arg(p, 600.0, "each lab may take before it is stopped")
+    _budget_arg(p, budgets.LAB_BUDGET_S, "each lab may run")
 
     p = _add(sub, "release", _cmd_release, "write the student versions of labs (solutions and hidden tests removed)",
              "Write student versions with nbgrader's generate_assignment preprocessors: solutions "
@@ -296,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
              "Run NOTEBOOK top to bottom in a fresh kernel and report, per exercise, whether its "
              "tests pass. Your file is not changed. Exit status 1 if any exercise does not pass.")
     p.add_argument("notebook", metavar="NOTEBOOK", help="your lab notebook (.ipynb)")
-    _timeout_arg(p, 300.0, "a cell may run")
+    _timeout_arg(p, budgets.CHECK_TIMEOUT_S)
 
     p = _add(sub, "grade", _cmd_grade, "autograde a class's submissions safely (sandbox, limits, feedback)",
              "Grade SUBMISSIONS/<student>/<lab>.ipynb (or nbgrader's submitted/<student>/<lab>/"
@@ -308,14 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
              "(status other than graded), 3 if no sandbox exists.")
     p.add_argument("submissions", metavar="SUBMISSIONS", help="folder of submissions")
     p.add_argument("--out", required=True, metavar="DIR", help="where grades.csv and feedback go")
-    p.add_argument("--workers", type=count_arg, default=1, metavar="N", help="submissions graded in parallel (default 1)")
-    _timeout_arg(p, 120.0, "a cell may run before it is interrupted")
-    p.add_argument("--budget", type=seconds_arg, default=900.0, metavar="S",
-                   help="seconds a whole submission may run before it is killed (default 900)")
-    p.add_argument("--memory", type=memory_cap_arg, default=4 * 1024**3, metavar="SIZE",
-                   help="memory (address-space) cap of each kernel process, e.g. 2G (default 4G; 0 for none)")
+    p.add_argument("--workers", type=count_arg, default=budgets.GRADE_WORKERS, metavar="N",
+                   help=f"submissions graded in parallel (default {budgets.GRADE_WORKERS})")
+    _timeout_arg(p, budgets.GRADE_TIMEOUT_S)
+    p.add_argument("--budget", type=seconds_arg, default=budgets.GRADE_BUDGET_S, metavar="S",
+                   help=f"seconds a whole submission may run before it is killed (default {budgets.GRADE_BUDGET_S:g})")
+    p.add_argument("--memory", type=memory_cap_arg, default=budgets.GRADE_MEMORY_BYTES, metavar="SIZE",
+                   help=f"memory (address-space) cap of each kernel process, e.g. 2G (default "
+                        f"{budgets.GRADE_MEMORY_BYTES // 1024**3}G; 0 for none)")
     p.add_argument("--tests", metavar="DIR", help="course-private tests: DIR/<grade_id>.py, shipped nowhere")
-    p.add_argument("--seed", type=count_arg, metavar="N", help="grading seed the tests see as GRADING_SEED (students never see it)")
+    p.add_argument("--seed", type=seed_arg, metavar="N", help="grading seed the tests see as GRADING_SEED (students never see it)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler's workers")
     p.add_argument("--force", action="store_true", help="grade again submissions already graded unchanged")
     p.add_argument("--no-sandbox", action="store_true",

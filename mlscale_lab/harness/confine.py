@@ -44,7 +44,7 @@ from pathlib import Path
 
 BINDER_MEMORY_BYTES = 2 * 1024**3
 BINDER_CPUS = 1.0
-MIN_HEADROOM = 0.25  # the share of the limit a lab leaves free (issue 9: at least 25%)
+MIN_HEADROOM = 0.25  # the share of the limit a lab leaves free: room for the learner's own cells
 _CFS_PERIOD_US = 100_000
 _MB = 1024**2
 
@@ -73,7 +73,9 @@ class BinderLimits:
 
     def env(self) -> dict[str, str]:
         """``MEM_LIMIT`` and ``CPU_LIMIT`` as Binder sets them."""
-        return {"MEM_LIMIT": str(self.memory_bytes), "CPU_LIMIT": f"{self.cpus:g}"}
+        from mlscale_lab._core.environment import CPU_LIMIT_ENV, MEM_LIMIT_ENV
+
+        return {MEM_LIMIT_ENV: str(self.memory_bytes), CPU_LIMIT_ENV: f"{self.cpus:g}"}
 
 
 class ConfinementUnavailableError(OSError):
@@ -244,7 +246,7 @@ class Confinement:
         return f"mlscale-binder-{os.getpid()}-{time.monotonic_ns()}"
 
     def _make_cgroups(self) -> None:
-        from mlscale_lab.constraints import cgroup_path
+        from mlscale_lab._core.cgroups import cgroup_path
 
         if not sys.platform.startswith("linux"):
             raise OSError(f"no cgroups on {sys.platform}")
@@ -330,30 +332,15 @@ class Confinement:
 
     def cgroup_peak_bytes(self) -> int | None:
         """Peak memory the cgroup charged (page cache included), or None without a cgroup."""
-        if not self._dirs:
-            return None
-        d = self._dirs[0]
-        for name in ("memory.max_usage_in_bytes", "memory.peak"):
-            try:
-                return int((d / name).read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-        return None
+        from mlscale_lab._core.cgroups import cgroup_memory_peak
+
+        return cgroup_memory_peak(self._dirs[0]) if self._dirs else None
 
     def oom_kills(self) -> int | None:
         """How many processes the cgroup's out-of-memory killer ended, or None if unknown."""
-        if not self._dirs:
-            return None
-        d = self._dirs[0]
-        for name in ("memory.oom_control", "memory.events"):
-            try:
-                for line in (d / name).read_text().splitlines():
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-            except (OSError, ValueError):
-                continue
-        return None
+        from mlscale_lab._core.cgroups import cgroup_oom_kills
+
+        return cgroup_oom_kills(self._dirs[0]) if self._dirs else None
 
 
 def _launch(argv: list[str]) -> None:

@@ -4,10 +4,12 @@
 optional launch prefix: a confinement launcher, a sandbox), runs the cells in order with a
 per-cell timeout (the cell is interrupted), and watches the whole notebook against a wall-clock
 budget: past it, the kernel's whole process tree is killed
-(:func:`mlscale_lab.constraints.kill_process_tree`). It can sample the peak resident memory of
+(:func:`mlscale_lab._core.processes.kill_process_tree`). It can sample the peak resident memory of
 that tree (:class:`mlscale_lab.constraints.ResourceMonitor`). Whatever happens, no process the
 kernel started outlives the call, and the caller gets an :class:`Execution` that says how the
-run ended and in which cell (:func:`describe_cell`).
+run ended and in which cell (:func:`describe_cell`). Each kernel gets a temporary folder of its
+own (``TMPDIR``, ``TEMP``, ``TMP``), removed with the kernel however it ends, so whatever the
+notebook and its processes write there never outlives the call either.
 
 The client that talks to the kernel is nbclient's ``NotebookClient`` or any subclass (nbgrader's
 ``Execute`` preprocessor is one): pass ``make_client`` to choose it and its options, such as
@@ -24,13 +26,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlscale_lab.constraints import ResourceMonitor, descendant_pids, kill_process_tree
+from mlscale_lab._core.processes import descendant_pids, find_processes, kill_process_tree
+from mlscale_lab._core.sockets import (
+    SOCKET_BASE,
+    SOCKET_PATH_MAX,
+    UNIX_SOCKETS,
+    socket_folder,
+    sockets_fit,
+)
+from mlscale_lab._core.tempdirs import owned_tempdir, remove_tempdir
+from mlscale_lab.constraints import ResourceMonitor
 
-__all__ = ["STATUSES", "UNIX_SOCKETS", "Execution", "KernelLaunch", "describe_cell", "execute"]
+__all__ = ["SOCKET_PATH_MAX", "STATUSES", "TMP_VARIABLES", "UNIX_SOCKETS", "Execution", "KernelLaunch",
+           "describe_cell", "execute", "socket_folder", "sockets_fit"]
 
-#: Kernels talk over Unix sockets where the platform has them (POSIX). Elsewhere (Windows) a
-#: launch's ``connection_dir`` only holds the connection file and the kernel listens on TCP.
-UNIX_SOCKETS = os.name == "posix"
+#: Where Python's ``tempfile`` (and most tools) look for the temporary folder, on every platform.
+TMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
 
 #: How an execution can end. ``completed``: every cell ran (cells may hold errors when the client
 #: allows them; interrupted cells are in ``timed_out_cells``). ``cell_error``: a cell raised and
@@ -57,6 +68,7 @@ class KernelLaunch:
     connection_dir : path-like, optional
         Talk to the kernel over Unix sockets in this folder (its connection file too) instead of
         TCP, so a kernel without network still reaches its client (see :data:`UNIX_SOCKETS`).
+        Its path must be short enough for them (:func:`socket_folder` makes one).
     log : path-like, optional
         File that receives the kernel's own stdout and stderr (its banner, a crash message);
         by default they go where the caller's go.
@@ -66,6 +78,14 @@ class KernelLaunch:
         The kernel's command line instead of the kernel spec's, with ``{connection_file}``
         where the connection file goes (a grader starts its own Python, whatever kernel specs
         the machine has).
+    tmp_parent : path-like, optional
+        Where the kernel's own temporary folder is made (a folder a sandboxed kernel can
+        write to); default the caller's temporary folder.
+    spawner : callable, optional
+        Starts the kernel instead of a new process: ``spawner(cmd, connection_file, **popen)``
+        returns an object driven like a ``Popen`` (``pid``, ``poll``, ``wait``,
+        ``send_signal``, ``kill``); ``cmd`` is the command line it would otherwise run (a
+        grader forks its kernels from a pre-imported process, and falls back to ``cmd``).
 
     Examples
     --------
@@ -81,6 +101,8 @@ class KernelLaunch:
     log: str | os.PathLike | None = None
     kernel_name: str = "python3"
     kernel_cmd: Sequence[str] | None = None
+    tmp_parent: str | os.PathLike | None = None
+    spawner: Callable | None = None
 
 
 @dataclass
@@ -166,11 +188,36 @@ def _kernel_manager_class(launch: KernelLaunch):
         def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True):
             super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
 
+    from jupyter_client.provisioning import LocalProvisioner
+
     prefix = list(launch.prefix)
     own_cmd = list(launch.kernel_cmd) if launch.kernel_cmd else None
     sockets = Path(os.path.realpath(launch.connection_dir)) if launch.connection_dir else None
+    spawner = launch.spawner
+
+    class SpawnedProvisioner(LocalProvisioner):
+        async def launch_kernel(self, cmd, **kwargs):
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("extra_arguments", "kernel_id")}
+            self.process = spawner(cmd, connection_file=self.parent.connection_file, **kwargs)
+            self.pid = self.process.pid
+            getpgid = getattr(os, "getpgid", None)  # no process groups on Windows
+            try:
+                self.pgid = getpgid(self.pid) if getpgid is not None else None
+            except OSError:
+                self.pgid = None
+            self.cwd = kwargs.get("cwd")
+            return self.connection_info
 
     class LaunchedKernelManager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw):
+            if spawner is not None and self.provisioner is None:
+                import uuid
+
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                self.provisioner = SpawnedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
+                                                      parent=self)
+            return await super()._async_pre_start_kernel(**kw)
+
         def __init__(self, **kw):
             super().__init__(**kw)
             self.client_factory = NoHeartbeatClient
@@ -178,7 +225,7 @@ def _kernel_manager_class(launch: KernelLaunch):
                 self.connection_file = str(sockets / "kernel.json")
                 if UNIX_SOCKETS:
                     self.transport = "ipc"
-                    self.ip = str(sockets / "kernel")
+                    self.ip = str(sockets / SOCKET_BASE)
 
         def format_kernel_cmd(self, extra_arguments=None):
             if own_cmd is None:
@@ -240,6 +287,10 @@ def execute(
     """
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    if UNIX_SOCKETS and launch.connection_dir is not None and not sockets_fit(launch.connection_dir):
+        raise ValueError(
+            f"execute(launch.connection_dir={str(launch.connection_dir)!r}): the kernel's Unix "
+            f"sockets there would have paths over {SOCKET_PATH_MAX} bytes; use socket_folder()")
     if not (isinstance(budget, int | float) and budget > 0):
         raise ValueError(f"execute(budget={budget!r}): expected seconds > 0, got {budget!r}")
     if cell_timeout is None:
@@ -265,18 +316,21 @@ def execute(
 
     watchdog = threading.Timer(budget, kill_on_budget)
     watchdog.daemon = True
+    kernel_tmp = owned_tempdir("kernel-tmp", parent=launch.tmp_parent)  # removed below
     log = open(launch.log, "ab") if launch.log else None  # noqa: SIM115 (closed below)
     mon = None
     status, error = "completed", None
     start = time.perf_counter()
     watchdog.start()
     try:
-        spawn = {"env": dict(launch.env), "cwd": str(launch.cwd)}
+        env = dict(launch.env)
+        env.update(dict.fromkeys(TMP_VARIABLES, str(kernel_tmp)))
+        spawn = {"env": env, "cwd": str(launch.cwd)}
         if log is not None:
             spawn.update(stdout=log, stderr=log)
         with client.setup_kernel(**spawn):
             state["pid"] = client.km.provisioner.pid
-            kernel = _processes([state["pid"]])
+            kernel = find_processes([state["pid"]])
             if over_budget.is_set():  # the budget ran out while the kernel was starting
                 kill_process_tree(state["pid"])
             if monitor_interval:
@@ -293,11 +347,14 @@ def execute(
                     finally:
                         if cell.cell_type == "code" and time.monotonic() - began >= cell_timeout:
                             timed_out.append(index)  # interrupted at the per-cell timeout
+                # The widgets' last state, as nbclient's own execute() keeps it: JupyterLab
+                # draws a saved notebook's widgets from it.
+                client.set_widgets_metadata()
             finally:
                 if mon is not None:
                     mon.__exit__(None, None, None)
                 # What the kernel started, before its shutdown orphans it (a Dask worker, a pool).
-                leftovers = kernel + _processes(descendant_pids(state["pid"]))
+                leftovers = kernel + find_processes(descendant_pids(state["pid"]))
     except CellTimeoutError as exc:
         status, error = "cell_timeout", str(exc).strip().splitlines()[0] if str(exc).strip() else "CellTimeoutError"
     except DeadKernelError:
@@ -313,6 +370,7 @@ def execute(
         for proc in leftovers:
             if proc.is_running():  # is_running checks the start time: never a reused pid
                 kill_process_tree(proc.pid)
+        remove_tempdir(kernel_tmp)
         if log is not None:
             log.close()
     if over_budget.is_set() and status != "completed":
@@ -335,14 +393,3 @@ def execute(
         kernel_log=_tail(launch.log) if status in ("failed", "kernel_died") and launch.log else "",
     )
 
-
-def _processes(pids):
-    import psutil
-
-    found = []
-    for pid in pids:
-        try:
-            found.append(psutil.Process(pid))
-        except psutil.Error:
-            continue
-    return found

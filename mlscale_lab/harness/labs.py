@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-LABS_ENV = "MLSCALE_LABS_DIR"
+from mlscale_lab._core.environment import LABS_ENV
 
 
 class UnknownLabError(LookupError):

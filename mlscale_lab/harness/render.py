@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime
 import html
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlscale_lab._core.tempdirs import temporary_folder
+from mlscale_lab.harness.budgets import LAB_BUDGET_S
 from mlscale_lab.harness.labs import resolve_labs
 
 _MB = 1024**2
@@ -87,7 +88,7 @@ def render_labs(
     out_dir: str | os.PathLike,
     labs: list[str] | None = None,
     *,
-    timeout: float = 600.0,
+    budget: float = LAB_BUDGET_S,
     progress=None,
 ) -> list[RenderedLab]:
     """Execute labs and write ``out_dir/<lab>.html`` for each plus ``out_dir/index.html``.
@@ -98,8 +99,8 @@ def render_labs(
         Folder for the pages (created).
     labs : list of str, optional
         Lab names or numbers as ``mlscale-lab run`` takes them; all labs by default.
-    timeout : float
-        Seconds each lab may run.
+    budget : float
+        Seconds each lab may run before every process of its kernel is killed.
     progress : callable, optional
         Called with a short message before each lab.
 
@@ -118,11 +119,11 @@ def render_labs(
     paths = resolve_labs(labs)
     out.mkdir(parents=True, exist_ok=True)
     rendered = []
-    with tempfile.TemporaryDirectory(prefix="mlscale-render-") as tmp:
+    with temporary_folder("render") as tmp:
         for path in paths:
             if progress:
                 progress(f"running {path.stem} ...")
-            run = run_lab(path, timeout=timeout, executed_dir=tmp)
+            run = run_lab(path, budget=budget, executed_dir=tmp)
             executed = Path(tmp) / path.name
             page = notebook_to_html(executed, out / f"{path.stem}.html")
             meta = dict(nbformat.read(path, as_version=4).metadata.get("mlscale", {}))

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlscale_lab._core.environment import HEADLESS_ENV, RECORD_ENV
+from mlscale_lab._core.tempdirs import owned_tempdir, remove_tempdir
+from mlscale_lab.harness.budgets import LAB_BUDGET_S
 from mlscale_lab.harness.confine import MIN_HEADROOM, BinderLimits, Confinement
-from mlscale_lab.recording import RECORD_ENV, read_records
+from mlscale_lab.recording import read_records
 
-HEADLESS_ENV = "MLSCALE_HEADLESS"
 _MB = 1024**2
 
 
@@ -40,7 +40,7 @@ class LabRun:
 def run_lab(
     path: str | os.PathLike,
     *,
-    timeout: float = 600.0,
+    budget: float = LAB_BUDGET_S,
     executed_dir: str | os.PathLike | None = None,
     extra_env: dict[str, str] | None = None,
     monitor_interval: float = 0.1,
@@ -52,7 +52,7 @@ def run_lab(
     ----------
     path : path-like
         The notebook.
-    timeout : float
+    budget : float
         Wall-clock seconds for the whole lab; the kernel's process tree is killed when they run out.
     executed_dir : path-like, optional
         Where to save the executed notebook (outputs included), e.g. to render it as HTML.
@@ -72,13 +72,13 @@ def run_lab(
     """
     import nbformat
 
-    from mlscale_lab.harness.executor import KernelLaunch, execute
+    from mlscale_lab.harness.executor import KernelLaunch, execute, socket_folder
 
-    if not (isinstance(timeout, int | float) and timeout > 0):
-        raise ValueError(f"run_lab(timeout={timeout!r}): expected seconds > 0, got {timeout!r}")
+    if not (isinstance(budget, int | float) and budget > 0):
+        raise ValueError(f"run_lab(budget={budget!r}): expected seconds > 0, got {budget!r}")
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    workdir = Path(tempfile.mkdtemp(prefix=f"mlscale-{path.stem}-"))
+    workdir = owned_tempdir(path.stem)
     record_file = workdir / ".mlscale-records.jsonl"
     env = dict(os.environ)
     env.pop(RECORD_ENV, None)
@@ -89,46 +89,47 @@ def run_lab(
         env.update(confinement.env())
         prefix = confinement.launcher_prefix()
     # Unix sockets where there are any: no TCP port open to other users of the machine.
-    sockets = Path(tempfile.mkdtemp(prefix="mlscale-kernel-"))
+    sockets = socket_folder()
     try:
         launch = KernelLaunch(cwd=workdir, env=env, prefix=prefix, connection_dir=sockets)
-        done = execute(nb, launch, budget=timeout, monitor_interval=monitor_interval)
+        done = execute(nb, launch, budget=budget, monitor_interval=monitor_interval)
         results = read_records(record_file)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(sockets, ignore_errors=True)
+        remove_tempdir(workdir)
+        remove_tempdir(sockets)
     if executed_dir is not None:
         out = Path(executed_dir)
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out / path.name)
     status = "ok" if done.completed else "failed"
     return LabRun(path.stem, status, done.seconds, done.peak_memory_bytes, results,
-                  _error_text(done, timeout), None if done.completed else done.cell)
+                  _error_text(done, budget), None if done.completed else done.cell)
 
 
-def _error_text(done, timeout: float) -> str | None:
+def _error_text(done, budget: float) -> str | None:
     """The failure of a lab run in words: which cell, and what happened there."""
     if done.status == "completed":
         return None
     if done.status == "cell_error":
         return f"{done.where}: {done.error}"
     if done.status == "cell_timeout":
-        return f"{done.where} ran over the timeout of {timeout:g} s"
+        return f"{done.where} ran over the lab's {budget:g} s budget (one cell used all of it)"
     if done.status == "over_budget":
-        return f"{done.where}: the lab ran over its {timeout:g} s budget; all its processes were killed"
+        return f"{done.where}: the lab ran over its {budget:g} s budget; all its processes were killed"
     if done.status == "kernel_died":
         return f"{done.where}: the kernel died (out of memory is the usual cause of a death)"
     log = f" (kernel log: {done.kernel_log})" if done.kernel_log else ""
     return f"{done.where}: {done.error}{log}"
 
 
-def run_labs(paths, *, timeout: float = 600.0, executed_dir=None, extra_env=None, progress=None) -> list[LabRun]:
+def run_labs(paths, *, budget: float = LAB_BUDGET_S, executed_dir=None, extra_env=None,
+             progress=None) -> list[LabRun]:
     """Run several labs one after another; a failing lab does not stop the others."""
     runs = []
     for path in paths:
         if progress:
             progress(f"running {Path(path).stem} ...")
-        runs.append(run_lab(path, timeout=timeout, executed_dir=executed_dir, extra_env=extra_env))
+        runs.append(run_lab(path, budget=budget, executed_dir=executed_dir, extra_env=extra_env))
     return runs
 
 
@@ -169,7 +170,7 @@ def run_lab_binder_sized(
     path,
     limits: BinderLimits | None = None,
     *,
-    timeout: float = 600.0,
+    budget: float = LAB_BUDGET_S,
     mechanism: str = "auto",
     executed_dir=None,
 ) -> BinderRun:
@@ -181,7 +182,7 @@ def run_lab_binder_sized(
         The notebook.
     limits : mlscale_lab.harness.confine.BinderLimits, optional
         Memory and CPU limits; Binder's 2 GiB and one CPU by default.
-    timeout : float
+    budget : float
         Wall-clock seconds for the whole lab.
     mechanism : {"auto", "cgroup", "rlimit"}
         How the limits are enforced (see :class:`~mlscale_lab.harness.confine.Confinement`).
@@ -195,7 +196,7 @@ def run_lab_binder_sized(
     """
     limits = limits or BinderLimits()
     with Confinement(limits, mechanism=mechanism) as box:
-        run = run_lab(path, timeout=timeout, executed_dir=executed_dir, confinement=box)
+        run = run_lab(path, budget=budget, executed_dir=executed_dir, confinement=box)
         cgroup_peak, kills = box.cgroup_peak_bytes(), box.oom_kills()
         used = box.mechanism
     status, error = run.status, run.error

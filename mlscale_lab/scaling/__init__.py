@@ -3,14 +3,17 @@
 Public names are re-exported here from private modules. Importing this package is light:
 the simulators need only NumPy; dask and scikit-learn load inside the functions that use them.
 
-- queueing theory: :func:`erlang_c`, :func:`mm1_mean_wait`, :func:`mmc_mean_wait`,
-  :func:`mmc_latency_quantile` (response time), ...
-- load balancing: :func:`simulate_balancer` (round robin, random, least connections,
-  power of two choices, central queue, or your own policy)
+- queueing theory, as lab 05 uses it: :func:`erlang_c`, :func:`mm1_mean_wait`,
+  :func:`mmc_mean_wait`, ... (re-exported from :mod:`mlscale_lab.queueing`, where every
+  queueing formula lives, response-time quantiles included)
+- load balancing: :func:`simulate_balancer` with a policy from :data:`POLICY_TABLE` (round
+  robin, random, least connections, power of two choices, central queue) or your own
 - auto-scaling: :func:`hpa_desired_replicas`, :func:`make_request_trace`,
   :func:`request_trace_family`, :func:`simulate_autoscaler`
-- vertical: :func:`measure_thread_scaling`, :func:`fit_amdahl`, :func:`vertical_cost_table`
-  (example prices from :mod:`mlscale_lab.prices`), :class:`CsvMlpWorkload` (in one go or in chunks)
+- vertical: :func:`measure_thread_scaling` (interleaved rounds, pools pinned by
+  :func:`threads_limited`), :func:`fit_amdahl_rounds` (with its interval and what it can
+  test), :func:`vertical_cost_table` (example prices from :mod:`mlscale_lab.prices`),
+  :class:`CsvMlpWorkload` (in one go or in chunks, its serial share)
 - horizontal on Dask: :func:`local_cluster`, :func:`connect`, :func:`partitioned_predict`,
   :func:`measure_worker_speedup`, :func:`partition_overhead`, :func:`dask_grid_search`,
   :func:`survive_worker_death`, :func:`adapt_under_bursts`
@@ -18,6 +21,20 @@ the simulators need only NumPy; dask and scikit-learn load inside the functions 
   :func:`range_boundaries`), :func:`skewed_keys`, :func:`increasing_keys`
 """
 
+from mlscale_lab.queueing import (
+    erlang_c,
+    mm1_latency_quantile,
+    mm1_mean_wait,
+    mmc_mean_wait,
+    mmc_wait_exceeds,
+)
+from mlscale_lab.scaling._amdahl import (
+    AmdahlFit,
+    amdahl_ceiling,
+    amdahl_speedup,
+    fit_amdahl,
+    fit_amdahl_rounds,
+)
 from mlscale_lab.scaling._autoscaler import (
     STRATEGIES,
     AutoscaleResult,
@@ -31,6 +48,7 @@ from mlscale_lab.scaling._balancer import (
     simulate_balancer,
     utilisation_of,
 )
+from mlscale_lab.scaling._dispatch import POLICY_TABLE, Policy
 from mlscale_lab.scaling._elastic import AdaptTimeline, adapt_under_bursts, survive_worker_death
 from mlscale_lab.scaling._horizontal import (
     WorkerSpeedup,
@@ -51,35 +69,27 @@ from mlscale_lab.scaling._partitioning import (
     range_boundaries,
     skewed_keys,
 )
-from mlscale_lab.scaling._queueing import (
-    erlang_c,
-    mm1_latency_quantile,
-    mm1_mean_wait,
-    mmc_latency_exceeds,
-    mmc_latency_quantile,
-    mmc_mean_wait,
-    mmc_wait_exceeds,
-)
 from mlscale_lab.scaling._search import dask_grid_search
 from mlscale_lab.scaling._traces import RateTrace, make_request_trace, request_trace_family
 from mlscale_lab.scaling._vertical import (
     ThreadScaling,
-    amdahl_ceiling,
-    amdahl_speedup,
-    fit_amdahl,
     measure_thread_scaling,
+    threads_limited,
     vertical_cost_table,
 )
 from mlscale_lab.scaling._workload import BatchRun, CsvMlpWorkload
 
 __all__ = [
+    "AmdahlFit",
     "POLICIES",
+    "POLICY_TABLE",
     "SCHEMES",
     "STRATEGIES",
     "AdaptTimeline",
     "AutoscaleResult",
     "BalancerResult",
     "BatchRun",
+    "Policy",
     "CsvMlpWorkload",
     "RateTrace",
     "ThreadScaling",
@@ -91,6 +101,7 @@ __all__ = [
     "dask_grid_search",
     "erlang_c",
     "fit_amdahl",
+    "fit_amdahl_rounds",
     "heterogeneous_means",
     "hpa_desired_replicas",
     "increasing_keys",
@@ -102,8 +113,6 @@ __all__ = [
     "measure_worker_speedup",
     "mm1_latency_quantile",
     "mm1_mean_wait",
-    "mmc_latency_exceeds",
-    "mmc_latency_quantile",
     "mmc_mean_wait",
     "mmc_wait_exceeds",
     "partition_of",
@@ -116,6 +125,7 @@ __all__ = [
     "simulate_balancer",
     "skewed_keys",
     "survive_worker_death",
+    "threads_limited",
     "utilisation_of",
     "vertical_cost_table",
     "worker_addresses",

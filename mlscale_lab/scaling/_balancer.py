@@ -1,16 +1,9 @@
 """A discrete-event load-balancer simulator: N replicas, one dispatch policy, Poisson arrivals.
 
-Each replica serves its requests one at a time, first come first served. Policies:
-
-- ``"round_robin"`` and ``"random"`` route without looking at the replicas, so each replica is
-  an independent single-server queue; its waits follow Lindley's recursion, computed for all
-  requests at once with NumPy (a cumulative sum and a running minimum).
-- ``"least_connections"`` (join the shortest queue) and ``"power_of_two"`` (sample two replicas,
-  join the shorter) look at the number of requests at each replica on arrival: one event loop
-  with a heap of departures keeps those counts.
-- ``"central_queue"``: one shared queue, the next request goes to the first replica that frees
-  up (M/M/c when service times are exponential); a heap of the replicas' free times.
-- a callable ``policy(queue_lengths, rng) -> replica index`` for your own dispatch rule.
+Each replica serves its requests one at a time, first come first served. The policies, by
+name, are the entries of :data:`~mlscale_lab.scaling.POLICY_TABLE` (``POLICIES`` lists their
+names; each entry says its rule); a callable ``policy(queue_lengths, rng) -> replica index`` is
+your own dispatch rule.
 """
 
 from __future__ import annotations
@@ -22,12 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlscale_lab.scaling._dispatch import (
-    central_queue,
-    least_connections,
-    power_of_two,
-    static_routing,
-)
+from mlscale_lab.scaling._dispatch import POLICY_TABLE, custom_dispatch
 from mlscale_lab.validation import (
     check_choice,
     check_fraction,
@@ -39,7 +27,7 @@ from mlscale_lab.validation import (
 __all__ = ["POLICIES", "BalancerResult", "heterogeneous_means", "simulate_balancer", "utilisation_of"]
 
 #: The dispatch policies :func:`simulate_balancer` knows by name (or pass your own function).
-POLICIES = ("round_robin", "random", "least_connections", "power_of_two", "central_queue")
+POLICIES = tuple(POLICY_TABLE)
 
 
 @dataclass
@@ -64,6 +52,8 @@ class BalancerResult:
         How many requests each replica served.
     latencies : numpy.ndarray
         Every request's response time, in arrival order (after the warm-up).
+    waits : numpy.ndarray
+        Every request's time in queue, in arrival order (after the warm-up).
     """
 
     policy: str
@@ -77,6 +67,20 @@ class BalancerResult:
     utilisation: np.ndarray
     requests_per_replica: np.ndarray
     latencies: np.ndarray = field(repr=False)
+    waits: np.ndarray | None = field(default=None, repr=False)
+
+    def mean_wait_interval(self, batches: int = 20, level: float = 0.95):
+        """Interval of the long-run mean wait, by batch means over the requests in order.
+
+        Consecutive waits are strongly correlated (a request that waits long is followed by
+        others that do), so an interval over requests as if independent would be far too
+        narrow; means of ``batches`` contiguous batches are nearly independent.
+        """
+        from mlscale_lab.evidence import batch_means_interval
+
+        if self.waits is None:
+            raise ValueError("BalancerResult.mean_wait_interval: this result kept no waits")
+        return batch_means_interval(self.waits, batches, level)
 
     def as_dict(self) -> dict:
         """The summary figures as plain Python (no per-request arrays)."""
@@ -148,10 +152,10 @@ def simulate_balancer(
     Parameters
     ----------
     policy : str or callable
-        ``"round_robin"``, ``"random"``, ``"least_connections"``, ``"power_of_two"``,
-        ``"central_queue"``, or ``policy(queue_lengths, rng) -> int`` where ``queue_lengths``
-        is a tuple of the requests at each replica (waiting or in service) when a request
-        arrives, and ``rng`` a seeded ``numpy.random.Generator``.
+        A name from :data:`POLICIES` (``POLICY_TABLE[name].rule`` says what it does), or
+        ``policy(queue_lengths, rng) -> int`` where ``queue_lengths`` is a tuple of the
+        requests at each replica (waiting or in service) when a request arrives, and ``rng``
+        a seeded ``numpy.random.Generator``.
     servers : int
         Number of replicas (>= 1).
     arrival_rate : float
@@ -188,7 +192,7 @@ def simulate_balancer(
     """
     func = "simulate_balancer"
     if not callable(policy):
-        check_choice(func, "policy", policy, POLICIES,
+        check_choice(func, "policy", policy, tuple(POLICY_TABLE),
                      hint="or pass a function policy(queue_lengths, rng) -> replica index")
     servers = check_int(func, "servers", servers, low=1, hint="a balancer needs a replica")
     lam = check_positive(func, "arrival_rate", arrival_rate)
@@ -207,33 +211,15 @@ def simulate_balancer(
         )
 
     name = policy if isinstance(policy, str) else "custom"
-    if name in ("round_robin", "random"):
-        if name == "round_robin":
-            assign = np.arange(n, dtype=np.int64) % servers
-        else:
-            assign = rng.integers(0, servers, n)
-        per_replica = lam / servers * means
-        if np.any(per_replica >= 1):
-            worst = int(np.argmax(per_replica))
-            warnings.warn(
-                f"{name} sends each replica an equal share, which loads replica {worst} to "
-                f"{per_replica[worst]:.2f} >= 1: its queue grows without bound and its "
-                "latencies depend on n_requests",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        waits, services = static_routing(assign, arrivals, base, scale, servers)
+    if name == "custom":
+        assign, done = custom_dispatch(policy, arrivals, base, scale, servers, rng)
     else:
-        if name == "central_queue":
-            assign, done = central_queue(arrivals, base, scale, servers)
-        elif name == "power_of_two" and servers > 1:
-            assign, done = power_of_two(arrivals, base, scale, servers, rng)
-        elif name in ("least_connections", "power_of_two"):
-            assign, done = least_connections(arrivals, base, scale, servers)
-        else:
-            assign, done = least_connections(arrivals, base, scale, servers, policy, rng)
-        services = base * scale[assign]
-        waits = np.maximum(done - services - arrivals, 0.0)  # clip float round-off
+        entry = POLICY_TABLE[name]
+        if entry.blind:
+            _warn_unequal_share(name, lam / servers * means)
+        assign, done = entry.dispatch(arrivals, base, scale, servers, rng)
+    services = base * scale[assign]
+    waits = np.maximum(done - services - arrivals, 0.0)  # clip float round-off
 
     latencies = waits + services
     horizon = float(np.max(arrivals + latencies))
@@ -254,7 +240,21 @@ def simulate_balancer(
         utilisation=busy / horizon,
         requests_per_replica=served,
         latencies=lat,
+        waits=w,
     )
+
+
+def _warn_unequal_share(name: str, per_replica: np.ndarray) -> None:
+    """A blind policy gives every replica an equal share: warn when that overloads one."""
+    if np.any(per_replica >= 1):
+        worst = int(np.argmax(per_replica))
+        warnings.warn(
+            f"{name} sends each replica an equal share, which loads replica {worst} to "
+            f"{per_replica[worst]:.2f} >= 1: its queue grows without bound and its "
+            "latencies depend on n_requests",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def heterogeneous_means(servers: int, spread: float = 0.5) -> list[float]:

@@ -339,11 +339,15 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
     return WorkerSpeedup(tuple(worker_counts), tuple(seconds))
 
 
-def partition_overhead(client, model, total_rows: int, partition_counts: Sequence[int]) -> dict:
+def partition_overhead(client, model, total_rows: int, partition_counts: Sequence[int], *,
+                       rounds: int = 5):
     """Seconds to predict the same ``total_rows`` split into each of ``partition_counts``.
 
     Few partitions leave workers idle; many tiny ones pay the per-task cost (scheduling,
-    serialisation, a Python call) more often than they do work.
+    serialisation, a Python call) more often than they do work. The counts are timed in
+    interleaved rounds (:func:`mlscale_lab.evidence.interleave`: 1, 2, 8, ..., then rotated),
+    after one warm-up round, so one slow moment of the cluster slows every count alike; compare
+    two counts with ``timings.ratio(a, b)`` rather than one run each.
 
     Parameters
     ----------
@@ -351,12 +355,23 @@ def partition_overhead(client, model, total_rows: int, partition_counts: Sequenc
     model : estimator
     total_rows : int
     partition_counts : sequence of int
+    rounds : int, default 5
+        Timed rounds (>= 2).
 
     Returns
     -------
-    dict
-        ``{partition count: seconds}``.
+    mlscale_lab.evidence.Timings
+        ``samples[count]``: seconds of each round; ``median(count)``, ``ratio(a, b)``.
     """
+    from mlscale_lab.evidence import interleave
+
+    rounds = check_int("partition_overhead", "rounds", rounds, low=2)
+    counts = [check_int("partition_overhead", "partition_counts[...]", n, low=1)
+              for n in partition_counts]
     _warm_up(client, model, worker_addresses(client))
     shared = client.scatter(model, broadcast=True, hash=False)
-    return {int(n): partitioned_predict(client, shared, total_rows, int(n))[1] for n in partition_counts}
+
+    def job(n):
+        return lambda: partitioned_predict(client, shared, total_rows, n)
+
+    return interleave({n: job(n) for n in counts}, rounds=rounds, warmup=1)

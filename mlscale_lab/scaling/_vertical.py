@@ -1,63 +1,87 @@
-"""Vertical scaling: the same workload at 1..N threads, Amdahl's law, memory and cost.
+"""Vertical scaling: the same workload at 1..N threads, timed in interleaved rounds; memory and cost.
 
 Thread counts are set for every pool the workload may use: BLAS and OpenMP through
-threadpoolctl (NumPy, SciPy, scikit-learn) and, when torch is already imported, torch's own
-intra-op pool (``torch.set_num_threads``). Nothing here imports torch.
+threadpoolctl (NumPy, SciPy, scikit-learn; OpenBLAS sizes its pool from the CPU affinity, not
+from a container's quota, so an unpinned pool may run more threads than the container has
+CPUs) and, when torch is already imported, torch's own intra-op pool
+(``torch.set_num_threads``). Nothing here imports torch. Amdahl's law and its fits are in
+``_amdahl``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import statistics
 import sys
-import time
+import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mlscale_lab.prices import EXAMPLE_MACHINES, Machine
+from mlscale_lab.scaling._amdahl import amdahl_speedup
 from mlscale_lab.validation import check_fraction, check_int, check_number, check_positive
 
-__all__ = [
-    "ThreadScaling", "amdahl_ceiling", "amdahl_speedup", "fit_amdahl", "measure_thread_scaling",
-    "vertical_cost_table",
-]
+__all__ = ["ThreadScaling", "measure_thread_scaling", "threads_limited", "vertical_cost_table"]
 
 
 @dataclass(frozen=True)
 class ThreadScaling:
-    """Wall-clock seconds of one workload at each thread count (median of ``repeats``).
+    """Wall-clock seconds of one workload at each thread count, round by round.
 
     Attributes
     ----------
     threads : tuple of int
     seconds : tuple of float
+        The median seconds at each thread count.
+    samples : tuple of tuple of float
+        Per thread count, the seconds of each timed round; rounds are aligned across thread
+        counts (round ``i`` ran every count on the same machine state).
 
     Examples
     --------
     >>> ThreadScaling((1, 2), (1.0, 0.625)).speedup
     (1.0, 1.6)
+    >>> r = ThreadScaling((1, 2), (1.0, 0.5), ((1.0, 1.1, 0.9), (0.5, 0.55, 0.45)))
+    >>> print(r.speedup_interval(2))
+    2 (95 % CI 2 to 2, paired bootstrap of the ratio, n=3)
     """
 
     threads: tuple[int, ...]
     seconds: tuple[float, ...]
+    samples: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
 
     @property
     def speedup(self) -> tuple[float, ...]:
-        """Speedup against the first thread count (usually 1)."""
+        """Speedup of the medians against the first thread count (usually 1)."""
         return tuple(self.seconds[0] / s for s in self.seconds)
+
+    def speedup_interval(self, threads: int, level: float = 0.95):
+        """Paired bootstrap interval of the speedup at ``threads`` over the first thread count."""
+        from mlscale_lab.evidence import ratio_interval
+
+        if threads not in self.threads:
+            raise ValueError(f"ThreadScaling.speedup_interval(threads={threads!r}): expected one "
+                             f"of the thread counts measured, {list(self.threads)}")
+        if not self.samples:
+            raise ValueError("ThreadScaling.speedup_interval: no per-round samples to bootstrap "
+                             "(measure with measure_thread_scaling)")
+        i = self.threads.index(threads)
+        return ratio_interval(self.samples[0], self.samples[i], level, paired=True)
 
     def as_dict(self) -> dict:
         """Threads, seconds and speedups as lists (for JSON)."""
         return {"threads": list(self.threads), "seconds": list(self.seconds), "speedup": list(self.speedup)}
 
 
-def _set_threads(n: int):
+def _set_threads(n: int, controller=None):
     """Limit every thread pool to ``n``; return a callable that restores them."""
-    from threadpoolctl import threadpool_limits
+    if controller is None:
+        from threadpoolctl import ThreadpoolController
 
-    limiter = threadpool_limits(limits=n)
+        controller = ThreadpoolController()
+    limiter = controller.limit(limits=n)
     torch = sys.modules.get("torch")
     old_torch = None
     if torch is not None:
@@ -72,10 +96,30 @@ def _set_threads(n: int):
     return restore
 
 
+@contextlib.contextmanager
+def threads_limited(n: int):
+    """Every thread pool (BLAS, OpenMP, torch's) limited to ``n`` threads inside the block.
+
+    >>> with threads_limited(1):
+    ...     _ = np.ones((50, 50)) @ np.ones((50, 50))
+    """
+    restore = _set_threads(check_int("threads_limited", "n", n, low=1))
+    try:
+        yield
+    finally:
+        restore()
+
+
 def measure_thread_scaling(
-    workload: Callable[[], object], threads: Sequence[int] = (1, 2), *, repeats: int = 3, warmup: int = 1
+    workload: Callable[[], object], threads: Sequence[int] = (1, 2), *, rounds: int = 8,
+    warmup: int = 1,
 ) -> ThreadScaling:
-    """Time ``workload()`` with each thread count in ``threads``.
+    """Time ``workload()`` at each thread count in ``threads``, in interleaved rounds.
+
+    Each round runs every thread count once, in an order that rotates from round to round
+    (:func:`mlscale_lab.evidence.interleave`), so a slow moment of the machine slows every
+    count alike instead of one block of them; warm-up rounds are discarded and garbage
+    collection is off while a call is timed.
 
     Parameters
     ----------
@@ -84,21 +128,30 @@ def measure_thread_scaling(
     threads : sequence of int
         Thread counts to try, e.g. ``range(1, cpus + 1)``. Counts above the CPUs you have
         measure oversubscription, not scaling.
-    repeats : int
-        Timed calls per thread count; the median is kept (robust to a noisy neighbour).
-    warmup : int
-        Untimed calls first at each count (caches, lazy initialisation).
+    rounds : int, default 8
+        Timed rounds (>= 2): one call per thread count each.
+    warmup : int, default 1
+        Rounds run first and discarded (caches, lazy initialisation).
 
     Returns
     -------
     ThreadScaling
 
+    Raises
+    ------
+    RuntimeError
+        While ``tracemalloc`` traces: it slows every allocation and would be timed too.
+
     Examples
     --------
-    >>> r = measure_thread_scaling(lambda: sum(range(1000)), (1, 2), repeats=1)
-    >>> r.threads, r.speedup[0]
-    ((1, 2), 1.0)
+    >>> r = measure_thread_scaling(lambda: sum(range(1000)), (1, 2), rounds=3)
+    >>> r.threads, r.speedup[0], len(r.samples[1])
+    ((1, 2), 1.0, 3)
     """
+    from threadpoolctl import ThreadpoolController
+
+    from mlscale_lab.evidence import interleave
+
     func = "measure_thread_scaling"
     if not callable(workload):
         raise TypeError(f"{func}(workload={workload!r}): expected a callable taking no arguments, "
@@ -106,111 +159,27 @@ def measure_thread_scaling(
     threads = tuple(check_int(func, "threads[...]", t, low=1) for t in threads)
     if not threads:
         raise ValueError(f"{func}(threads=()): expected at least one thread count, got none")
-    repeats = check_int(func, "repeats", repeats, low=1)
+    if len(set(threads)) != len(threads):
+        raise ValueError(f"{func}(threads={list(threads)}): expected each thread count once")
+    rounds = check_int(func, "rounds", rounds, low=2)
     warmup = check_int(func, "warmup", warmup, low=0)
-    seconds = []
-    for n in threads:
-        restore = _set_threads(n)
-        try:
-            for _ in range(warmup):
+    if tracemalloc.is_tracing():
+        raise RuntimeError(f"{func}: tracemalloc is tracing, which slows every allocation and "
+                           "would be timed with the workload; call tracemalloc.stop() first")
+    controller = ThreadpoolController()
+
+    def at(n):
+        def call():
+            restore = _set_threads(n, controller)  # microseconds, beside the workload's time
+            try:
                 workload()
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                workload()
-                times.append(time.perf_counter() - t0)
-        finally:
-            restore()
-        seconds.append(statistics.median(times))
-    return ThreadScaling(threads, tuple(seconds))
+            finally:
+                restore()
+        return call
 
-
-def amdahl_speedup(workers, serial_fraction: float):
-    """Amdahl's law: ``1 / (s + (1 - s) / p)`` for serial fraction ``s`` on ``p`` workers.
-
-    Parameters
-    ----------
-    workers : int or array-like
-        ``p`` (>= 1): threads, cores or machines.
-    serial_fraction : float
-        ``s`` in [0, 1].
-
-    Returns
-    -------
-    float or numpy.ndarray
-        The speedup over one worker, shaped like ``workers``.
-
-    Examples
-    --------
-    >>> amdahl_speedup(2, 0.0), amdahl_speedup(4, 1.0)
-    (2.0, 1.0)
-    >>> amdahl_speedup([1, 2, 4], 0.5).tolist()
-    [1.0, 1.3333333333333333, 1.6]
-    """
-    s = check_fraction("amdahl_speedup", "serial_fraction", serial_fraction)
-    p = np.asarray(workers, dtype=float)
-    if np.any(p < 1):
-        raise ValueError(f"amdahl_speedup(workers={workers!r}): expected counts >= 1, got {workers!r}")
-    out = 1.0 / (s + (1 - s) / p)
-    return float(out) if out.ndim == 0 else out
-
-
-def fit_amdahl(workers, speedups) -> float:
-    """Least-squares serial fraction ``s`` of Amdahl's law from measured speedups, in [0, 1].
-
-    Amdahl's law is linear in ``s`` once inverted: ``1/S - 1/p = s * (1 - 1/p)``.
-
-    Parameters
-    ----------
-    workers : array-like
-        Worker (thread) counts, >= 1; at least one above 1.
-    speedups : array-like
-        Measured speedup at each count, > 0.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> round(fit_amdahl([1, 2, 4, 8], amdahl_speedup([1, 2, 4, 8], 0.1)), 6)
-    0.1
-    """
-    p = np.asarray(workers, dtype=float)
-    s = np.asarray(speedups, dtype=float)
-    if p.shape != s.shape or p.ndim != 1:
-        raise ValueError(f"fit_amdahl(workers, speedups): expected 1-D arrays of the same length, "
-                         f"got shapes {p.shape} and {s.shape}")
-    if np.any(p < 1) or np.any(s <= 0) or not np.all(np.isfinite(s)):
-        raise ValueError(f"fit_amdahl(workers={p.tolist()}, speedups={s.tolist()}): expected "
-                         "workers >= 1 and finite speedups > 0")
-    x = 1 - 1 / p
-    if not np.any(x > 0):
-        raise ValueError(f"fit_amdahl(workers={p.tolist()}): expected at least one measurement "
-                         "with more than one worker, got none (nothing to fit)")
-    y = 1 / s - 1 / p
-    return float(np.clip((x @ y) / (x @ x), 0.0, 1.0))
-
-
-def amdahl_ceiling(serial_fraction: float) -> float:
-    """The speedup no number of workers can beat: ``1 / s`` (infinite for ``s = 0``).
-
-    Parameters
-    ----------
-    serial_fraction : float
-        ``s`` in [0, 1].
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> amdahl_ceiling(0.2), amdahl_ceiling(0.0)
-    (5.0, inf)
-    """
-    s = check_fraction("amdahl_ceiling", "serial_fraction", serial_fraction)
-    return math.inf if s == 0 else 1 / s
+    timings = interleave({str(n): at(n) for n in threads}, rounds=rounds, warmup=warmup)
+    samples = tuple(tuple(float(x) for x in timings.samples[str(n)]) for n in threads)
+    return ThreadScaling(threads, tuple(float(np.median(x)) for x in samples), samples)
 
 
 def vertical_cost_table(
@@ -221,9 +190,13 @@ def vertical_cost_table(
     *,
     memory_headroom: float = 0.7,
     process_bytes: float = 0.0,
+    measured_up_to: int | None = None,
 ) -> list[dict]:
     """What each machine size would give for one workload: Amdahl-predicted throughput, cost
     per million rows, and how the batch fits its memory.
+
+    The speedup is Amdahl's law at the machine's vCPUs: a prediction, and past the thread
+    counts actually measured (``measured_up_to``) an extrapolation, which each row says.
 
     A batch fits in one go when ``process_bytes + batch_bytes <= memory_headroom * memory``
     (the rest is the OS and copies). When it does not, a big machine is one answer and
@@ -233,7 +206,8 @@ def vertical_cost_table(
     Parameters
     ----------
     serial_fraction : float
-        Amdahl's ``s``, from :func:`fit_amdahl`.
+        Amdahl's ``s``: fitted (:func:`fit_amdahl_rounds`), or the serial part's measured
+        share (:meth:`CsvMlpWorkload.serial_share`), which makes the speedups upper bounds.
     rows_per_second_1cpu : float
         Measured throughput on one thread.
     batch_bytes : float
@@ -245,13 +219,17 @@ def vertical_cost_table(
     process_bytes : float
         What the process needs besides the batch: the interpreter, the libraries, the model
         (measure it: the resident memory of a process that has loaded everything).
+    measured_up_to : int, optional
+        The most threads the serial fraction was measured with: rows with more vCPUs are
+        marked ``extrapolated``.
 
     Returns
     -------
     list of dict
         One row per machine: ``machine``, ``vcpus``, ``memory_bytes``, ``usd_per_hour``,
-        ``speedup``, ``rows_per_second``, ``usd_per_million_rows``, ``fits`` (in one go) and
-        ``chunks`` (1 when it fits; None when the process alone does not fit).
+        ``speedup``, ``rows_per_second``, ``usd_per_million_rows``, ``fits`` (in one go),
+        ``chunks`` (1 when it fits; None when the process alone does not fit) and
+        ``extrapolated`` (more vCPUs than ``measured_up_to``; False when it is not given).
 
     Examples
     --------
@@ -270,6 +248,8 @@ def vertical_cost_table(
     need = check_number(func, "batch_bytes", batch_bytes, low=0)
     headroom = check_fraction(func, "memory_headroom", memory_headroom, low_open=True)
     base = check_number(func, "process_bytes", process_bytes, low=0)
+    if measured_up_to is not None:
+        measured_up_to = check_int(func, "measured_up_to", measured_up_to, low=1)
     table = []
     for m in EXAMPLE_MACHINES if machines is None else machines:
         speedup = amdahl_speedup(m.vcpus, s)
@@ -285,5 +265,6 @@ def vertical_cost_table(
             "usd_per_million_rows": m.usd_per_hour / 3600 / rate * 1e6,
             "fits": need <= usable,
             "chunks": max(1, math.ceil(need / usable)) if usable > 0 else None,
+            "extrapolated": measured_up_to is not None and m.vcpus > measured_up_to,
         })
     return table

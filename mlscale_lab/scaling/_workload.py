@@ -2,12 +2,13 @@
 
 Its two parts scale differently on more threads (parsing holds the GIL, the MLP's matrix
 products use BLAS threads), and its memory follows the rows processed at once, so a batch
-too big for a machine can run there in chunks.
+too big for a machine can run there in chunks. Memory is traced (``tracemalloc``) in passes of
+its own, never while a pass is timed: tracing slows every allocation (a traced pass here takes
+about 1.7x as long).
 """
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from dataclasses import dataclass
 
@@ -20,14 +21,12 @@ __all__ = ["BatchRun", "CsvMlpWorkload"]
 
 @dataclass(frozen=True)
 class BatchRun:
-    """One pass of a workload over its rows, in one go or in chunks.
+    """The memory of one pass of a workload over its rows, in one go or in chunks.
 
     Attributes
     ----------
     rows, chunk_rows : int
         Rows processed, and rows per chunk (``rows`` for one go).
-    seconds : float
-        Wall-clock time of the pass.
     peak_bytes : int
         Peak memory Python and NumPy allocated during the pass (``tracemalloc``): the batch's
         working set, without the interpreter and the libraries already loaded.
@@ -35,13 +34,7 @@ class BatchRun:
 
     rows: int
     chunk_rows: int
-    seconds: float
     peak_bytes: int
-
-    @property
-    def rows_per_second(self) -> float:
-        """Throughput of the pass."""
-        return self.rows / self.seconds
 
 
 class CsvMlpWorkload:
@@ -91,9 +84,9 @@ class CsvMlpWorkload:
         """Rows ``start:stop`` of the CSV text as a float array (the serial part)."""
         return np.array([line.split(",") for line in self.lines[start:stop]], dtype=float)
 
-    def predict(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Class probabilities of rows ``start:stop``; sets :attr:`bytes_per_row`."""
-        x = self.parse(start, stop)
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The MLP on parsed rows ``x`` (the parallel part): class probabilities; sets
+        :attr:`bytes_per_row`."""
         allocated = x.nbytes
         h = x
         for w in self.weights[:-1]:
@@ -107,15 +100,61 @@ class CsvMlpWorkload:
         self.bytes_per_row = allocated / len(x)
         return p
 
+    def predict(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Class probabilities of rows ``start:stop``: parse, then the MLP."""
+        return self.forward(self.parse(start, stop))
+
     def __call__(self) -> np.ndarray:
         return self.predict()
 
-    def run(self, chunk_rows: int | None = None) -> BatchRun:
-        """One timed pass over every row, in one go or in chunks of ``chunk_rows``.
+    def labels(self, chunk_rows: int | None = None) -> np.ndarray:
+        """Predicted classes of every row, in one go or in chunks of ``chunk_rows``.
 
-        Each chunk's probabilities are reduced to its predicted classes before the next chunk
-        is read, as an out-of-core job writes its results out: only one chunk's arrays are
-        alive at a time, so the peak follows the chunk, not the batch.
+        Each chunk's probabilities are reduced to its classes before the next chunk is read,
+        as an out-of-core job writes its results out: only one chunk's arrays are alive at a
+        time. This is the pass :meth:`run` traces and a timing times.
+        """
+        step = self.rows if chunk_rows is None else check_int("CsvMlpWorkload", "chunk_rows",
+                                                               chunk_rows, low=1)
+        out = np.empty(self.rows, dtype=np.int64)
+        for start in range(0, self.rows, step):
+            out[start:start + step] = self.predict(start, start + step).argmax(axis=1)
+        return out
+
+    def serial_share(self, *, rounds: int = 7, level: float = 0.95):
+        """The share of one pass spent parsing (the serial part), at one thread: an Interval.
+
+        Parsing and the MLP are timed separately in interleaved rounds (BLAS pinned to one
+        thread, garbage collection off while timing); the share is the paired bootstrap
+        interval of ``median(parse) / median(parse + MLP)``. It is what Amdahl's law calls
+        ``s`` if the matrix products scaled perfectly, so ``1 / (s + (1 - s) / p)`` bounds the
+        speedup on ``p`` threads from above; on one CPU it is still measurable.
+
+        Examples
+        --------
+        >>> w = CsvMlpWorkload(rows=200, features=8, hidden=16, seed=0)
+        >>> share = w.serial_share(rounds=3)
+        >>> 0 < share.low <= share.estimate <= share.high < 1
+        True
+        """
+        from mlscale_lab.evidence import interleave, ratio_interval
+        from mlscale_lab.scaling._vertical import threads_limited
+
+        rounds = check_int("CsvMlpWorkload.serial_share", "rounds", rounds, low=2)
+        x = self.parse()
+        with threads_limited(1):
+            t = interleave({"parse": self.parse, "mlp": lambda: self.forward(x)}, rounds=rounds)
+        parse, mlp = t.samples["parse"], t.samples["mlp"]
+        iv = ratio_interval(parse, parse + mlp, level)
+        method = "share of parse in parse + MLP, " + iv.method
+        return type(iv)(iv.estimate, iv.low, iv.high, iv.level, method, iv.n)
+
+    def run(self, chunk_rows: int | None = None) -> BatchRun:
+        """The peak memory of one pass over every row, in one go or in chunks of ``chunk_rows``.
+
+        The pass is :meth:`labels`, traced by ``tracemalloc`` (started for the pass if it is not
+        running); only one chunk's arrays are alive at a time, so the peak follows the chunk,
+        not the batch. Time passes apart from this one: tracing slows them.
 
         Parameters
         ----------
@@ -140,14 +179,10 @@ class CsvMlpWorkload:
             tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        t0 = time.perf_counter()
-        labels = np.empty(self.rows, dtype=np.int64)
         try:
-            for start in range(0, self.rows, step):
-                labels[start:start + step] = self.predict(start, start + step).argmax(axis=1)
-            seconds = time.perf_counter() - t0
+            self.labels(step)
             peak = tracemalloc.get_traced_memory()[1] - base
         finally:
             if not tracing:
                 tracemalloc.stop()
-        return BatchRun(self.rows, min(step, self.rows), seconds, int(peak))
+        return BatchRun(self.rows, min(step, self.rows), int(peak))

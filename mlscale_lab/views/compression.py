@@ -8,88 +8,86 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _axes(ax, size):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=size)
-        return fig, ax
-    return ax.figure, ax
+from mlscale_lab.views._axes import figure_and_axes
 
 
-def plot_quantized_latency(latency: dict, ax=None):
-    """Median latency per model at each batch size, relative to the first model.
+def _mean_ci(values):
+    from mlscale_lab.evidence import mean_interval
 
-    ``latency`` maps a model name to ``{batch size: median ms}``; the first model is the
-    baseline every bar is divided by (so bars read as "times the fp32 latency").
+    iv = mean_interval(values)
+    return iv.estimate, iv.estimate - iv.low, iv.high - iv.estimate
+
+
+def plot_bits_accuracy(drops: dict, ax=None):
+    """Accuracy lost against bits per weight, one line per method, with 95 % intervals over seeds.
+
+    ``drops`` maps a method name to ``{bits: [points lost per seed]}`` (dense minus quantized,
+    on the same rows).
     """
-    fig, ax = _axes(ax, (7, 3.4))
-    names = list(latency)
-    batches = sorted({b for v in latency.values() for b in v})
-    width = 0.8 / len(names)
-    base = latency[names[0]]
-    for i, name in enumerate(names):
-        rel = [latency[name][b] / base[b] for b in batches]
-        pos = np.arange(len(batches)) + (i - (len(names) - 1) / 2) * width
-        bars = ax.bar(pos, rel, width, label=name)
-        for bar, b in zip(bars, batches, strict=True):
-            ax.annotate(f"{latency[name][b]:.2f} ms", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(np.arange(len(batches)), [f"batch {b}" for b in batches])
-    ax.set_ylabel(f"latency / {names[0]} latency")
-    ax.set_title("int8 against fp32: median latency per call (lower is faster)")
+    fig, ax = figure_and_axes(ax, figsize=(7, 3.8))
+    for name, curve in drops.items():
+        bits = sorted(curve)
+        stats = [_mean_ci(curve[b]) for b in bits]
+        ax.errorbar(bits, [m for m, _, _ in stats], yerr=np.array([[lo for _, lo, _ in stats],
+                                                                   [hi for _, _, hi in stats]]),
+                    fmt="o-", capsize=3, label=name)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axhspan(0, 1, color="grey", alpha=0.12, label="within 1 point")
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_xlabel("bits per weight")
+    ax.set_ylabel("accuracy lost (points, symlog)")
+    ax.set_title("Where the bits run out: mean over seeds, 95 % interval")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def plot_bits_accuracy(bits, uniform: dict, baseline, per_layer: dict | None = None, ax=None):
-    """Test accuracy against k-means bits per weight.
+def plot_roofline(points: dict, predicted: dict, ax=None):
+    """Measured batch-1 latency against the bytes a prediction reads, with the roofline estimate.
 
-    ``uniform`` maps bits to a list of accuracies (one per seed, every layer shared);
-    ``baseline`` is the fp32 accuracies (one per seed); ``per_layer`` optionally maps a layer
-    name to ``{bits: accuracy}`` with only that layer shared (one seed).
+    ``points`` maps a format ("fp32", "int8") to a list of ``(bytes, Interval of ms)``;
+    ``predicted`` maps the same formats to a list of ``(bytes, ms)``.
     """
-    fig, ax = _axes(ax, (7, 3.6))
-    acc = np.array([uniform[b] for b in bits], dtype=float)
-    ax.errorbar(bits, acc.mean(axis=1), yerr=acc.std(axis=1), fmt="o-", color="black", capsize=3,
-                label=f"all layers shared ({acc.shape[1]} seeds)")
-    for name, curve in (per_layer or {}).items():
-        xs = [b for b in bits if b in curve]
-        ax.plot(xs, [curve[b] for b in xs], "s--", alpha=0.7, label=f"only layer {name} shared")
-    base = float(np.mean(baseline))
-    ax.axhline(base, color="grey", ls=":", label="fp32")
-    ax.axhspan(base - 1, base, color="grey", alpha=0.12, label="within 1 point")
-    ax.set_xlabel("bits per weight (k-means codebook of 2**bits values)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(list(bits))
-    ax.set_title("Weight sharing: accuracy against bits per weight")
-    ax.legend(fontsize=8, loc="lower right")
+    fig, ax = figure_and_axes(ax, figsize=(7, 3.8))
+    for i, (name, pts) in enumerate(points.items()):
+        color = f"C{i}"
+        xs = [b for b, _ in pts]
+        mid = [iv.estimate for _, iv in pts]
+        err = np.array([[iv.estimate - iv.low for _, iv in pts], [iv.high - iv.estimate for _, iv in pts]])
+        ax.errorbar(xs, mid, yerr=err, fmt="o", color=color, capsize=3, label=f"{name}, measured")
+        px = predicted.get(name, [])
+        ax.plot([b for b, _ in px], [m for _, m in px], "--", color=color, label=f"{name}, roofline estimate")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("bytes read per prediction (log)")
+    ax.set_ylabel("batch-1 latency, ms (log)")
+    ax.set_title("Batch 1: fixed overhead, then the bytes set the time")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def plot_distillation(results: dict, ax=None):
-    """Student accuracy trained from labels alone against distilled, per setting.
+def plot_distillation(accuracies: dict, teacher=None, ax=None):
+    """Student test accuracy per kind, each seed a dot joined to its other kinds (paired).
 
-    ``results`` maps a setting name to ``{"from labels": [acc per seed], "distilled": [...]}``;
-    each seed is a dot, the bar is the mean.
+    ``accuracies`` maps a kind ("scratch", "hard labels", "distilled") to a list of accuracies,
+    one per seed in the same order; ``teacher`` optionally the teacher's, one per seed.
     """
-    fig, ax = _axes(ax, (7, 3.4))
-    colors = {"from labels": "tab:grey", "distilled": "tab:blue"}
-    for i, runs in enumerate(results.values()):
-        for j, (kind, accs) in enumerate(runs.items()):
-            x = i + (j - 0.5) * 0.35
-            ax.bar(x, np.mean(accs), 0.33, color=colors.get(kind), alpha=0.6,
-                   label=kind if i == 0 else None)
-            ax.plot([x] * len(accs), accs, "k.", ms=6)
-    lows = [min(min(a) for a in runs.values()) for runs in results.values()]
-    highs = [max(max(a) for a in runs.values()) for runs in results.values()]
-    ax.set_ylim(min(lows) - 3, min(100, max(highs) + 2))
-    ax.set_xticks(range(len(results)), list(results))
+    fig, ax = figure_and_axes(ax, figsize=(7, 3.6))
+    kinds = list(accuracies)
+    runs = np.array([accuracies[k] for k in kinds], dtype=float)
+    for j in range(runs.shape[1]):
+        ax.plot(range(len(kinds)), runs[:, j], "-", color="grey", alpha=0.5)
+    for i in range(len(kinds)):
+        m, lo, hi = _mean_ci(runs[i])
+        ax.errorbar([i], [m], yerr=[[lo], [hi]], fmt="s", color="tab:blue", capsize=4,
+                    label="mean, 95 % interval" if i == 0 else None)
+        ax.plot([i] * runs.shape[1], runs[i], "k.", ms=6)
+    if teacher is not None:
+        ax.axhline(float(np.mean(teacher)), color="tab:orange", ls=":", label="teacher (mean)")
+    ax.set_xticks(range(len(kinds)), kinds)
     ax.set_ylabel("student test accuracy (%)")
-    ax.set_title("Distillation: mean (bar) and each seed (dot)")
+    ax.set_title("Students: same start, same steps; lines join one seed's students")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -101,7 +99,7 @@ def plot_pipeline(stages_by_seed: dict, ax=None):
     ``stages_by_seed`` maps a seed to its list of
     :class:`~mlscale_lab.complexity.compression.Stage` (same stage names for every seed).
     """
-    fig, ax = _axes(ax, (8, 3.6))
+    fig, ax = figure_and_axes(ax, figsize=(8, 3.6))
     runs = list(stages_by_seed.values())
     names = [s.name for s in runs[0]]
     size = np.array([[s.file_bytes for s in run] for run in runs], dtype=float).mean(axis=0)

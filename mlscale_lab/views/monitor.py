@@ -6,11 +6,17 @@ Drawing only: the monitor measures, these functions show its samples. Nothing in
 
 from __future__ import annotations
 
+from mlscale_lab.views._axes import figure_and_axes
+
 _MB = 1024**2
 
 
 def plot_monitor(monitor, ax=None, *, title: str | None = None):
     """Memory (MB) and CPU (%) over time, one shaded band per phase.
+
+    The thin CPU line is each sampling interval's CPU time over its length (coarse: CPU time
+    comes in ticks of 10 ms on Linux, a tenth of a 0.1 s interval); the thick segments are each
+    phase's CPU time over its wall time, drawn where the ticks resolve it within 25 points.
 
     Parameters
     ----------
@@ -37,25 +43,28 @@ def plot_monitor(monitor, ax=None, *, title: str | None = None):
     >>> fig.axes[0].get_ylabel()
     'memory (MB)'
     """
-    import matplotlib.pyplot as plt
 
     ts = monitor.timeseries()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 3.2))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(8, 3.2))
     ax.plot(ts["t"], [r / _MB for r in ts["rss_bytes"]], color="tab:blue", label="memory (RSS)")
     ax.set_xlabel("seconds")
     ax.set_ylabel("memory (MB)", color="tab:blue")
     ax2 = ax.twinx()
-    ax2.plot(ts["t"], ts["cpu_percent"], color="tab:orange", alpha=0.6, label="CPU")
+    ax2.plot(ts["t"], ts["cpu_percent"], color="tab:orange", alpha=0.35, lw=0.8,
+             label="CPU between samples")
     ax2.set_ylabel("CPU (% of one core)", color="tab:orange")
     marks = monitor.marks
     end = ts["t"][-1] if ts["t"] else 0.0
+    phases = monitor.summary().phases if ts["t"] else {}
     for i, (t0, name) in enumerate(marks):
         t1 = marks[i + 1][0] if i + 1 < len(marks) else end
         ax.axvspan(t0, t1, color=f"C{i % 10}", alpha=0.08)
         ax.text(t0, ax.get_ylim()[1], f" {name}", va="top", fontsize=8)
+        ph = phases.get(name)
+        if ph is not None and ph["cpu_percent_resolution"] <= 25:
+            # the phase's CPU time over its wall time, drawn only where the ticks resolve it
+            ax2.hlines(ph["mean_cpu_percent"], t0, t1, color="tab:orange", lw=2,
+                       label="phase: CPU time / wall time" if i == 0 else None)
     ax.set_title(title or f"peak {monitor.peak_rss_bytes / _MB:.0f} MB")
     fig.tight_layout()
     return fig
@@ -163,9 +172,9 @@ def live_view(monitor, *, memory_limit_bytes: int | None = None, display: bool =
     ...     live_view(mon)
     ...     train()
     """
-    import os
+    from mlscale_lab._core.environment import headless
 
-    if os.environ.get("MLSCALE_HEADLESS", "") not in ("", "0"):
+    if headless():
         return None
     try:
         view = LiveMonitorView(monitor, memory_limit_bytes=memory_limit_bytes)

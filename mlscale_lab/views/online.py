@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlscale_lab.deployment import page_hinkley_trace
+from mlscale_lab.views._axes import figure_and_axes
 
 
 def _mark_drifts(ax, drift_points, width: int = 0):
@@ -43,12 +44,7 @@ def plot_prequential(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(9, 3.6))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(9, 3.6))
     for i, r in enumerate(results):
         acc = r.rolling_accuracy(window)
         ax.plot(np.arange(acc.size), acc, color=f"C{i}", lw=1.4, label=r.name)
@@ -86,14 +82,13 @@ def plot_accuracy_vs_compute(rows, *, accuracy_key: str = "after_drift", ax=None
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(5.5, 3.6))
     for i, row in enumerate(rows):
         ax.scatter(row["cpu_seconds"], row[accuracy_key], color=f"C{i}", s=60)
+        if "cpu_low" in row:  # the interval of repeated, interleaved runs
+            ax.errorbar(row["cpu_seconds"], row[accuracy_key], color=f"C{i}", capsize=3,
+                        xerr=[[row["cpu_seconds"] - row["cpu_low"]],
+                              [row["cpu_high"] - row["cpu_seconds"]]])
         ax.annotate(
             row["strategy"],
             (row["cpu_seconds"], row[accuracy_key]),
@@ -101,7 +96,7 @@ def plot_accuracy_vs_compute(rows, *, accuracy_key: str = "after_drift", ax=None
             xytext=(5, 4),
             textcoords="offset points",
         )
-    ax.set_xlabel("CPU seconds over the stream")
+    ax.set_xlabel("CPU seconds over the stream" + (" (95 % CI)" if rows and "cpu_low" in rows[0] else ""))
     ax.set_ylabel(accuracy_key.replace("_", " ") + " accuracy")
     ax.set_title("what each strategy buys, and costs")
     fig.tight_layout()
@@ -126,12 +121,7 @@ def plot_detector(values, statistics, threshold, drift_points=(), alarms=(), ax=
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(9, 3.2))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(9, 3.2))
     ax.plot(statistics, color="tab:purple", lw=1.2, label="Page-Hinkley statistic")
     ax.axhline(threshold, color="tab:red", lw=1, label="threshold")
     for a in alarms:
@@ -163,17 +153,13 @@ def plot_serving_timeline(timeline, *, ax=None, now: float | None = None):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
 
     if not timeline:
         raise ValueError(
             "plot_serving_timeline(timeline=[]): expected at least one promotion, got none; "
             "promote a version first"
         )
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 2.2))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(8, 2.2))
     t0 = timeline[0]["start"]
     end = now if now is not None else max(e["start"] for e in timeline) + 1.0
     versions = list(dict.fromkeys(e["version"] for e in timeline))

@@ -4,41 +4,38 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlscale_lab.views._axes import figure_and_axes
+
 _COLORS = {"global": "tab:blue", "layerwise": "tab:green", "random": "tab:red"}
 
 
 def plot_sparsity_accuracy(curves, dense_accuracy: float, ax=None):
-    """Test accuracy against weight sparsity, mean and spread over seeds, one line per method.
+    """Validation accuracy against weight sparsity: mean and 95 % interval over seeds, per method.
 
     Parameters
     ----------
     curves : list of CurveSummary
         :func:`~mlscale_lab.complexity.pruning.summarise_curves` of the schedules' histories.
     dense_accuracy : float
-        The dense models' mean accuracy (percent), drawn as a dashed line.
+        The dense models' mean validation accuracy (percent), drawn as a dashed line.
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 3.8))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(7, 3.8))
     for c in curves:
         sp = 100 * np.asarray(c.sparsity)
-        mean, std = np.asarray(c.accuracy), np.asarray(c.accuracy_std)
+        mean = np.asarray(c.accuracy)
         color = _COLORS.get(c.method)
-        ax.plot(sp, mean, "o-", color=color, label=f"{c.method} ({c.seeds} seeds)")
-        ax.fill_between(sp, mean - std, mean + std, color=color, alpha=0.2)
+        ax.plot(sp, mean, "o-", color=color, label=f"{c.method} ({c.seeds} seeds, 95 % interval)")
+        ax.fill_between(sp, c.accuracy_low, c.accuracy_high, color=color, alpha=0.2)
     ax.axhline(dense_accuracy, color="black", ls="--", lw=1, label="dense")
     ax.axhspan(dense_accuracy - 1, dense_accuracy, color="grey", alpha=0.1, label="within 1 point")
     ax.set_xlabel("weights pruned (%)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Accuracy after pruning and fine-tuning: mean and spread over seeds")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Accuracy after pruning and fine-tuning, on the rows that choose")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
@@ -46,13 +43,9 @@ def plot_sparsity_accuracy(curves, dense_accuracy: float, ax=None):
 
 def plot_layer_sparsity(report, ax=None):
     """Bars of each weight tensor's sparsity from :func:`~mlscale_lab.complexity.pruning.sparsity_report`."""
-    import matplotlib.pyplot as plt
 
     rows = [r for r in report if len(r.shape) == 2]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 2.8))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(6, 2.8))
     names = [f"{r.name}\n{'x'.join(map(str, r.shape))}" for r in rows]
     ax.bar(names, [100 * r.sparsity for r in rows], color="tab:blue")
     for i, r in enumerate(rows):
@@ -66,12 +59,8 @@ def plot_layer_sparsity(report, ax=None):
 
 def plot_matmul_timings(timings, crossover=None, ax=None):
     """Dense against CSR matmul latency as sparsity grows, with the measured crossover."""
-    import matplotlib.pyplot as plt
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(6.5, 3.4))
     sp = [100 * t.sparsity for t in timings]
     ax.plot(sp, [t.dense_ms for t in timings], "o-", label="dense torch.mm (zeros included)")
     ax.plot(sp, [t.sparse_ms for t in timings], "s-", label="sparse CSR")
@@ -80,6 +69,16 @@ def plot_matmul_timings(timings, crossover=None, ax=None):
     ax.set_yscale("log")
     ax.set_xlabel("weights that are zero (%)")
     ax.set_ylabel("median latency (ms, log)")
+    ivs = [t.speedup_interval for t in timings]
+    if all(iv is not None for iv in ivs):
+        ax2 = ax.twinx()
+        ax2.errorbar(sp, [iv.estimate for iv in ivs], yerr=[[iv.estimate - iv.low for iv in ivs],
+                                                           [iv.high - iv.estimate for iv in ivs]],
+                     fmt="^:", color="tab:green", capsize=3, alpha=0.7, label="speedup, 95 % interval")
+        ax2.axhline(1, color="tab:green", lw=0.6)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("dense / sparse time (log)", color="tab:green")
+        ax2.legend(fontsize=8, loc="lower right")
     ax.set_title("Zeros are only free when the format skips them")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -92,12 +91,7 @@ def plot_tree_path(path, ax=None):
     Marks the tree with the best CV accuracy and the one-standard-error choice
     (:class:`~mlscale_lab.complexity.pruning.TreePruningPath`). Returns the figure.
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(6.5, 3.4))
     ax.plot(path.nodes, path.train_accuracy, "o-", label="train")
     ax.errorbar(path.nodes, path.cv_accuracy, yerr=path.cv_se, fmt="^-", capsize=2,
                 label=f"{path.folds}-fold CV, +-1 standard error")

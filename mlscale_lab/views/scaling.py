@@ -8,32 +8,32 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlscale_lab.views._axes import draw_interval, figure_and_axes
+
 __all__ = [
     "balancer_explorer", "plot_adapt", "plot_autoscaling", "plot_partition_overhead",
     "plot_partition_sizes", "plot_policies", "plot_target_sweep", "plot_thread_scaling",
 ]
 
 
-def _axes(ax, n=1, figsize=(8, 3.2)):
-    import matplotlib.pyplot as plt
+def plot_thread_scaling(scaling, serial_fraction: float, *, max_threads: int = 16,
+                        bound_fraction: float | None = None, ax=None):
+    """Measured speedup against threads (with intervals), the fitted Amdahl curve and its ceiling.
 
-    if ax is not None:
-        return ax.figure, ax
-    fig, axes = plt.subplots(1, n, figsize=figsize)
-    return fig, axes
-
-
-def plot_thread_scaling(scaling, serial_fraction: float, *, max_threads: int = 16, ax=None):
-    """Measured speedup against threads, the fitted Amdahl curve and its ceiling ``1/s``.
+    The curve is solid over the thread counts measured and dashed past them: there it is an
+    extrapolation, and its label says so.
 
     Parameters
     ----------
     scaling : ThreadScaling
-        From :func:`~mlscale_lab.scaling.measure_thread_scaling`.
+        From :func:`~mlscale_lab.scaling.measure_thread_scaling`; its per-round samples give
+        each point's 95 % interval.
     serial_fraction : float
         The fitted ``s``.
     max_threads : int
         How far to draw the law.
+    bound_fraction : float, optional
+        The serial part's measured share: Amdahl's bound with a perfectly parallel rest.
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -42,17 +42,29 @@ def plot_thread_scaling(scaling, serial_fraction: float, *, max_threads: int = 1
     """
     from mlscale_lab.scaling import amdahl_speedup
 
-    fig, ax = _axes(ax, figsize=(6, 3.5))
+    fig, ax = figure_and_axes(ax, figsize=(6, 3.5))
     p = np.arange(1, max_threads + 1)
+    measured_up_to = max(scaling.threads)
+    inside, beyond = p[p <= measured_up_to], p[p >= measured_up_to]
     ax.plot(p, p, ":", color="grey", label="perfect (linear)")
-    ax.plot(p, amdahl_speedup(p, serial_fraction), label=f"Amdahl, serial fraction {serial_fraction:.2f}")
+    line, = ax.plot(inside, amdahl_speedup(inside, serial_fraction),
+                    label=f"Amdahl fit, s = {serial_fraction:.2f}")
+    ax.plot(beyond, amdahl_speedup(beyond, serial_fraction), "--", color=line.get_color(),
+            label=f"extrapolated past {measured_up_to} measured threads")
+    if bound_fraction is not None:
+        ax.plot(p, amdahl_speedup(p, bound_fraction), "-.", color="tab:green", lw=1,
+                label=f"bound from the serial part alone, s = {bound_fraction:.2f}")
     if serial_fraction > 0:
         ax.axhline(1 / serial_fraction, color="tab:red", ls="--", lw=1, label=f"ceiling 1/s = {1 / serial_fraction:.1f}x")
     ax.plot(scaling.threads, scaling.speedup, "o", color="black", label="measured here")
+    if getattr(scaling, "samples", ()):
+        for t in scaling.threads[1:]:
+            draw_interval(ax, t, scaling.speedup_interval(t), color="black", fmt="none", lw=1)
+    ax.axvspan(measured_up_to, max_threads, color="grey", alpha=0.07)
     ax.set_xlabel("threads")
     ax.set_ylabel("speedup")
     ax.set_ylim(0, min(max_threads, 1 / max(serial_fraction, 1 / max_threads)) * 1.15)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -71,7 +83,7 @@ def plot_policies(results: dict, *, theory_p99: float | None = None):
     -------
     matplotlib.figure.Figure
     """
-    fig, (ax1, ax2) = _axes(None, 2, figsize=(11, 3.6))
+    fig, (ax1, ax2) = figure_and_axes(ncols=2, figsize=(11, 3.6))
     names = list(results)
     x = np.arange(len(names))
     for j, (q, label) in enumerate((("p50", "p50"), ("p95", "p95"), ("p99", "p99"))):
@@ -134,7 +146,7 @@ def plot_adapt(timeline):
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _axes(None, figsize=(8, 3.2))
+    fig, ax = figure_and_axes(figsize=(8, 3.2))
     ax.fill_between(timeline.t, timeline.pending, step="post", alpha=0.3, color="tab:orange",
                     label="unfinished tasks (load)")
     ax.set_ylabel("unfinished tasks")
@@ -151,22 +163,32 @@ def plot_adapt(timeline):
     return fig
 
 
-def plot_partition_overhead(seconds_by_count: dict, ax=None):
-    """Seconds for the same rows against the number of partitions (log x).
+def plot_partition_overhead(timings, ax=None):
+    """Seconds for the same rows against the number of partitions (log x), with intervals.
 
     Parameters
     ----------
-    seconds_by_count : dict
-        ``{partitions: seconds}`` from :func:`~mlscale_lab.scaling.partition_overhead`.
+    timings : Timings or dict
+        From :func:`~mlscale_lab.scaling.partition_overhead` (medians of interleaved rounds,
+        each with its bootstrap interval), or a plain ``{partitions: seconds}``.
     ax : matplotlib.axes.Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _axes(ax, figsize=(6, 3.2))
-    counts = sorted(seconds_by_count)
-    ax.plot(counts, [seconds_by_count[c] for c in counts], "o-")
+    fig, ax = figure_and_axes(ax, figsize=(6, 3.2))
+    samples = getattr(timings, "samples", None)
+    counts = sorted(samples if samples is not None else timings)
+    if samples is not None:
+        ivs = [timings.interval(c) for c in counts]
+        line, = ax.plot(counts, [iv.estimate for iv in ivs], "-")
+        for i, (c, iv) in enumerate(zip(counts, ivs, strict=True)):
+            draw_interval(ax, c, iv, color=line.get_color(),
+                          label="median, 95 % interval" if i == 0 else None)
+        ax.legend(fontsize=8)
+    else:
+        ax.plot(counts, [timings[c] for c in counts], "o-")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("partitions (same total rows)")
     ax.set_ylabel("seconds")
@@ -186,7 +208,7 @@ def plot_partition_sizes(sizes_by_scheme: dict):
     -------
     matplotlib.figure.Figure
     """
-    fig, axes = _axes(None, len(sizes_by_scheme), figsize=(10, 3))
+    fig, axes = figure_and_axes(ncols=len(sizes_by_scheme), figsize=(10, 3))
     for ax, (name, sizes) in zip(np.atleast_1d(axes), sizes_by_scheme.items(), strict=True):
         ax.bar(np.arange(len(sizes)), sizes)
         ax.axhline(np.mean(sizes), color="black", ls="--", lw=1, label="mean")

@@ -10,6 +10,8 @@ import html
 import numbers
 from collections.abc import Mapping, Sequence
 
+from mlscale_lab.views._axes import figure_and_axes
+
 # -- tables ----------------------------------------------------------------------------------------
 
 
@@ -65,10 +67,10 @@ class Table:
     __repr__ = __str__
 
 
-SWEEP_COLUMNS = ("method", "k", "features_to_collect", "accuracy", "model_bytes",
+SWEEP_COLUMNS = ("method", "k", "features_to_collect", "accuracy", "accuracy_se", "model_bytes",
                  "fit_seconds", "latency_ms", "batch_ms")
-SWEEP_FORMATS = {"accuracy": ".3f", "fit_seconds": ".3f", "latency_ms": ".3f", "batch_ms": ".3f",
-                 "model_bytes": ",d"}
+SWEEP_FORMATS = {"accuracy": ".3f", "accuracy_se": ".3f", "fit_seconds": ".3f",
+                 "latency_ms": ".3f", "batch_ms": ".3f", "model_bytes": ",d"}
 
 
 def sweep_table(points, title: str | None = None, columns=SWEEP_COLUMNS) -> Table:
@@ -81,17 +83,23 @@ def plot_sweeps(sweeps: Mapping[str, Sequence], *, reference=None, title: str | 
     """Accuracy, model bytes and latency against k, one line per sweep. Returns the figure.
 
     ``sweeps`` maps a label to a list of sweep rows; ``reference`` is an optional row (all
-    features) drawn as a dashed line on each panel.
+    features) drawn as a dashed line on each panel. Accuracies carry error bars of one
+    corrected standard error (:attr:`SweepPoint.accuracy_se`).
     """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    panels = [("accuracy", "CV accuracy"), ("model_bytes", "model bytes"),
+    panels = [("accuracy", "CV accuracy (+-1 SE)"), ("model_bytes", "model bytes"),
               ("batch_ms", "predict time (ms)")]
     for label, points in sweeps.items():
         ks = [p.k for p in points]
         for ax, (field, _) in zip(axes, panels, strict=True):
-            ax.plot(ks, [getattr(p, field) for p in points], marker="o", ms=3, label=label)
+            values = [getattr(p, field) for p in points]
+            if field == "accuracy":
+                ax.errorbar(ks, values, yerr=[p.accuracy_se for p in points], marker="o", ms=3,
+                            capsize=2, label=label)
+            else:
+                ax.plot(ks, values, marker="o", ms=3, label=label)
     for ax, (field, name) in zip(axes, panels, strict=True):
         if reference is not None:
             ax.axhline(getattr(reference, field), color="grey", ls="--", lw=1, label="all features")
@@ -124,12 +132,7 @@ def plot_variance_curve(cumulative, rows: Sequence[Mapping], *, ax=None, title: 
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(6, 3.4))
     n = range(1, len(cumulative) + 1)
     ax.plot(n, cumulative, color="tab:blue")
     for i, row in enumerate(rows):

@@ -1,54 +1,79 @@
 """Plausible wrong answers to lab 01's exercises; tests/exercise_trials.py runs each against
 the exercise's test cell in the executed lab, and only the reference may pass."""
 
+_SIG = ("def cheapest_machine(service, worker_memory_bytes, machines, latency_target_s, rate,\n"
+        "                     headroom=1.25, quantile=0.95):\n")
+
 WRONG_ANSWERS = {
     "lab01-cheapest-machine": [
         # the misconception: size by capacity (100 % utilisation is fine), ignore the queue
-        "def cheapest_machine(req, machines, p95_budget_ms, requests_per_s, headroom=1.25):\n"
+        _SIG +
         "    ok = [m for m in machines\n"
-        "          if req.memory_bytes * headroom <= m.memory_bytes and req.p95_ms <= p95_budget_ms\n"
-        "          and m.vcpus * req.throughput_per_cpu / req.batch_size >= requests_per_s]\n"
+        "          if worker_memory_bytes * headroom <= m.memory_bytes\n"
+        "          and service.quantile(quantile) <= latency_target_s\n"
+        "          and m.vcpus / service.mean >= rate]\n"
         "    return min(ok, key=lambda m: m.usd_per_hour) if ok else None",
         # memory for one model, not one per worker: every vCPU gets a worker
-        "def cheapest_machine(req, machines, p95_budget_ms, requests_per_s, headroom=1.25):\n"
+        _SIG +
         "    ok = []\n"
         "    for m in machines:\n"
-        "        if req.memory_bytes * headroom > m.memory_bytes:\n"
+        "        if worker_memory_bytes * headroom > m.memory_bytes or rate * service.mean >= m.vcpus:\n"
         "            continue\n"
-        "        if requests_per_s * req.service_time_s >= m.vcpus:\n"
-        "            continue\n"
-        "        wait = wait_quantile_ms(m.vcpus, requests_per_s, req.service_time_s)\n"
-        "        if req.p95_ms + wait <= p95_budget_ms:\n"
+        "        if ggc_latency_quantile(m.vcpus, rate, service, quantile) <= latency_target_s:\n"
         "            ok.append(m)\n"
         "    return min(ok, key=lambda m: m.usd_per_hour) if ok else None",
-        # off by one at the boundary: a p95 equal to the budget is rejected
-        "def cheapest_machine(req, machines, p95_budget_ms, requests_per_s, headroom=1.25):\n"
+        # the non-identity: the service's p95 plus the wait's p95 (Erlang C's wait, old style)
+        _SIG +
+        "    import math\n"
+        "    from mlscale_lab.queueing import erlang_c\n"
         "    best = None\n"
         "    for m in machines:\n"
-        "        workers = min(m.vcpus, int(m.memory_bytes // (req.memory_bytes * headroom)))\n"
-        "        if workers < 1 or requests_per_s * req.service_time_s >= workers:\n"
+        "        workers = min(m.vcpus, int(m.memory_bytes // (worker_memory_bytes * headroom)))\n"
+        "        if workers < 1 or rate * service.mean >= workers:\n"
         "            continue\n"
-        "        p95 = req.p95_ms + wait_quantile_ms(workers, requests_per_s, req.service_time_s)\n"
-        "        if p95 < p95_budget_ms and (best is None or m.usd_per_hour < best.usd_per_hour):\n"
+        "        p_wait = erlang_c(workers, rate * service.mean)\n"
+        "        wait = (math.log(p_wait / (1 - quantile)) / (workers / service.mean - rate)\n"
+        "                if p_wait > 1 - quantile else 0.0)\n"
+        "        if service.quantile(quantile) + wait <= latency_target_s and (\n"
+        "                best is None or m.usd_per_hour < best.usd_per_hour):\n"
+        "            best = m\n"
+        "    return best",
+        # exponential service assumed (M/M/c on the mean) instead of the measured distribution
+        _SIG +
+        "    best = None\n"
+        "    for m in machines:\n"
+        "        workers = min(m.vcpus, int(m.memory_bytes // (worker_memory_bytes * headroom)))\n"
+        "        if workers < 1 or rate * service.mean >= workers:\n"
+        "            continue\n"
+        "        latency = mmc_latency_quantile(workers, rate, service.mean, quantile)\n"
+        "        if latency <= latency_target_s and (best is None or m.usd_per_hour < best.usd_per_hour):\n"
+        "            best = m\n"
+        "    return best",
+        # off by one at the boundary: a p95 equal to the target is rejected
+        _SIG +
+        "    best = None\n"
+        "    for m in machines:\n"
+        "        workers = min(m.vcpus, int(m.memory_bytes // (worker_memory_bytes * headroom)))\n"
+        "        if workers < 1 or rate * service.mean >= workers:\n"
+        "            continue\n"
+        "        latency = ggc_latency_quantile(workers, rate, service, quantile)\n"
+        "        if latency < latency_target_s and (best is None or m.usd_per_hour < best.usd_per_hour):\n"
         "            best = m\n"
         "    return best",
         # the first machine that fits, not the cheapest (assumes the list is sorted by price)
-        "def cheapest_machine(req, machines, p95_budget_ms, requests_per_s, headroom=1.25):\n"
+        _SIG +
         "    for m in machines:\n"
-        "        workers = min(m.vcpus, int(m.memory_bytes // (req.memory_bytes * headroom)))\n"
-        "        if workers < 1 or requests_per_s * req.service_time_s >= workers:\n"
+        "        workers = min(m.vcpus, int(m.memory_bytes // (worker_memory_bytes * headroom)))\n"
+        "        if workers < 1 or rate * service.mean >= workers:\n"
         "            continue\n"
-        "        if req.p95_ms + wait_quantile_ms(workers, requests_per_s, req.service_time_s) <= p95_budget_ms:\n"
+        "        if ggc_latency_quantile(workers, rate, service, quantile) <= latency_target_s:\n"
         "            return m\n"
         "    return None",
-        # the lazy answer: hand it to the library
-        "def cheapest_machine(req, machines, p95_budget_ms, requests_per_s, headroom=1.25):\n"
-        "    return choose_machine(req, machines, p95_budget_ms=p95_budget_ms,\n"
-        "                          requests_per_s=requests_per_s, memory_headroom=headroom)",
-        # lazy, one level down: the library's check per machine
-        "def cheapest_machine(req, machines, p95_budget_ms, requests_per_s, headroom=1.25):\n"
-        "    ok = [m for m in machines if check_machine(req, m, p95_budget_ms=p95_budget_ms,\n"
-        "          requests_per_s=requests_per_s, memory_headroom=headroom).fits]\n"
+        # the lazy answer: hand it to the capacity planner
+        _SIG +
+        "    ok = [m for m in machines if evaluate_plan(m, 1, rate=rate, service=service,\n"
+        "          latency_target_s=latency_target_s, worker_memory_bytes=worker_memory_bytes,\n"
+        "          quantile=quantile, memory_headroom=headroom).meets_target]\n"
         "    return min(ok, key=lambda m: m.usd_per_hour) if ok else None",
     ],
 }

@@ -52,32 +52,64 @@ WRONG_ANSWERS = {
     ],
     "lab02-choose-k": [
         # misconception: the k with the highest CV mean
-        "def choose_k(ks, means, stds, n_folds):\n"
-        "    return int(ks[int(np.argmax(means))])",
-        # misconception: one standard deviation, not one standard error
-        "def choose_k(ks, means, stds, n_folds):\n"
-        "    ks, means, stds = (np.asarray(a, dtype=float) for a in (ks, means, stds))\n"
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    ks, scores = np.asarray(ks), np.asarray(fold_scores, dtype=float)\n"
+        "    means = scores.mean(axis=1)\n"
         "    best = int(np.argmax(means))\n"
-        "    return int(ks[means >= means[best] - stds[best]].min())",
-        # each row's own standard error
-        "def choose_k(ks, means, stds, n_folds):\n"
-        "    ks, means, stds = (np.asarray(a, dtype=float) for a in (ks, means, stds))\n"
-        "    ok = means + stds / np.sqrt(n_folds) >= means.max()\n"
-        "    return int(ks[ok].min())",
-        # off by one: strictly within, drops a mean exactly one SE below
-        "def choose_k(ks, means, stds, n_folds):\n"
-        "    ks, means, stds = (np.asarray(a, dtype=float) for a in (ks, means, stds))\n"
+        "    J = scores.shape[1]\n"
+        "    return int(ks[best])",
+        # the misconception the lab names: folds taken as independent, s / sqrt(J)
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    ks, scores = np.asarray(ks), np.asarray(fold_scores, dtype=float)\n"
+        "    means = scores.mean(axis=1)\n"
         "    best = int(np.argmax(means))\n"
-        "    return int(ks[means > means[best] - stds[best] / np.sqrt(n_folds)].min())",
-        # assumes ks sorted: the first row within one SE in the order given
-        "def choose_k(ks, means, stds, n_folds):\n"
+        "    J = scores.shape[1]\n"
+        "    se = scores[best].std(ddof=1) / np.sqrt(J)\n"
+        "    return int(ks[means >= means[best] - se - 1e-12].min())",
+        # off by one: n_test / n_train taken as 1 / n_folds instead of 1 / (n_folds - 1)
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    ks, scores = np.asarray(ks), np.asarray(fold_scores, dtype=float)\n"
+        "    means = scores.mean(axis=1)\n"
         "    best = int(np.argmax(means))\n"
-        "    floor = means[best] - stds[best] / np.sqrt(n_folds)\n"
-        "    return int(next(k for k, m in zip(ks, means) if m >= floor - 1e-12))",
+        "    J = scores.shape[1]\n"
+        "    se = scores[best].std(ddof=1) * np.sqrt(1 / J + 1 / n_folds)\n"
+        "    return int(ks[means >= means[best] - se - 1e-12].min())",
+        # numpy's default standard deviation (ddof=0), not the sample one
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    ks, scores = np.asarray(ks), np.asarray(fold_scores, dtype=float)\n"
+        "    means = scores.mean(axis=1)\n"
+        "    best = int(np.argmax(means))\n"
+        "    J = scores.shape[1]\n"
+        "    se = scores[best].std() * np.sqrt(1 / J + 1 / (n_folds - 1))\n"
+        "    return int(ks[means >= means[best] - se - 1e-12].min())",
+        # each row's own standard error instead of the best row's
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    ks, scores = np.asarray(ks), np.asarray(fold_scores, dtype=float)\n"
+        "    means = scores.mean(axis=1)\n"
+        "    best = int(np.argmax(means))\n"
+        "    J = scores.shape[1]\n"
+        "    se = scores.std(axis=1, ddof=1) * np.sqrt(1 / J + 1 / (n_folds - 1))\n"
+        "    return int(ks[means + se >= means[best] - 1e-12].min())",
+        # one standard deviation, not one standard error
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    ks, scores = np.asarray(ks), np.asarray(fold_scores, dtype=float)\n"
+        "    means = scores.mean(axis=1)\n"
+        "    best = int(np.argmax(means))\n"
+        "    J = scores.shape[1]\n"
+        "    return int(ks[means >= means[best] - scores[best].std(ddof=1) - 1e-12].min())",
+        # assumes ks sorted: the first row within the bar in the order given
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    ks, scores = np.asarray(ks), np.asarray(fold_scores, dtype=float)\n"
+        "    means = scores.mean(axis=1)\n"
+        "    best = int(np.argmax(means))\n"
+        "    J = scores.shape[1]\n"
+        "    se = scores[best].std(ddof=1) * np.sqrt(1 / J + 1 / (n_folds - 1))\n"
+        "    return int(next(k for k, m in zip(ks, means) if m >= means[best] - se - 1e-12))",
         # lazy: the lab's helper on rows built for it
-        "def choose_k(ks, means, stds, n_folds):\n"
-        "    rows = [sel.SweepPoint('chi2', int(k), int(k), float(m), float(s), 0, 0.0, 0.0, 0.0, 1,"
-        " folds=int(n_folds)) for k, m, s in zip(ks, means, stds)]\n"
+        "def choose_k(ks, fold_scores, n_folds):\n"
+        "    rows = [sel.SweepPoint('chi2', int(k), int(k), float(np.mean(f)), float(np.std(f, ddof=1)),"
+        " 0, 0.0, 0.0, 0.0, 1, folds=int(n_folds), cv_repeats=len(f) // int(n_folds))"
+        " for k, f in zip(ks, fold_scores)]\n"
         "    return sel.one_standard_error_k(rows).k",
     ],
     "lab02-leak-free": [

@@ -1,46 +1,113 @@
 """Plausible wrong answers to lab 06's exercises; only the reference may pass their tests."""
 
-# --------------------------------------------------------------------------- exercise 1: kd_loss
+# --------------------------------------------------------------------------- exercise 1: position_bits
 
-_KD_NO_T_SQUARED = '''
-def kd_loss(student_logits, teacher_logits, labels, T, alpha):
-    # misconception: the soft term without its T**2 factor (it fades as T grows)
-    p_t = torch.softmax(teacher_logits / T, dim=1)
-    log_p_s = torch.log_softmax(student_logits / T, dim=1)
-    kl = (p_t * (torch.log(p_t) - log_p_s)).sum(dim=1).mean()
-    return alpha * kl + (1 - alpha) * torch.nn.functional.cross_entropy(student_logits, labels)
+_POS_NO_FILLERS = '''
+def position_bits(mask, bits):
+    # misconception: one index per non-zero, whatever the gap
+    m = np.asarray(mask.detach() if hasattr(mask, "detach") else mask)
+    return int(np.count_nonzero(m) * bits)
 '''
 
-_KD_MEAN_OVER_CLASSES = '''
-def kd_loss(student_logits, teacher_logits, labels, T, alpha):
-    # slip: kl_div's default reduction averages over examples *and* classes
-    soft = torch.nn.functional.kl_div(torch.log_softmax(student_logits / T, dim=1),
-                                      torch.softmax(teacher_logits / T, dim=1), reduction="mean")
-    return alpha * T * T * soft + (1 - alpha) * torch.nn.functional.cross_entropy(student_logits, labels)
+_POS_GAP_OF_2_TO_THE_BITS = '''
+def position_bits(mask, bits):
+    # off by one: an entry taken to hold gaps up to 2**bits (as if 0 were not the filler)
+    m = np.asarray(mask.detach() if hasattr(mask, "detach") else mask).ravel() != 0
+    gaps = np.diff(np.concatenate([[-1], np.flatnonzero(m)]))
+    fillers = (gaps - 1) // (2 ** bits)
+    return int((gaps.size + fillers.sum()) * bits)
 '''
 
-_KD_REVERSED = '''
-def kd_loss(student_logits, teacher_logits, labels, T, alpha):
-    # the KL divergence the wrong way round: from the student to the teacher
-    p_s = torch.softmax(student_logits / T, dim=1)
-    kl = (p_s * (torch.log_softmax(student_logits / T, dim=1)
-                 - torch.log_softmax(teacher_logits / T, dim=1))).sum(dim=1).mean()
-    return alpha * T * T * kl + (1 - alpha) * torch.nn.functional.cross_entropy(student_logits, labels)
+_POS_FIRST_GAP = '''
+def position_bits(mask, bits):
+    # off by one: the first gap counted from position 0, not from before the start
+    m = np.asarray(mask.detach() if hasattr(mask, "detach") else mask).ravel() != 0
+    pos = np.flatnonzero(m)
+    gaps = np.diff(np.concatenate([[0], pos]))
+    gaps[0] = max(gaps[0], 1)
+    fillers = (gaps - 1) // (2 ** bits - 1)
+    return int((gaps.size + fillers.sum()) * bits)
 '''
 
-_KD_TEACHER_NOT_SOFTENED = '''
-def kd_loss(student_logits, teacher_logits, labels, T, alpha):
-    # the temperature applied to the student only
-    p_t = torch.softmax(teacher_logits, dim=1)
-    log_p_s = torch.log_softmax(student_logits / T, dim=1)
-    kl = (p_t * (torch.log(p_t) - log_p_s)).sum(dim=1).mean()
-    return alpha * T * T * kl + (1 - alpha) * torch.nn.functional.cross_entropy(student_logits, labels)
+_POS_DELEGATES = '''
+def position_bits(mask, bits):
+    # the lazy answer: the package's encoder
+    m = np.asarray(mask.detach() if hasattr(mask, "detach") else mask)
+    return int(C.relative_indices(m, bits).size * bits)
 '''
 
-_KD_DELEGATES = '''
-def kd_loss(student_logits, teacher_logits, labels, T, alpha):
-    # the lazy answer: the package's helper
-    return C.distillation_loss(student_logits, teacher_logits, labels, temperature=T, alpha=alpha)
+_POS_BITMASK = '''
+def position_bits(mask, bits):
+    # misconception: a mask of one bit per position is what the positions cost
+    m = np.asarray(mask.detach() if hasattr(mask, "detach") else mask)
+    return int(m.size)
+'''
+
+# --------------------------------------------------------------------------- exercise 2: huffman
+
+_HUFF_ENTROPY = '''
+def huffman_average_bits(counts):
+    # misconception: Huffman coding reaches the entropy exactly
+    c = np.asarray(counts, dtype=float)
+    p = c[c > 0] / c.sum()
+    return float(max(1.0, -(p * np.log2(p)).sum()))
+'''
+
+_HUFF_FIXED = '''
+def huffman_average_bits(counts):
+    # the lazy code: a fixed width for the symbols that occur
+    import math
+    k = int(np.count_nonzero(counts))
+    return float(max(1, math.ceil(math.log2(k))))
+'''
+
+_HUFF_DEPTH_PLUS_ONE = '''
+def huffman_average_bits(counts):
+    # off by one: the root counted as a level (every code one bit too long)
+    import heapq, itertools
+    counts = [int(c) for c in np.asarray(counts).ravel()]
+    used = [(c, i) for i, c in enumerate(counts) if c > 0]
+    if len(used) == 1:
+        return 1.0
+    depth = [1] * len(counts)
+    tie = itertools.count()
+    heap = [(c, next(tie), [i]) for c, i in used]
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        ca, _, a = heapq.heappop(heap)
+        cb, _, b = heapq.heappop(heap)
+        for i in a + b:
+            depth[i] += 1
+        heapq.heappush(heap, (ca + cb, next(tie), a + b))
+    return sum(c * d for c, d in zip(counts, depth)) / sum(counts)
+'''
+
+_HUFF_MERGES_LARGEST = '''
+def huffman_average_bits(counts):
+    # merges the two MOST frequent nodes: a prefix code, not the optimal one
+    import heapq, itertools
+    counts = [int(c) for c in np.asarray(counts).ravel()]
+    used = [(c, i) for i, c in enumerate(counts) if c > 0]
+    if len(used) == 1:
+        return 1.0
+    depth = [0] * len(counts)
+    tie = itertools.count()
+    heap = [(-c, next(tie), [i]) for c, i in used]
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        ca, _, a = heapq.heappop(heap)
+        cb, _, b = heapq.heappop(heap)
+        for i in a + b:
+            depth[i] += 1
+        heapq.heappush(heap, (ca + cb, next(tie), a + b))
+    return sum(c * d for c, d in zip(counts, depth)) / sum(counts)
+'''
+
+_HUFF_DELEGATES = '''
+def huffman_average_bits(counts):
+    # the lazy answer: the package's Huffman helper
+    c = np.asarray(counts)
+    return C.huffman_bits(c) / c.sum()
 '''
 
 # --------------------------------------------------------------------------- exercise 2: choose_bits
@@ -102,68 +169,10 @@ def choose_bits(layer_sizes, layer_accuracy, baseline, budget_bytes):
     return choice
 '''
 
-# --------------------------------------------------------------------------- exercise 3: recipe_for
-
-_RECIPE_FILE_FOR_MEMORY = '''
-def recipe_for(recipes, profile):
-    # misconception: the file's size stands for the memory it needs
-    def fits(r):
-        return ((profile.max_file_bytes is None or r.file_bytes <= profile.max_file_bytes)
-                and (profile.max_memory_bytes is None or r.file_bytes <= profile.max_memory_bytes)
-                and (profile.max_latency_ms is None or r.latency_ms <= profile.max_latency_ms)
-                and (profile.min_throughput is None or r.throughput >= profile.min_throughput))
-    fitting = [r for r in recipes if fits(r)]
-    return max(fitting, key=lambda r: (r.accuracy, -r.file_bytes)) if fitting else None
-'''
-
-_RECIPE_STRICT = '''
-def recipe_for(recipes, profile):
-    # off by one: a value exactly at a limit is taken as breaking it
-    def fits(r):
-        return ((profile.max_file_bytes is None or r.file_bytes < profile.max_file_bytes)
-                and (profile.max_memory_bytes is None or r.memory_bytes < profile.max_memory_bytes)
-                and (profile.max_latency_ms is None or r.latency_ms < profile.max_latency_ms)
-                and (profile.min_throughput is None or r.throughput > profile.min_throughput))
-    fitting = [r for r in recipes if fits(r)]
-    return max(fitting, key=lambda r: (r.accuracy, -r.file_bytes)) if fitting else None
-'''
-
-_RECIPE_SMALLEST = '''
-def recipe_for(recipes, profile):
-    # compresses as much as possible instead of losing as little accuracy as possible
-    def fits(r):
-        return ((profile.max_file_bytes is None or r.file_bytes <= profile.max_file_bytes)
-                and (profile.max_memory_bytes is None or r.memory_bytes <= profile.max_memory_bytes)
-                and (profile.max_latency_ms is None or r.latency_ms <= profile.max_latency_ms)
-                and (profile.min_throughput is None or r.throughput >= profile.min_throughput))
-    fitting = [r for r in recipes if fits(r)]
-    return min(fitting, key=lambda r: r.file_bytes) if fitting else None
-'''
-
-_RECIPE_DELEGATES = '''
-def recipe_for(recipes, profile):
-    # the lazy answer: the package's helper
-    return C.choose_recipe(recipes, profile)
-'''
-
-_RECIPE_NO_TIE_BREAK = '''
-def recipe_for(recipes, profile):
-    # ties on accuracy go to whichever comes first, not to the smaller file
-    best = None
-    for r in recipes:
-        if ((profile.max_file_bytes is None or r.file_bytes <= profile.max_file_bytes)
-                and (profile.max_memory_bytes is None or r.memory_bytes <= profile.max_memory_bytes)
-                and (profile.max_latency_ms is None or r.latency_ms <= profile.max_latency_ms)
-                and (profile.min_throughput is None or r.throughput >= profile.min_throughput)
-                and (best is None or r.accuracy > best.accuracy)):
-            best = r
-    return best
-'''
-
 WRONG_ANSWERS = {
-    "lab06-kd-loss": [_KD_NO_T_SQUARED, _KD_MEAN_OVER_CLASSES, _KD_REVERSED, _KD_TEACHER_NOT_SOFTENED,
-                      _KD_DELEGATES],
+    "lab06-position-bits": [_POS_NO_FILLERS, _POS_GAP_OF_2_TO_THE_BITS, _POS_FIRST_GAP, _POS_DELEGATES,
+                            _POS_BITMASK],
+    "lab06-huffman-bits": [_HUFF_ENTROPY, _HUFF_FIXED, _HUFF_DEPTH_PLUS_ONE, _HUFF_MERGES_LARGEST,
+                           _HUFF_DELEGATES],
     "lab06-bits-budget": [_BITS_NO_CODEBOOK, _BITS_FLOOR, _BITS_UNIFORM, _BITS_GREEDY],
-    "lab06-recipe": [_RECIPE_FILE_FOR_MEMORY, _RECIPE_STRICT, _RECIPE_SMALLEST, _RECIPE_DELEGATES,
-                     _RECIPE_NO_TIE_BREAK],
 }

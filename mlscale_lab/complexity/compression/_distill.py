@@ -64,27 +64,32 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature: fl
     return loss
 
 
-def train_student(student, X, y, *, teacher=None, labeled=None, temperature: float = 4.0,
-                  alpha: float = 0.9, epochs: int = 30, lr: float = 5e-3, batch_size: int = 128,
-                  seed: int = 0):
-    """Train ``student`` with Adam from labels alone (``teacher=None``) or distilled.
+def train_student(student, X, *, labels=None, teacher_logits=None, labeled=None,
+                  temperature: float = 4.0, alpha: float = 0.9, steps: int = 1000,
+                  lr: float = 3e-3, batch_size: int = 128, seed: int = 0):
+    """Train ``student`` with Adam for exactly ``steps`` mini-batches, on labels or a teacher.
+
+    Every student of a comparison gets the same number of gradient steps and batch size, so a
+    difference between them is the targets', not the training budget's.
 
     Parameters
     ----------
     student : torch.nn.Module
         Trained in place and returned in eval mode.
-    X, y : torch.Tensor
-        Training inputs and labels.
-    teacher : torch.nn.Module, optional
-        With a teacher, each batch's loss is :func:`distillation_loss` on the teacher's logits
-        (computed once, up front); without one, cross-entropy on the labels.
+    X : torch.Tensor
+        The rows the student may see (labelled and unlabelled).
+    labels : torch.Tensor, optional
+        Class targets per row of ``X`` (the true labels, or a teacher's hard labels); with
+        ``labeled``, only those rows have one.
+    teacher_logits : torch.Tensor, optional
+        The teacher's logits on ``X``: the loss is then ``alpha * T**2 * KL`` on every row
+        plus ``(1 - alpha) * CE`` on the labelled rows (:func:`distillation_loss`).
     labeled : torch.Tensor of bool, optional
-        Which rows' labels may be used (all by default). With a teacher, the soft term uses
-        every row and the label term only the labeled ones (the teacher labels the rest);
-        without one, training uses the labeled rows only.
+        Which rows of ``X`` carry a label (default: all when ``labels`` is given). Without a
+        teacher, only those rows are sampled.
     temperature, alpha : float
         See :func:`distillation_loss`.
-    epochs, lr, batch_size, seed : training settings (seeded mini-batch order).
+    steps, lr, batch_size, seed : training settings (rows sampled with replacement, seeded).
 
     Returns
     -------
@@ -96,8 +101,10 @@ def train_student(student, X, y, *, teacher=None, labeled=None, temperature: flo
     >>> from torch import nn
     >>> g = torch.Generator().manual_seed(0)
     >>> X = torch.randn(200, 4, generator=g); y = (X[:, 0] > 0).long()
-    >>> teacher = train_student(nn.Linear(4, 2), X, y, epochs=20, lr=0.05)
-    >>> student = train_student(nn.Linear(4, 2), X, y, teacher=teacher, epochs=20, lr=0.05)
+    >>> teacher = train_student(nn.Linear(4, 2), X, labels=y, steps=200, lr=0.05)
+    >>> with torch.no_grad():
+    ...     z = teacher(X)
+    >>> student = train_student(nn.Linear(4, 2), X, teacher_logits=z, steps=200, lr=0.05)
     >>> bool((student(X).argmax(1) == y).float().mean() > 0.9)
     True
     """
@@ -105,45 +112,81 @@ def train_student(student, X, y, *, teacher=None, labeled=None, temperature: flo
     import torch.nn.functional as F
 
     func = "train_student"
-    epochs = check_int(func, "epochs", epochs, low=0)
+    steps = check_int(func, "steps", steps, low=0)
     batch_size = check_int(func, "batch_size", batch_size, low=1)
     check_number(func, "lr", lr, low=0, low_open=True)
-    check_number(func, "temperature", temperature, low=0, low_open=True)
+    t = check_number(func, "temperature", temperature, low=0, low_open=True)
     alpha = check_fraction(func, "alpha", alpha)
-    if len(X) != len(y):
-        raise ValueError(f"{func}(y=...): expected {len(X)} labels, one per row of X, got {len(y)}")
+    if labels is None and teacher_logits is None:
+        raise ValueError(f"{func}(): expected labels=..., teacher_logits=... or both")
+    for name, v in (("labels", labels), ("teacher_logits", teacher_logits)):
+        if v is not None and len(v) != len(X):
+            raise ValueError(f"{func}({name}=...): expected one per row of X ({len(X)}), got {len(v)}")
     mask = torch.ones(len(X), dtype=torch.bool) if labeled is None else torch.as_tensor(labeled).bool()
-    if mask.shape != (len(X),) or not bool(mask.any()):
-        raise ValueError(f"{func}(labeled=...): expected a boolean mask over the {len(X)} rows with "
-                         "at least one True")
-    if teacher is None:
-        X, y, mask = X[mask], y[mask], mask[mask]
-        soft = None
-    else:
-        teacher.eval()
-        with torch.no_grad():
-            soft = teacher(X)
+    if mask.shape != (len(X),) or (labels is not None and not bool(mask.any())):
+        raise ValueError(f"{func}(labeled=...): expected a boolean mask over the {len(X)} rows "
+                         "with at least one True")
+    rows = torch.arange(len(X)) if teacher_logits is not None else torch.nonzero(mask).ravel()
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(student.parameters(), lr=lr)
     student.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=gen)
-        for start in range(0, len(X), batch_size):
-            idx = order[start:start + batch_size]
-            opt.zero_grad()
-            logits = student(X[idx])
-            if soft is None:
-                loss = F.cross_entropy(logits, y[idx])
-            else:
-                # the soft term uses every row; the label term only the labeled rows
-                m = mask[idx]
-                loss = alpha * distillation_loss(logits, soft[idx], None,
-                                                 temperature=temperature, alpha=1.0)
-                if alpha < 1.0 and bool(m.any()):
-                    loss = loss + (1.0 - alpha) * F.cross_entropy(logits[m], y[idx][m])
-            loss.backward()
-            opt.step()
+    for _ in range(steps):
+        idx = rows[torch.randint(0, len(rows), (batch_size,), generator=gen)]
+        logits = student(X[idx])
+        if teacher_logits is None:
+            loss = F.cross_entropy(logits, labels[idx])
+        else:
+            loss = alpha * distillation_loss(logits, teacher_logits[idx], None, temperature=t, alpha=1.0)
+            m = mask[idx]
+            if labels is not None and alpha < 1.0 and bool(m.any()):
+                loss = loss + (1.0 - alpha) * F.cross_entropy(logits[m], labels[idx][m])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     return student.eval()
+
+
+STUDENT_KINDS = ("scratch", "hard labels", "distilled")
+
+
+def distill_students(teacher, data, sizes, *, steps: int = 1500, temperature: float = 4.0,
+                     alpha: float = 0.9, lr: float = 3e-3, batch_size: int = 128,
+                     seed: int = 0) -> dict:
+    """Three students of shape ``sizes``, same start and same number of steps, three targets.
+
+    - ``"scratch"``: the true labels of the labelled rows (``data.X_train``), nothing else;
+    - ``"hard labels"``: the teacher's predicted class on the labelled and unlabelled rows
+      (``data.X_train`` and ``data.X_pool``);
+    - ``"distilled"``: the teacher's soft targets at ``temperature`` on the same rows, plus the
+      true labels of the labelled rows with weight ``1 - alpha``.
+
+    No leakage: the teacher must have been trained on ``data.X_train`` alone (the rows whose
+    labels the students may use); the pool's labels exist nowhere, the test rows are untouched.
+
+    Returns
+    -------
+    dict
+        ``{kind: student}``, each in eval mode.
+    """
+    import torch
+
+    from mlscale_lab.complexity import pruning as P
+
+    X_all = torch.cat([data.X_train, data.X_pool])
+    labeled = torch.zeros(len(X_all), dtype=torch.bool)
+    labeled[: len(data.X_train)] = True
+    teacher.eval()
+    with torch.no_grad():
+        logits = teacher(X_all)
+    true = torch.cat([data.y_train, torch.zeros(len(data.X_pool), dtype=data.y_train.dtype)])
+    common = dict(steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+    out = {
+        "scratch": train_student(P.make_mlp(sizes, seed=seed), X_all, labels=true, labeled=labeled, **common),
+        "hard labels": train_student(P.make_mlp(sizes, seed=seed), X_all, labels=logits.argmax(1), **common),
+        "distilled": train_student(P.make_mlp(sizes, seed=seed), X_all, labels=true, labeled=labeled,
+                                   teacher_logits=logits, temperature=temperature, alpha=alpha, **common),
+    }
+    return out
 
 
 def soft_targets(logits, temperature: float):

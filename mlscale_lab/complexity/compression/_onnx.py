@@ -64,7 +64,8 @@ def export_onnx(model, path: str | os.PathLike, n_features: int, *, exporter: st
     --------
     >>> import tempfile
     >>> from torch import nn
-    >>> path = tempfile.mkdtemp() + "/tiny.onnx"
+    >>> tmp = tempfile.TemporaryDirectory()  # removed with the object
+    >>> path = tmp.name + "/tiny.onnx"
     >>> export_onnx(nn.Sequential(nn.Linear(4, 3)), path, n_features=4) > 0
     True
     >>> onnx_predictor(path)(np.ones((5, 4), np.float32)).shape
@@ -139,12 +140,17 @@ class ColdStart:
         In the parent: from starting the process to its exit (adds the interpreter's start).
     prediction : list
         The first prediction's logits, for checking that both runtimes agree.
+    rss_bytes : int
+        The child's resident memory right after its first prediction: the runtime, the
+        interpreter and the model together, what one serving process of it holds (measured
+        like lab 07's memory per worker).
     """
 
     runtime: str
     load_to_prediction_s: float
     process_s: float
     prediction: list
+    rss_bytes: int = 0
 
     def as_dict(self) -> dict:
         """The fields as a plain dict (for JSON and tables)."""
@@ -154,7 +160,7 @@ class ColdStart:
 _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-runtime, path, row = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+runtime, path, row, weights = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 import numpy as np
 x = np.asarray([row], dtype=np.float32)
 if runtime == "onnxruntime":
@@ -166,15 +172,20 @@ else:
     import torch
     torch.set_num_threads(1)
     model = torch.load(path, weights_only=False, map_location="cpu").eval()
+    if weights:  # a deep-compressed file: decoded into the module's dense float32 tensors
+        from mlscale_lab.complexity.compression import load_deep_compressed
+        model.load_state_dict(load_deep_compressed(weights))
     with torch.no_grad():
         out = model(torch.from_numpy(x)).numpy()
 t1 = time.perf_counter()
-print(json.dumps({"seconds": t1 - t0, "prediction": out[0].tolist()}))
+import psutil
+rss = psutil.Process().memory_info().rss
+print(json.dumps({"seconds": t1 - t0, "prediction": out[0].tolist(), "rss": rss}))
 """
 
 
 def cold_start(path: str | os.PathLike, row, *, runtime: str = "onnxruntime",
-               timeout: float = 120.0) -> ColdStart:
+               weights: str | os.PathLike | None = None, timeout: float = 120.0) -> ColdStart:
     """Time a fresh Python process from loading ``path`` to its first prediction on ``row``.
 
     The child imports only its runtime (ONNX Runtime never imports torch). It is killed, with
@@ -189,13 +200,17 @@ def cold_start(path: str | os.PathLike, row, *, runtime: str = "onnxruntime",
     row : array-like
         One input row.
     runtime : {"onnxruntime", "torch"}
+    weights : path-like, optional
+        With ``runtime="torch"``: a :func:`save_deep_compressed` file whose tensors the child
+        loads into the module after reading ``path`` (what serving a deep-compressed model
+        costs: decoding, then dense float32 weights).
     timeout : float, default 120
 
     Returns
     -------
     ColdStart
     """
-    from mlscale_lab.constraints import kill_process_tree
+    from mlscale_lab._core.processes import kill_process_tree
 
     func = "cold_start"
     runtime = check_choice(func, "runtime", runtime, RUNTIMES)
@@ -203,10 +218,14 @@ def cold_start(path: str | os.PathLike, row, *, runtime: str = "onnxruntime",
     if not Path(path).is_file():
         raise FileNotFoundError(f"{func}(path={os.fspath(path)!r}): expected an existing model "
                                 "file, got a path with no file")
+    if weights is not None and (runtime != "torch" or not Path(weights).is_file()):
+        raise ValueError(f"{func}(weights={os.fspath(weights)!r}): expected an existing "
+                         "deep-compressed file, with runtime='torch'")
     values = np.asarray(row, dtype=np.float32).ravel().tolist()
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, runtime, os.fspath(path), json.dumps(values)],
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, runtime, os.fspath(path), json.dumps(values),
+                                  "" if weights is None else os.fspath(weights)],
                                  stdout=subprocess.PIPE, stderr=err, start_new_session=True)
         try:
             out, _ = child.communicate(timeout=timeout)
@@ -223,4 +242,4 @@ def cold_start(path: str | os.PathLike, row, *, runtime: str = "onnxruntime",
             tail = err.read().decode(errors="replace")[-800:]
             raise RuntimeError(f"{func}: the {runtime} process failed (exit {child.returncode}):\n{tail}")
     result = json.loads(out.decode().strip().splitlines()[-1])
-    return ColdStart(runtime, float(result["seconds"]), elapsed, result["prediction"])
+    return ColdStart(runtime, float(result["seconds"]), elapsed, result["prediction"], int(result["rss"]))

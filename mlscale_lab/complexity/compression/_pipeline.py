@@ -1,24 +1,25 @@
-"""Deep compression end to end, and measuring a recipe: bytes, latency, accuracy.
+"""Deep compression end to end, every choice made on validation rows and reported once on test.
 
-The pipeline of Han, Mao and Dally (2016) on lab 03's pruning helpers: prune iteratively
-with fine-tuning, make the zeros permanent, share the surviving weights with k-means, and
-store the result in the deep-compression file. Each stage reports its bytes on disk and its
-test accuracy, so the table shows where the bytes go.
+The pipeline of Han, Mao and Dally (2016) on lab 03's pruning helpers: prune iteratively with
+fine-tuning (global magnitude), keep the sparsest model whose *validation* accuracy stays
+within ``tolerance`` points of the dense model's, share its weights with k-means and fine-tune
+the centroids, keep the fewest bits that still pass on validation, and store the result with
+relative indices and Huffman coding. Each stage is written to a file and its *test* accuracy
+is measured on the model loaded back from that file, so the table shows where the bytes go
+and what each stage costs, and the test rows never chose anything.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from mlscale_lab.complexity.compression._profiles import Recipe
+from mlscale_lab.complexity.compression._centroids import finetune_centroids
 from mlscale_lab.complexity.compression._sharing import share_weights
-from mlscale_lab.complexity.compression._storage import save_deep_compressed
-from mlscale_lab.validation import check_fraction, check_int, check_number
+from mlscale_lab.complexity.compression._storage import load_deep_compressed, save_deep_compressed
+from mlscale_lab.validation import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -34,34 +35,83 @@ class Stage:
         return asdict(self)
 
 
-def deep_compression(model, data, folder: str | os.PathLike, *, sparsity: float = 0.97,
-                     bits: int = 4, steps: int = 3, epochs_per_step: int = 2,
-                     final_epochs: int = 6, lr: float = 1e-3, seed: int = 0):
-    """Prune, share and store ``model``; return the stages and the pruned model.
+@dataclass(frozen=True)
+class DeepCompression:
+    """What :func:`deep_compression` chose, on validation rows, and what it measured.
+
+    Attributes
+    ----------
+    stages : list of Stage
+        dense, pruned (relative indices), + k-means codes (fixed width), + Huffman coding;
+        test accuracies of the models loaded from each file.
+    sparsity, bits : float, int
+        The choices.
+    dense_val : float
+        The dense model's validation accuracy (the reference of ``tolerance``).
+    prune_curve : list of (float, float)
+        (sparsity, validation accuracy) after each prune-and-fine-tune step.
+    bits_curve : dict of int to float
+        Validation accuracy of the chosen sparsity's model at each bit width tried (after
+        centroid fine-tuning).
+    pruned, model : torch.nn.Module
+        The pruned model (plain weights) and the final one, as loaded from the file.
+    """
+
+    stages: list[Stage]
+    sparsity: float
+    bits: int
+    dense_val: float
+    prune_curve: list[tuple[float, float]]
+    bits_curve: dict[int, float]
+    pruned: object = field(repr=False)
+    model: object = field(repr=False)
+
+    @property
+    def ratio(self) -> float:
+        """Dense file bytes over the final file's bytes."""
+        return self.stages[0].file_bytes / self.stages[-1].file_bytes
+
+    @property
+    def drop_points(self) -> float:
+        """Test accuracy lost from the dense model to the final file (points)."""
+        return self.stages[0].accuracy - self.stages[-1].accuracy
+
+
+def _accuracy(model, X, y) -> float:
+    from mlscale_lab.complexity import pruning as P
+
+    return P.accuracy(model, X, y)
+
+
+def deep_compression(model, data, folder: str | os.PathLike, *,
+                     sparsities=(0.5, 0.75, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96), bits=(2, 3, 4, 5),
+                     tolerance: float = 0.5, epochs_per_step: int = 2, centroid_epochs: int = 2,
+                     lr: float = 2e-3, index_bits: int = 4, bias_dtype: str = "float16",
+                     seed: int = 0) -> DeepCompression:
+    """Prune, share and store ``model``, choosing sparsity and bits on validation rows.
 
     Parameters
     ----------
     model : torch.nn.Sequential
         A trained model of ``nn.Linear`` layers (left untouched: a copy is compressed).
-    data : pruning.DigitsSplit
-        Training rows for fine-tuning, test rows for the accuracies.
+    data : TaskSplit or DigitsSplit with ``X_val``
+        Training rows for fine-tuning, validation rows for the choices, test rows to report.
     folder : path-like
-        Where the stage files are written (``dense.pt``, ``pruned.pt``, ``pruned.sparse``,
-        ``shared.dc``).
-    sparsity : float in [0, 1)
-        Fraction of Linear weights pruned (global magnitude, ``steps`` prune-and-fine-tune steps).
-    bits : int
-        k-means bits per surviving weight.
-    steps, epochs_per_step, final_epochs, lr, seed
-        Passed to ``pruning.iterative_prune``.
+        Where the stage files are written.
+    sparsities : increasing sequence of float in [0, 1)
+        The schedule: global magnitude pruning to each in turn, fine-tuned after each step.
+    bits : sequence of int
+        k-means bit widths tried on the chosen sparsity's model.
+    tolerance : float
+        Validation points a choice may lose against the dense model.
+    epochs_per_step, centroid_epochs, lr, index_bits, bias_dtype, seed
+        Fine-tuning epochs after each pruning step and for the centroids; Adam's rate; bits
+        per relative index and the biases' format in the file (the accuracies are measured
+        on the model loaded back, so float16 biases are paid for); seed of the mini-batches.
 
     Returns
     -------
-    (list of Stage, torch.nn.Module)
-        Stages ``dense fp32``, ``pruned (torch.save)``, ``pruned, sparse file``,
-        ``pruned + k-means, deep-compression file``; and the pruned model before sharing
-        (plain weights), so other bit widths can be tried on it:
-        ``share_weights(pruned, bits, seed=seed)`` gives the last stage's model again.
+    DeepCompression
     """
     import torch
 
@@ -71,103 +121,63 @@ def deep_compression(model, data, folder: str | os.PathLike, *, sparsity: float 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{func}(model={type(model).__name__}): expected a torch nn.Module, "
                         f"got {type(model).__name__}")
-    check_fraction(func, "sparsity", sparsity, high_open=True)
-    check_int(func, "bits", bits, low=1, high=16)
-    check_int(func, "steps", steps, low=1)  # the rest checked here too, so errors name this function
+    if getattr(data, "X_val", None) is None or getattr(data, "y_val", None) is None:
+        raise TypeError(f"{func}(data=...): expected a split with validation rows (X_val, y_val) "
+                        "to choose on, e.g. mlscale_lab.complexity.task.make_task(seed)")
+    sparsities = [P.check_amount(func, s, "sparsities[...]") for s in sparsities]
+    if not sparsities or sorted(sparsities) != sparsities:
+        raise ValueError(f"{func}(sparsities={sparsities!r}): expected an increasing schedule")
+    bits = sorted(check_int(func, "bits[...]", b, low=1, high=16) for b in bits)
+    tolerance = check_number(func, "tolerance", tolerance, low=0)
     check_int(func, "epochs_per_step", epochs_per_step, low=0)
-    check_int(func, "final_epochs", final_epochs, low=0)
+    check_int(func, "centroid_epochs", centroid_epochs, low=0)
     check_number(func, "lr", lr, low=0, low_open=True)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    test = (data.X_test, data.y_test)
-    stages = [Stage("dense fp32", P.saved_bytes(model, folder / "dense.pt"), P.accuracy(model, *test))]
+    val, test = (data.X_val, data.y_val), (data.X_test, data.y_test)
+    dense_val = _accuracy(model, *val)
+    floor = dense_val - tolerance
+
+    work, done, curve, snapshots = copy.deepcopy(model), 0.0, [], []
+    for k, target in enumerate(sparsities):
+        P.prune_global(work, 1.0 - (1.0 - target) / (1.0 - done))
+        done = target
+        P.train(work, data.X_train, data.y_train, epochs=epochs_per_step, lr=lr,
+                seed=seed * 1000 + k, anneal=True)
+        curve.append((P.weight_sparsity(work), _accuracy(work, *val)))
+        snapshots.append(P.effective_state_dict(work))
+    passing = [i for i, (_, acc) in enumerate(curve) if acc >= floor]
+    pick = passing[-1] if passing else 0
     pruned = copy.deepcopy(model)
-    P.iterative_prune(pruned, data, sparsity=sparsity, steps=steps, epochs_per_step=epochs_per_step,
-                      final_epochs=final_epochs, lr=lr, seed=seed)
-    P.make_permanent(pruned)
-    acc = P.accuracy(pruned, *test)
-    stages.append(Stage("pruned (torch.save)", P.saved_bytes(pruned, folder / "pruned.pt"), acc))
-    stages.append(Stage("pruned, sparse file", P.save_sparse(pruned, folder / "pruned.sparse"), acc))
-    shared = share_weights(pruned, bits, seed=seed)
-    stages.append(Stage(f"pruned + {bits}-bit k-means, deep-compression file",
-                        save_deep_compressed(shared, folder / "shared.dc"), P.accuracy(shared, *test)))
-    return stages, pruned
+    pruned.load_state_dict(snapshots[pick])
 
+    tried, bits_curve = {}, {}
+    for b in bits:
+        shared = finetune_centroids(share_weights(pruned, b, seed=seed), data.X_train, data.y_train,
+                                    epochs=centroid_epochs, lr=lr / 2, seed=seed)
+        tried[b], bits_curve[b] = shared, _accuracy(shared, *val)
+    ok = [b for b in bits if bits_curve[b] >= floor]
+    chosen_bits = ok[0] if ok else bits[-1]
+    shared = tried[chosen_bits]
 
-def measure_recipe(name: str, predict, X, y, *, file_bytes: int, memory_bytes: int,
-                   repeats: int = 40) -> Recipe:
-    """Measure ``predict`` (rows -> logits or labels) as a :class:`Recipe`.
+    def from_file(path):
+        m = copy.deepcopy(model)
+        m.load_state_dict(load_deep_compressed(path))
+        return m.eval()
 
-    Accuracy on ``(X, y)``; median latency at batch 1 and throughput at batch 256 with
-    :func:`mlscale_lab.constraints.measure_latency` (``repeats`` timed calls each, after warm-up).
-
-    Examples
-    --------
-    >>> X, y = np.eye(3, dtype=np.float32), np.arange(3)
-    >>> r = measure_recipe("identity", lambda b: b, X, y, file_bytes=36, memory_bytes=36, repeats=3)
-    >>> r.accuracy, r.throughput > 0
-    (100.0, True)
-    """
-    from mlscale_lab.constraints import measure_latency
-
-    repeats = check_int("measure_recipe", "repeats", repeats, low=1)
-    out = np.asarray(predict(X))
-    labels = out.argmax(axis=1) if out.ndim == 2 else out
-    accuracy = float((labels == np.asarray(y)).mean() * 100.0)
-    one, many = measure_latency(predict, X, (1, 256), warmup=5, repeats=repeats)
-    return Recipe(name, int(file_bytes), int(memory_bytes), one.p50_ms,
-                  256 / (many.p50_ms / 1000.0), accuracy)
-
-
-def compare_latency(predictors: dict, X, batch_sizes=(1, 256), *, rounds: int = 3,
-                    repeats: int = 40, inputs: dict | None = None) -> dict:
-    """Median latency of several predictors, measured in interleaved rounds, best round kept.
-
-    On a shared machine a burst of load can slow one measurement and not the next; measuring
-    the predictors in turn, ``rounds`` times, and keeping each one's fastest median gives every
-    predictor the same chance of a quiet moment (noise only ever adds time).
-
-    Parameters
-    ----------
-    predictors : dict
-        ``{name: predict}``; each ``predict`` takes a batch of rows.
-    X : array-like
-        Rows (see :func:`mlscale_lab.constraints.measure_latency`), unless ``inputs`` gives a
-        predictor its own (a NumPy copy for ONNX Runtime, say).
-    batch_sizes : sequence of int
-    rounds, repeats : int
-        Interleaved rounds; timed calls per batch size in each round.
-    inputs : dict, optional
-        ``{name: rows}`` for predictors that need other rows than ``X``.
-
-    Returns
-    -------
-    dict
-        ``{name: {batch size: best median ms}}``.
-
-    Examples
-    --------
-    >>> X = np.ones((8, 3))
-    >>> out = compare_latency({"sum": lambda b: b.sum(1), "max": lambda b: b.max(1)}, X, (1, 4),
-    ...                       rounds=2, repeats=3)
-    >>> sorted(out), sorted(out["sum"])
-    (['max', 'sum'], [1, 4])
-    """
-    from mlscale_lab.constraints import measure_latency
-
-    func = "compare_latency"
-    rounds = check_int(func, "rounds", rounds, low=1)
-    repeats = check_int(func, "repeats", repeats, low=1)
-    if not isinstance(predictors, dict) or not predictors:
-        raise TypeError(f"{func}(predictors={predictors!r}): expected a non-empty dict "
-                        f"{{name: predict}}, got {type(predictors).__name__}")
-    inputs = inputs or {}
-    best: dict = {name: {} for name in predictors}
-    for _ in range(rounds):
-        for name, predict in predictors.items():
-            for r in measure_latency(predict, inputs.get(name, X), batch_sizes, warmup=3,
-                                     repeats=repeats):
-                old = best[name].get(r.batch_size)
-                best[name][r.batch_size] = r.p50_ms if old is None else min(old, r.p50_ms)
-    return best
-
+    files = {"pruned": folder / "pruned.dc", "codes": folder / "codes.dc", "huffman": folder / "huffman.dc"}
+    opts = dict(index_bits=index_bits, bias_dtype=bias_dtype)
+    sizes = {"pruned": save_deep_compressed(pruned, files["pruned"], huffman=False, **opts),
+             "codes": save_deep_compressed(shared, files["codes"], huffman=False, **opts),
+             "huffman": save_deep_compressed(shared, files["huffman"], huffman=True, **opts)}
+    final = from_file(files["huffman"])
+    s = curve[pick][0]
+    stages = [
+        Stage("dense fp32 (torch.save)", P.saved_bytes(model, folder / "dense.pt"), _accuracy(model, *test)),
+        Stage(f"pruned {s:.0%}: {index_bits}-bit relative indices, fp32 values, {bias_dtype} biases", sizes["pruned"],
+              _accuracy(from_file(files["pruned"]), *test)),
+        Stage(f"+ {chosen_bits}-bit k-means codes, centroids fine-tuned", sizes["codes"],
+              _accuracy(from_file(files["codes"]), *test)),
+        Stage("+ Huffman coding of indices and codes", sizes["huffman"], _accuracy(final, *test)),
+    ]
+    return DeepCompression(stages, float(s), chosen_bits, dense_val, curve, bits_curve, pruned, final)

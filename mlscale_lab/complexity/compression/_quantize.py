@@ -17,7 +17,7 @@ import contextlib
 import copy
 import warnings
 
-from mlscale_lab.validation import check_int
+from mlscale_lab.validation import check_choice, check_int
 
 _DEPRECATIONS = (
     "torch.ao.quantization is deprecated",
@@ -94,7 +94,10 @@ def quantize_dynamic_int8(model):
                                                       dtype=torch.qint8)
 
 
-def quantize_static_int8(model, calibration, *, batch_size: int = 256):
+OBSERVERS = ("histogram", "minmax")
+
+
+def quantize_static_int8(model, calibration, *, batch_size: int = 256, observer: str = "histogram"):
     """A copy of ``model`` (``nn.Sequential`` of ``Linear`` and ``ReLU``) quantized statically.
 
     Static quantization fixes the activations' int8 scale ahead of time from
@@ -110,6 +113,12 @@ def quantize_static_int8(model, calibration, *, batch_size: int = 256):
         Representative inputs (a few hundred training rows are enough), shape ``(n, features)``.
     batch_size : int, default 256
         Rows per calibration forward pass.
+    observer : {"histogram", "minmax"}
+        How the activations' range is set from the calibration rows: the x86 default
+        (``HistogramObserver``: the range that minimises the quantization error of the
+        observed histogram, so rare outliers are clipped) or the plain minimum and maximum
+        seen (``MinMaxObserver``: one outlier row stretches the grid). Weights are always
+        per channel.
 
     Returns
     -------
@@ -133,6 +142,7 @@ def quantize_static_int8(model, calibration, *, batch_size: int = 256):
     func = "quantize_static_int8"
     _check_linear_model(func, model)
     batch_size = check_int(func, "batch_size", batch_size, low=1)
+    observer = check_choice(func, "observer", observer, OBSERVERS)
     if not isinstance(model, nn.Sequential) or not all(
             isinstance(m, (nn.Linear, nn.ReLU)) for m in model):
         raise TypeError(f"{func}(model=...): expected an nn.Sequential of nn.Linear and nn.ReLU "
@@ -151,7 +161,11 @@ def quantize_static_int8(model, calibration, *, batch_size: int = 256):
         if pairs:
             body = tq.fuse_modules(body, pairs)
         wrapped = nn.Sequential(tq.QuantStub(), body, tq.DeQuantStub()).eval()
-        wrapped.qconfig = tq.get_default_qconfig("x86")
+        qconfig = tq.get_default_qconfig("x86")
+        if observer == "minmax":
+            qconfig = tq.QConfig(activation=tq.MinMaxObserver.with_args(reduce_range=True),
+                                 weight=qconfig.weight)
+        wrapped.qconfig = qconfig
         tq.prepare(wrapped, inplace=True)
         with torch.no_grad():
             for start in range(0, len(calibration), batch_size):

@@ -41,6 +41,7 @@ from mlscale_lab.complexity.pruning._masks import (
 from mlscale_lab.complexity.pruning._matmul import (
     MatmulTiming,
     crossover_sparsity,
+    dense_spread,
     sparse_matmul_timings,
 )
 from mlscale_lab.complexity.pruning._model import (
@@ -66,6 +67,7 @@ from mlscale_lab.complexity.pruning._schedule import (
     ScheduleStep,
     iterative_prune,
     one_shot_sweep,
+    prune_schedule,
     step_amounts,
     summarise_curves,
 )
@@ -85,10 +87,10 @@ from mlscale_lab.complexity.pruning._trees import (
 __all__ = [
     "ELEMENTWISE", "LENET_DIGITS_SIZES", "METHODS", "CurveSummary", "DigitsSplit", "LayerSparsity",
     "MatmulTiming", "OneShotPoint", "ScheduleStep", "ServingCost", "TreePruningPath", "accuracy",
-    "check_amount", "compression_ratio", "crossover_sparsity", "effective_state_dict",
+    "check_amount", "compression_ratio", "crossover_sparsity", "dense_spread", "effective_state_dict",
     "effective_tensor", "format_sparsity_report", "iterative_prune", "layer_density",
     "load_digits_split", "load_sparse", "load_seconds", "make_mlp", "make_permanent",
-    "one_shot_sweep", "one_standard_error_index", "predictor", "prunable_weights",
+    "one_shot_sweep", "one_standard_error_index", "predictor", "prunable_weights", "prune_schedule",
     "prune_global", "prune_layerwise", "prune_random", "prune_structured", "save_sparse",
     "saved_bytes", "serving_cost", "shrink_linear_stack", "sparse_matmul_timings",
     "sparsity_report", "step_amounts", "summarise_curves", "torch_save_bytes", "train", "tree_pruning_path",

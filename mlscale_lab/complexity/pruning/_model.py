@@ -38,9 +38,11 @@ class DigitsSplit:
     X_test: torch.Tensor
     y_train: torch.Tensor
     y_test: torch.Tensor
+    X_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
 
-def load_digits_split(seed: int = 0, test_size: float = 0.25) -> DigitsSplit:
+def load_digits_split(seed: int = 0, test_size: float = 0.25, val_size: float = 0.0) -> DigitsSplit:
     """scikit-learn's bundled 8x8 digits, split (stratified, seeded) and standardised.
 
     The scale adds 1 to each pixel's standard deviation so that near-constant border pixels
@@ -51,7 +53,10 @@ def load_digits_split(seed: int = 0, test_size: float = 0.25) -> DigitsSplit:
     seed : int
         Seed of the split.
     test_size : float in (0, 1)
-        Fraction of the rows held out.
+        Fraction of the rows held out for testing.
+    val_size : float in [0, 1)
+        Fraction of the remaining rows held out for validation (none by default): choices
+        are made on them, never on the test rows.
 
     Returns
     -------
@@ -68,15 +73,21 @@ def load_digits_split(seed: int = 0, test_size: float = 0.25) -> DigitsSplit:
 
     test_size = check_fraction("load_digits_split", "test_size", test_size,
                                low_open=True, high_open=True)
+    val_size = check_fraction("load_digits_split", "val_size", val_size, high_open=True)
     X, y = load_digits(return_X_y=True)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed,
                                               stratify=y)
+    X_va = y_va = None
+    if val_size > 0:
+        X_tr, X_va, y_tr, y_va = train_test_split(X_tr, y_tr, test_size=val_size,
+                                                  random_state=seed, stratify=y_tr)
     mu, sd = X_tr.mean(axis=0), X_tr.std(axis=0) + 1.0
 
     def as_tensor(a):
-        return torch.tensor((a - mu) / sd, dtype=torch.float32)
+        return None if a is None else torch.tensor((a - mu) / sd, dtype=torch.float32)
 
-    return DigitsSplit(as_tensor(X_tr), as_tensor(X_te), torch.tensor(y_tr), torch.tensor(y_te))
+    return DigitsSplit(as_tensor(X_tr), as_tensor(X_te), torch.tensor(y_tr), torch.tensor(y_te),
+                       as_tensor(X_va), None if y_va is None else torch.tensor(y_va))
 
 
 def make_mlp(sizes: Sequence[int] = LENET_DIGITS_SIZES, seed: int = 0) -> nn.Sequential:

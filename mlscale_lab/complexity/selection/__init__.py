@@ -12,7 +12,8 @@ One idea per private module:
 - ``_data``: generated wide counts and pure noise;
 - ``_pipelines``: :func:`selection_pipeline` and what a fitted one costs to serve;
 - ``_sweep``: cross-validated, timed sweeps over ``k``;
-- ``_choose``: choosing ``k`` (one-standard-error rule) and reporting it on held-out rows;
+- ``_choose``: choosing ``k`` (one-standard-error rule, corrected for overlapping folds),
+  comparing rows fold by fold, and reporting the choice on held-out rows;
 - ``_compare``: selectors side by side, and their per-column scores;
 - ``_leakage``: the selection-leakage trap.
 
@@ -32,7 +33,9 @@ from mlscale_lab.complexity.selection._checks import (
     check_variance_target,
 )
 from mlscale_lab.complexity.selection._choose import (
+    accuracy_difference,
     held_out_accuracy,
+    held_out_correct,
     one_standard_error_k,
     smallest_k_within,
 )
@@ -62,10 +65,11 @@ from mlscale_lab.complexity.selection._sweep import (
 )
 
 __all__ = [
-    "CHI2_HINT", "METHODS", "SELECTORS", "LeakageResult", "SweepPoint", "by_method",
+    "CHI2_HINT", "METHODS", "SELECTORS", "LeakageResult", "SweepPoint", "accuracy_difference",
+    "by_method",
     "check_k", "check_nonnegative", "check_variance_target", "compare_selectors",
     "components_for_variance", "components_table", "default_classifier", "evaluate",
     "evaluate_many", "explained_variance_curve", "feature_scores", "features_to_collect",
-    "held_out_accuracy", "leakage_demo", "make_wide_counts", "mutual_info_scores", "noise_data",
+    "held_out_accuracy", "held_out_correct", "leakage_demo", "make_wide_counts", "mutual_info_scores", "noise_data",
     "one_standard_error_k", "selection_pipeline", "serving_bytes", "smallest_k_within", "sweep",
 ]

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from mlscale_lab.complexity.selection._checks import check_xy
 from mlscale_lab.complexity.selection._pipelines import selection_pipeline
 from mlscale_lab.complexity.selection._sweep import SweepPoint
+from mlscale_lab.evidence import Interval, resampled_interval
 from mlscale_lab.validation import check_number
 
 
@@ -66,12 +69,14 @@ def one_standard_error_k(points: Sequence[SweepPoint]) -> SweepPoint:
 
     The one-standard-error rule (Hastie, Tibshirani and Friedman, *The Elements of Statistical
     Learning*, section 7.10): scores that close to the best are indistinguishable from it given
-    the spread over folds, so take the simplest model among them.
+    the spread over folds, so take the simplest model among them. The standard error is the
+    best row's :attr:`SweepPoint.accuracy_se`, corrected for folds that share training rows
+    (Nadeau and Bengio 2003), not ``std / sqrt(folds)``, which takes them as independent.
 
     Parameters
     ----------
     points : sequence of SweepPoint
-        A sweep; each row's standard error is ``accuracy_std / sqrt(folds)``.
+        A sweep.
 
     Returns
     -------
@@ -79,15 +84,86 @@ def one_standard_error_k(points: Sequence[SweepPoint]) -> SweepPoint:
 
     Examples
     --------
-    >>> rows = [SweepPoint("chi2", k, k, acc, 0.04, 0, 0, 0, 0, 1, folds=4)
-    ...         for k, acc in [(4, 0.90), (8, 0.95), (16, 0.96)]]
-    >>> one_standard_error_k(rows).k  # 0.95 >= 0.96 - 0.04 / 2
+    >>> rows = [SweepPoint("chi2", k, k, acc, 0.04, 0, 0, 0, 0, 1, folds=5, cv_repeats=2)
+    ...         for k, acc in [(4, 0.90), (8, 0.94), (16, 0.96)]]
+    >>> round(rows[2].accuracy_se, 4)  # 0.04 * sqrt(1 / 10 + 1 / 4)
+    0.0237
+    >>> one_standard_error_k(rows).k  # 0.94 >= 0.96 - 0.0237 (std / sqrt(10) would give 16)
     8
     """
     points = _nonempty("one_standard_error_k", points)
     best = max(points, key=lambda p: p.accuracy)
     floor = best.accuracy - best.accuracy_se - 1e-12
     return min((p for p in points if p.accuracy >= floor), key=lambda p: p.k)
+
+
+def accuracy_difference(a: SweepPoint, b: SweepPoint, level: float = 0.95) -> Interval:
+    """How much more accurate row ``a`` is than row ``b``, fold by fold, with its interval.
+
+    Both rows must come from one :func:`evaluate_many` call (the same splits); the interval is
+    the corrected resampled t of the per-fold differences (a paired comparison: a hard fold is
+    hard for both).
+
+    Parameters
+    ----------
+    a, b : SweepPoint
+    level : float, default 0.95
+
+    Returns
+    -------
+    Interval
+        Of ``accuracy(a) - accuracy(b)``.
+
+    Examples
+    --------
+    >>> a = SweepPoint("chi2", 8, 8, 0.9, 0, 0, 0, 0, 0, 1, folds=2, fold_scores=(0.91, 0.89))
+    >>> b = SweepPoint("all", 64, 64, 0.95, 0, 0, 0, 0, 0, 1, folds=2, fold_scores=(0.95, 0.95))
+    >>> round(accuracy_difference(a, b).estimate, 3)
+    -0.05
+    """
+    for name, p in (("a", a), ("b", b)):
+        if len(p.fold_scores) != p.splits or p.splits < 2:
+            raise ValueError(f"accuracy_difference({name}=...): expected a row of evaluate_many "
+                             f"with its fold scores, got {len(p.fold_scores)} for {p.splits} splits")
+    if (a.folds, a.cv_repeats) != (b.folds, b.cv_repeats):
+        raise ValueError(f"accuracy_difference(): a and b must be scored on the same splits, got "
+                         f"{a.cv_repeats}x{a.folds} and {b.cv_repeats}x{b.folds} folds")
+    diff = np.asarray(a.fold_scores) - np.asarray(b.fold_scores)
+    return resampled_interval(diff, n_train=a.folds - 1, n_test=1, level=level)
+
+
+def held_out_correct(X_train, y_train, X_test, y_test, method: str, k: int | None, *,
+                     seed: int = 0) -> np.ndarray:
+    """Fit ``selection_pipeline(method, k)`` on the training rows; which test rows it gets right.
+
+    Two pipelines' answers on the same held-out rows compare with a paired test
+    (:func:`mlscale_lab.evidence.paired_bootstrap`, :func:`~mlscale_lab.evidence.mcnemar`).
+
+    Parameters
+    ----------
+    X_train, y_train, X_test, y_test : arrays
+    method, k
+        As in :func:`selection_pipeline`.
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One per test row.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import train_test_split
+    >>> X, y = load_iris(return_X_y=True)
+    >>> Xa, Xb, ya, yb = train_test_split(X, y, random_state=0, stratify=y)
+    >>> held_out_correct(Xa, ya, Xb, yb, "f_test", 2).shape
+    (38,)
+    """
+    X_train, y_train = check_xy("held_out_correct", X_train, y_train)
+    X_test, y_test = check_xy("held_out_correct", X_test, y_test)
+    pipe = selection_pipeline(method, k, seed=seed).fit(X_train, y_train)
+    return np.asarray(pipe.predict(X_test) == y_test)
 
 
 def held_out_accuracy(X_train, y_train, X_test, y_test, method: str, k: int | None, *,
@@ -121,5 +197,4 @@ def held_out_accuracy(X_train, y_train, X_test, y_test, method: str, k: int | No
     """
     X_train, y_train = check_xy("held_out_accuracy", X_train, y_train)
     X_test, y_test = check_xy("held_out_accuracy", X_test, y_test)
-    pipe = selection_pipeline(method, k, seed=seed).fit(X_train, y_train)
-    return float(pipe.score(X_test, y_test))
+    return float(held_out_correct(X_train, y_train, X_test, y_test, method, k, seed=seed).mean())

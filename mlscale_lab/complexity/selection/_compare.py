@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import timeit
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,6 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from mlscale_lab.complexity.selection._checks import check_k, check_nonnegative, check_xy
 from mlscale_lab.complexity.selection._pipelines import SELECTORS, selection_pipeline
+from mlscale_lab.evidence import interleave
 from mlscale_lab.validation import check_choice, check_fraction, check_int
 
 
@@ -55,8 +55,8 @@ def feature_scores(X, y, method: str = "chi2", *, seed: int = 0) -> np.ndarray:
 
 
 def compare_selectors(X, y, k: int, methods: Sequence[str] = ("chi2", "mutual_info", "l1"), *,
-                      test_size: float = 0.25, seed: int = 0, repeat: int = 3,
-                      threads: int | None = 1) -> list[dict]:
+                      test_size: float = 0.25, seed: int = 0, rounds: int = 4,
+                      warmup: int = 1, threads: int | None = 1) -> list[dict]:
     """Compare selectors that keep ``k`` features on one stratified train/test split.
 
     Cheaper than :func:`sweep` (one fit per selector, no cross-validation), for a side-by-side
@@ -74,10 +74,12 @@ def compare_selectors(X, y, k: int, methods: Sequence[str] = ("chi2", "mutual_in
         Fraction of rows held out for the accuracy.
     seed : int
         Seed of the split and the selectors' random steps.
-    repeat : int
-        Times each selector is fitted; ``select_seconds`` is the fastest. A pause of the
-        machine (another process, a garbage collection) only ever adds time, so the fastest
-        of a few fits is the steadiest estimate of the work itself (as :mod:`timeit` advises).
+    rounds : int
+        Timed fits of each selector, taken in interleaved rounds (chi2, MI, L1, then MI, L1,
+        chi2, ...: :func:`mlscale_lab.evidence.interleave`), so a busy moment of the machine
+        slows every selector of that round alike; ``select_seconds`` is the median.
+    warmup : int
+        Rounds fitted first and not kept (the first fit pays for caches and lazy set-up).
     threads : int or None
         BLAS/OpenMP threads (``None``: leave as is).
 
@@ -85,9 +87,10 @@ def compare_selectors(X, y, k: int, methods: Sequence[str] = ("chi2", "mutual_in
     -------
     list of dict
         One row per method: ``method``, ``k``, ``select_seconds`` (fitting the selector alone,
-        the fastest of ``repeat`` fits),
-        ``accuracy`` (held out), ``overlap_with_first`` (features in common with the first
-        method's choice) and ``features`` (the kept column indices).
+        the median of ``rounds`` fits), ``select_samples`` (the seconds of each round, aligned
+        across methods, for :func:`mlscale_lab.evidence.ratio_interval`), ``accuracy`` (held
+        out), ``overlap_with_first`` (features in common with the first method's choice) and
+        ``features`` (the kept column indices).
 
     Examples
     --------
@@ -105,21 +108,25 @@ def compare_selectors(X, y, k: int, methods: Sequence[str] = ("chi2", "mutual_in
     if "chi2" in methods:
         check_nonnegative(X, func=func)
     test_size = check_fraction(func, "test_size", test_size, low_open=True, high_open=True)
-    repeat = check_int(func, "repeat", repeat, low=1)
+    rounds = check_int(func, "rounds", rounds, low=2)
+    warmup = check_int(func, "warmup", warmup, low=0)
     X_tr, X_te, y_tr, y_te = train_test_split(
         X, y, test_size=test_size, stratify=y, random_state=seed)
     rows, first = [], None
+    pipes = {m: selection_pipeline(m, k, seed=seed) for m in methods}
     with threadpool_limits(threads):
-        for m in methods:
-            pipe = selection_pipeline(m, k, seed=seed)
-            selector = pipe.steps[0][1]
-            seconds = min(timeit.repeat(lambda s=selector: s.fit(X_tr, y_tr), number=1, repeat=repeat))
+        timings = interleave({m: (lambda s=p.steps[0][1]: s.fit(X_tr, y_tr))
+                              for m, p in pipes.items()}, rounds=rounds, warmup=warmup)
+        for m, pipe in pipes.items():
+            selector = pipe.steps[0][1]  # fitted by the timed rounds
             kept = selector.get_support(indices=True)
             # The selector is fitted already; fit the rest of the pipeline on its output.
             rest = Pipeline(pipe.steps[1:]).fit(selector.transform(X_tr), y_tr)
             acc = float(rest.score(selector.transform(X_te), y_te))
             first = set(kept) if first is None else first
-            rows.append({"method": m, "k": k, "select_seconds": seconds, "accuracy": acc,
+            rows.append({"method": m, "k": k, "select_seconds": timings.median(m),
+                         "select_samples": tuple(float(t) for t in timings.samples[m]),
+                         "accuracy": acc,
                          "overlap_with_first": len(first & set(kept)),
                          "features": [int(i) for i in kept]})
     return rows

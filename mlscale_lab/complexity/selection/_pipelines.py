@@ -93,7 +93,8 @@ def selection_pipeline(method: str = "chi2", k: int | None = None, *, estimator=
     estimator : classifier, optional
         Defaults to :func:`default_classifier`; cloned.
     seed : int
-        Seed of the steps that draw random numbers (mutual information, PCA).
+        Seed of the steps that draw random numbers (mutual information, the L1 selector's
+        ``LinearSVC``, PCA).
 
     Returns
     -------
@@ -125,7 +126,10 @@ def selection_pipeline(method: str = "chi2", k: int | None = None, *, estimator=
         elif method == "l1":
             # A sparse linear model: the L1 penalty drives most weights to zero; keep the k
             # features with the largest weights (summed over classes).
-            l1 = LinearSVC(penalty="l1", dual=False, C=0.01, tol=1e-2)
+            # liblinear's coordinate descent visits the features in a random order: without
+            # random_state it draws it from numpy's global generator, and the kept columns
+            # change from one process to the next.
+            l1 = LinearSVC(penalty="l1", dual=False, C=0.01, tol=1e-2, random_state=seed)
             steps.append(("select", SelectFromModel(l1, max_features=k, threshold=-np.inf)))
         else:
             steps.append(("reduce", PCA(n_components=k, random_state=seed)))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
 from mlscale_lab.complexity.selection._checks import check_k, check_nonnegative, check_xy
@@ -20,6 +20,7 @@ from mlscale_lab.complexity.selection._pipelines import (
     serving_bytes,
 )
 from mlscale_lab.constraints import measure_latency
+from mlscale_lab.evidence import Interval, resampled_interval, resampled_se
 from mlscale_lab.validation import check_choice, check_int
 
 
@@ -36,7 +37,8 @@ class SweepPoint:
     features_to_collect : int
         Raw features serving must collect per prediction.
     accuracy, accuracy_std : float
-        Mean and sample standard deviation (ddof=1) of the per-fold accuracies.
+        Mean and sample standard deviation (ddof=1) of the per-fold accuracies, over every
+        fold of every repeat of the cross-validation.
     model_bytes : int
         :func:`serving_bytes` of the pipeline fitted on all the data.
     fit_seconds : float
@@ -47,13 +49,19 @@ class SweepPoint:
         Median time of ``predict`` on a batch of ``batch_size`` rows.
     batch_size : int
     folds : int
-        Cross-validation folds behind ``accuracy``.
+        Folds of each repeat of the cross-validation (K of K-fold).
+    cv_repeats : int
+        Times the K-fold was repeated on a new shuffle of the rows.
+    fold_scores : tuple of float
+        The accuracy of every fold of every repeat, in the splitter's order: the same splits
+        for every row of one :func:`evaluate_many` call, so two rows can be compared fold by
+        fold (:func:`~mlscale_lab.complexity.selection.accuracy_difference`).
 
     Examples
     --------
-    >>> p = SweepPoint("chi2", 8, 8, 0.95, 0.02, 1000, 0.01, 0.1, 0.5, 256, folds=4)
-    >>> round(p.accuracy_se, 3)
-    0.01
+    >>> p = SweepPoint("chi2", 8, 8, 0.95, 0.02, 1000, 0.01, 0.1, 0.5, 256, folds=5, cv_repeats=2)
+    >>> round(p.accuracy_se, 4)  # 0.02 * sqrt(1 / 10 + 1 / 4), not 0.02 / sqrt(10)
+    0.0118
     """
 
     method: str
@@ -67,15 +75,35 @@ class SweepPoint:
     batch_ms: float
     batch_size: int
     folds: int = 5
+    cv_repeats: int = 1
+    fold_scores: tuple[float, ...] = ()
+
+    @property
+    def splits(self) -> int:
+        """Train/test splits behind ``accuracy``: ``folds * cv_repeats``."""
+        return self.folds * self.cv_repeats
 
     @property
     def accuracy_se(self) -> float:
-        """Standard error of the mean accuracy: ``accuracy_std / sqrt(folds)``."""
-        return self.accuracy_std / math.sqrt(self.folds)
+        """Standard error of the mean accuracy, allowing for folds that share training rows.
+
+        Nadeau and Bengio's correction (:func:`mlscale_lab.evidence.resampled_se`):
+        ``accuracy_std * sqrt(1 / splits + 1 / (folds - 1))``. The folds are not independent
+        (any two train on mostly the same rows), so ``accuracy_std / sqrt(folds)`` would
+        understate it (Bengio and Grandvalet 2004).
+        """
+        return resampled_se(self.accuracy_std, self.splits, n_train=self.folds - 1, n_test=1)
+
+    def accuracy_interval(self, level: float = 0.95) -> Interval:
+        """Corrected resampled t interval of the accuracy (:func:`~mlscale_lab.evidence.resampled_interval`)."""
+        if len(self.fold_scores) != self.splits:
+            raise ValueError(f"SweepPoint.accuracy_interval(): this row holds {len(self.fold_scores)} "
+                             f"fold scores for {self.splits} splits; rows from evaluate_many have them")
+        return resampled_interval(self.fold_scores, n_train=self.folds - 1, n_test=1, level=level)
 
     def as_dict(self) -> dict:
-        """The row as a plain dict (for tables)."""
-        return asdict(self)
+        """The row as a plain dict (for tables), with its corrected ``accuracy_se``."""
+        return {**asdict(self), "accuracy_se": self.accuracy_se}
 
 
 def _k_for(func: str, X, method: str, k, name: str) -> int:
@@ -99,7 +127,8 @@ def _config(func: str, X, method, k) -> int:
 
 
 def evaluate_many(X, y, configs: Sequence[tuple[str, int | None]], *, estimator=None,
-                  cv: int = 5, seed: int = 0, batch_size: int = 256, repeats: int = 20,
+                  cv: int = 5, cv_repeats: int = 2, seed: int = 0, batch_size: int = 256,
+                  repeats: int = 20,
                   rounds: int = 5, threads: int | None = 1,
                   progress: bool = False) -> list[SweepPoint]:
     """Cross-validate and measure several reduce-then-classify pipelines: one row each.
@@ -115,6 +144,10 @@ def evaluate_many(X, y, configs: Sequence[tuple[str, int | None]], *, estimator=
     cv : int
         Folds of stratified, shuffled cross-validation. The reduction is fitted inside each
         fold (it is a pipeline step), so the accuracy is free of selection leakage.
+    cv_repeats : int
+        Times the ``cv``-fold split is repeated on a new shuffle (repeated K-fold): more
+        splits make the corrected standard error of the accuracy smaller. Every row is scored
+        on the same splits.
     seed : int
         Seed of the folds and of the pipelines' random steps.
     batch_size, repeats : int
@@ -149,10 +182,11 @@ def evaluate_many(X, y, configs: Sequence[tuple[str, int | None]], *, estimator=
                          "e.g. [('chi2', 10)], got []")
     ks = [_config(func, X, m, k) for m, k in configs]
     cv = check_int(func, "cv", cv, low=2)
+    cv_repeats = check_int(func, "cv_repeats", cv_repeats, low=1)
     repeats = check_int(func, "repeats", repeats, low=1)
     rounds = check_int(func, "rounds", rounds, low=1)
     batch_size = check_int(func, "batch_size", batch_size, low=1)
-    folds = StratifiedKFold(cv, shuffle=True, random_state=seed)
+    folds = RepeatedStratifiedKFold(n_splits=cv, n_repeats=cv_repeats, random_state=seed)
     items = list(zip(configs, ks, strict=True))
     if progress:
         from tqdm.auto import tqdm
@@ -183,7 +217,8 @@ def evaluate_many(X, y, configs: Sequence[tuple[str, int | None]], *, estimator=
             accuracy=float(scores.mean()), accuracy_std=float(scores.std(ddof=1)),
             model_bytes=serving_bytes(pipe), fit_seconds=float(fit_seconds),
             latency_ms=float(np.median(one[i])), batch_ms=float(np.median(batch[i])),
-            batch_size=batch_size, folds=cv,
+            batch_size=batch_size, folds=cv, cv_repeats=cv_repeats,
+            fold_scores=tuple(float(v) for v in scores),
         )
         for i, (method, k, pipe, scores, fit_seconds) in enumerate(fitted)
     ]

@@ -7,13 +7,17 @@ Copied next to its budgets (``gate_config.json``) and held-out data (``holdout.n
     python test_model_gate.py --junitxml=FILE      anywhere: pytest when it is installed,
                                                    otherwise the small runner below
 
-The artifacts come from the environment variables MLSCALE_GATE_CANDIDATE,
-MLSCALE_GATE_PRODUCTION and MLSCALE_GATE_DATA or, without them, from candidate.joblib,
-production.joblib and holdout.npz next to this file. No production artifact: a first
-deployment, nothing to beat.
+The artifacts come from the environment variables named by ENV_CANDIDATE, ENV_PRODUCTION and
+ENV_DATA (mlscale_lab.deployment) or, without them, from candidate.joblib, production.joblib
+and holdout.npz next to this file. No production artifact: a first deployment, nothing to beat.
+
+The tests are the rows of the gate's table, mlscale_lab.deployment.GATE_CHECKS: one test,
+test_<name>, per check, made below. Each writes what it measured (value, budget, verdict) as a
+line of JSON to the file named by ENV_RESULTS, when it is set.
 """
 
 import functools
+import json
 import os
 import sys
 import time
@@ -24,13 +28,13 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from mlscale_lab.deployment import (
+    ENV_CANDIDATE,
+    ENV_DATA,
+    ENV_PRODUCTION,
+    ENV_RESULTS,
+    GATE_CHECKS,
+    GateCase,
     GateConfig,
-    check_accuracy,
-    check_invariance,
-    check_latency,
-    check_no_regression,
-    check_schema,
-    check_size,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +57,7 @@ def config():
 @functools.cache
 def holdout():
     """``(X, y)``: the held-out recent data the candidate is judged on."""
-    data = np.load(_path("MLSCALE_GATE_DATA", "holdout.npz"))
+    data = np.load(_path(ENV_DATA, "holdout.npz"))
     return data["X"], data["y"]
 
 
@@ -69,57 +73,38 @@ def _load(path):
 @functools.cache
 def candidate():
     """The model that wants to ship."""
-    return _load(_path("MLSCALE_GATE_CANDIDATE", "candidate.joblib"))
+    return _load(_path(ENV_CANDIDATE, "candidate.joblib"))
 
 
 @functools.cache
 def production():
     """The model serving now, or None on a first deployment."""
-    path = _path("MLSCALE_GATE_PRODUCTION", "production.joblib")
+    path = _path(ENV_PRODUCTION, "production.joblib")
     return _load(path) if path.exists() else None
 
 
-def test_schema():
-    """Rows in production's schema go in, known labels come out."""
-    X, y = holdout()
-    result = check_schema(candidate(), X, classes=np.unique(y))
-    assert result.passed, result.reason
+def _save(result):
+    """One line of JSON per check, for the caller that ran the gate (run_gate reads it)."""
+    target = os.environ.get(ENV_RESULTS)
+    if target:
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(json.dumps(result.as_dict()) + "\n")
 
 
-def test_accuracy():
-    """Accurate enough on recent data."""
-    result = check_accuracy(candidate(), *holdout(), min_accuracy=config().min_accuracy)
-    assert result.passed, result.reason
+def _gate_test(check):
+    def test():
+        result = check.run(GateCase(candidate(), production(), *holdout()), config())
+        _save(result)
+        assert result.passed, result.reason
+
+    test.__name__ = test.__qualname__ = f"test_{check.name}"
+    test.__doc__ = check.doc
+    return test
 
 
-def test_no_regression():
-    """Not worse than production beyond the allowed margin."""
-    result = check_no_regression(
-        candidate(), production(), *holdout(), max_regression=config().max_regression
-    )
-    assert result.passed, result.reason
-
-
-def test_p95_latency():
-    """Fast enough: the 95th-percentile latency within budget."""
-    c = config()
-    result = check_latency(candidate(), holdout()[0], max_p95_ms=c.max_p95_ms,
-                           batch_size=c.latency_batch, repeats=c.latency_repeats)
-    assert result.passed, result.reason
-
-
-def test_artifact_size():
-    """Small enough to ship."""
-    result = check_size(candidate(), max_bytes=config().max_artifact_bytes)
-    assert result.passed, result.reason
-
-
-def test_invariance_to_noise():
-    """A jitter that should not matter changes almost no prediction."""
-    c = config()
-    result = check_invariance(candidate(), holdout()[0], noise_scale=c.noise_scale,
-                              max_flip_rate=c.max_flip_rate)
-    assert result.passed, result.reason
+for _check in GATE_CHECKS:  # one test per row of the table, in its order
+    globals()[f"test_{_check.name}"] = _gate_test(_check)
+del _check
 
 
 # -- running without pytest ---------------------------------------------------------------

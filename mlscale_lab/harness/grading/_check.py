@@ -8,10 +8,11 @@ yet, or fail with the test's message. The learner's notebook on disk is not chan
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlscale_lab._core.tempdirs import temporary_folder
+from mlscale_lab.harness.budgets import CHECK_BUDGET_S, CHECK_TIMEOUT_S
 from mlscale_lab.harness.grading._execute import execute_notebook
 
 
@@ -34,8 +35,8 @@ def _error(cell):
     return next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
 
 
-def check_notebook(path: str | os.PathLike, *, timeout: float = 300.0,
-                   budget: float = 1800.0) -> tuple[list[ExerciseCheck], str]:
+def check_notebook(path: str | os.PathLike, *, timeout: float = CHECK_TIMEOUT_S,
+                   budget: float = CHECK_BUDGET_S) -> tuple[list[ExerciseCheck], str]:
     """Run a notebook and check each exercise; return the checks and how the run went.
 
     Raises
@@ -49,8 +50,8 @@ def check_notebook(path: str | os.PathLike, *, timeout: float = 300.0,
     if not path.is_file():
         raise FileNotFoundError(f"NOTEBOOK {path} is not a file; give the path of your .ipynb")
     nb = nbformat.read(str(path), as_version=4)
-    with tempfile.TemporaryDirectory(prefix="mlscale-check-") as runtime:
-        outcome = execute_notebook(nb, workdir=path.resolve().parent, runtime=Path(runtime),
+    with temporary_folder("check") as runtime:
+        outcome = execute_notebook(nb, workdir=path.resolve().parent, runtime=runtime,
                                    timeout=timeout, budget=budget, memory_bytes=None,
                                    sandbox_spec=None, inherit_env=True)
     checks, last_answer = [], None

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from mlscale_lab.harness.budgets import GRADE_WORKERS
 from mlscale_lab.harness.grading._grade import (
     DEFAULT_BUDGET,
     DEFAULT_MEMORY,
@@ -27,7 +26,7 @@ from mlscale_lab.harness.grading._sandbox import require_sandbox
 from mlscale_lab.validation import check_int, check_positive
 
 #: Bump when a change to grading changes results: stored results then count as stale.
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"
 
 
 def find_submissions(root: str | os.PathLike) -> list[tuple[str, str, Path]]:
@@ -97,11 +96,11 @@ def submission_key(path: Path, lab_digest: str, options: dict) -> str:
     return h.hexdigest()
 
 
-def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float = DEFAULT_TIMEOUT,
+def grade_submissions(submissions, out_dir, *, workers: int = GRADE_WORKERS, timeout: float = DEFAULT_TIMEOUT,
                       budget: float = DEFAULT_BUDGET, memory: int | None = DEFAULT_MEMORY,
                       no_sandbox: bool = False, labs_directory=None, progress: bool = True,
                       tests=None, seed: int | None = None, scheduler: str | None = None,
-                      force: bool = False) -> list[SubmissionResult]:
+                      force: bool = False, grace: float | None = None) -> list[SubmissionResult]:
     """Grade every submission under ``submissions``; write ``grades.csv``, ``gradebook.csv`` and
     feedback to ``out_dir``.
 
@@ -129,6 +128,10 @@ def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float 
         Address of a running Dask scheduler (``tcp://host:8786``) whose workers grade.
     force : bool
         Grade everything again, even submissions already graded unchanged.
+    grace : float, optional
+        Seconds a grading worker may run past ``budget`` before it is killed with everything it
+        started, here or on a cluster's worker (default
+        :data:`mlscale_lab.harness.grading._run.WORKER_GRACE`, 120 s).
     """
     from mlscale_lab.harness.grading._run import run_jobs
     from mlscale_lab.harness.labs import list_labs
@@ -136,6 +139,8 @@ def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float 
     check_int("grade_submissions", "workers", workers, low=1)
     check_positive("grade_submissions", "timeout", timeout)
     check_positive("grade_submissions", "budget", budget)
+    if grace is not None:
+        check_positive("grade_submissions", "grace", grace)
     if memory is not None and memory < 64 * 1024**2:
         raise ValueError(f"grade_submissions(memory={memory!r}): expected at least 64 MiB "
                          "(67108864 bytes) or None")
@@ -174,6 +179,8 @@ def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float 
     hidden = [str(Path(submissions).resolve()), str(out.resolve())]
     kw = {"timeout": timeout, "budget": budget, "memory": memory, "sandbox": sandbox,
           "seed": seed, "hidden_dirs": hidden}
+    if grace is not None:
+        kw["grace"] = float(grace)
     results += run_jobs(pending, private, kw, store, workers=workers, scheduler=scheduler,
                         progress=progress, reused=len(results))
     results.sort(key=lambda r: (r.student, r.lab))
@@ -181,10 +188,3 @@ def grade_submissions(submissions, out_dir, *, workers: int = 1, timeout: float 
     write_gradebook_csv(results, out / "gradebook.csv")
     return results
 
-
-def _tmp_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
-def _cleanup(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -11,12 +11,15 @@ nbgrader scores them 0 instead of treating an empty output as a pass.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlscale_lab._core.environment import HEADLESS_ENV
+from mlscale_lab._core.tempdirs import remove_tempdir
 from mlscale_lab.harness.confine import can_cap_address_space, launch_prefix
-from mlscale_lab.harness.executor import KernelLaunch, describe_cell, execute
+from mlscale_lab.harness.executor import KernelLaunch, describe_cell, execute, socket_folder
 from mlscale_lab.harness.grading._sandbox import SandboxSpec, find_bwrap, python_executable
 
 __all__ = ["ENV_PASSED", "ExecOutcome", "describe_cell", "execute_notebook"]
@@ -54,10 +57,20 @@ def _not_run_output(reason: str):
     return new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])
 
 
-def _launch(workdir: Path, runtime: Path, env: dict, memory_bytes: int | None,
-            sandbox_spec: SandboxSpec | None) -> KernelLaunch:
+def with_sockets(spec: SandboxSpec, sockets: Path) -> SandboxSpec:
+    """``spec`` with the sockets' folder writable (it may sit outside the job, as under a deep TMPDIR)."""
+    if Path(sockets) in map(Path, spec.writable):
+        return spec
+    return dataclasses.replace(spec, writable=[*spec.writable, Path(sockets)])
+
+
+def _launch(workdir: Path, runtime: Path, sockets: Path, env: dict, memory_bytes: int | None,
+            sandbox_spec: SandboxSpec | None, spawner=None) -> KernelLaunch:
     """The kernel's command: bubblewrap (if sandboxed), the limits, then the grader's own Python."""
-    prefix = sandbox_spec.bwrap_args(find_bwrap()) if sandbox_spec is not None else []
+    prefix = []
+    if sandbox_spec is not None:
+        sandbox_spec = with_sockets(sandbox_spec, sockets)
+        prefix = sandbox_spec.bwrap_args(find_bwrap())
     if memory_bytes is not None and not can_cap_address_space():
         memory_bytes = None  # not enforceable here; the CLI says so once
     prefix += launch_prefix(
@@ -68,24 +81,40 @@ def _launch(workdir: Path, runtime: Path, env: dict, memory_bytes: int | None,
         unset_env=("JPY_PARENT_PID",) if sandbox_spec is not None else (),
     )
     kernel = [python_executable(), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    return KernelLaunch(cwd=workdir, env=env, prefix=prefix, connection_dir=runtime,
-                        log=runtime / "kernel.log", kernel_cmd=kernel)
+    # The kernel's temporary folder inside runtime: a sandboxed kernel can write there.
+    return KernelLaunch(cwd=workdir, env=env, prefix=prefix, connection_dir=sockets,
+                        log=runtime / "kernel.log", kernel_cmd=kernel, tmp_parent=runtime, spawner=spawner)
 
 
 def execute_notebook(nb, *, workdir: Path, runtime: Path, timeout: float, budget: float,
                      memory_bytes: int | None, sandbox_spec: SandboxSpec | None,
-                     extra_env: dict | None = None, inherit_env: bool = False) -> ExecOutcome:
-    """Run ``nb`` in place (outputs added) and say how it went; never raises for the notebook's faults."""
+                     extra_env: dict | None = None, inherit_env: bool = False, spawner=None,
+                     sockets: Path | None = None) -> ExecOutcome:
+    """Run ``nb`` in place (outputs added) and say how it went; never raises for the notebook's faults.
+
+    ``spawner`` starts the kernel in place of a new process (a fork of a pre-imported zygote
+    inside the sandbox, :func:`mlscale_lab.harness.grading._forks.kernel_spawner`); that sandbox
+    must bind ``sockets`` (:func:`with_sockets`). ``sockets`` is the folder (from
+    :func:`mlscale_lab.harness.executor.socket_folder`) for the kernel's connection file and
+    Unix sockets, which the caller removes; by default one is made and removed here."""
     if inherit_env:  # the learner's own check: their environment, their HOME
         env = dict(os.environ)
     else:  # a submission: nothing of the grader's environment but the basics
         env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
         env.update({"HOME": str(workdir), "MPLCONFIGDIR": str(runtime / "matplotlib"),
                     "IPYTHONDIR": str(runtime / "ipython")})
-    env.update({"PYTHONHASHSEED": "0", "MLSCALE_HEADLESS": "1"})
+    env.update({"PYTHONHASHSEED": "0", HEADLESS_ENV: "1"})
     env.update(extra_env or {})
-    done = execute(nb, _launch(workdir, runtime, env, memory_bytes, sandbox_spec), budget=budget,
-                   cell_timeout=timeout, make_client=_nbgrader_client(10), monitor_interval=None)
+    own = sockets is None
+    if own:
+        sockets = socket_folder()
+    try:
+        done = execute(nb, _launch(workdir, runtime, sockets, env, memory_bytes, sandbox_spec, spawner),
+                       budget=budget, cell_timeout=timeout, make_client=_nbgrader_client(10),
+                       monitor_interval=None)
+    finally:
+        if own:
+            remove_tempdir(sockets)
     where, timed_out = done.where, done.timed_out_cells
     status = {"completed": "graded", "cell_timeout": "timeout", "over_budget": "timeout",
               "kernel_died": "kernel_died"}.get(done.status, "error")

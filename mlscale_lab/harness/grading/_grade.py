@@ -18,13 +18,16 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mlscale_lab._core.tempdirs import owned_tempdir, remove_tempdir
+from mlscale_lab.harness.budgets import GRADE_BUDGET_S, GRADE_MEMORY_BYTES, GRADE_TIMEOUT_S
+from mlscale_lab.harness.executor import socket_folder
 from mlscale_lab.harness.grading._execute import execute_notebook
 from mlscale_lab.harness.grading._feedback import feedback_html, write_feedback
+from mlscale_lab.harness.grading._forks import submission_spawner
 from mlscale_lab.harness.grading._pristine import (
     inject_snapshots,
     lab_imports,
@@ -44,11 +47,11 @@ CSV_COLUMNS = ("student", "lab", "grade_id", "points", "max_points", "status", "
 #: ``flagged``: the submission did something a fair answer never needs (the reason names it);
 #: its points are what the pristine replay gave, left for the instructor to confirm.
 STATUSES = ("graded", "flagged", "timeout", "kernel_died", "error")
-DEFAULT_TIMEOUT = 120.0
-DEFAULT_BUDGET = 900.0
-#: Address-space cap per kernel process. Address space is not resident memory: importing
-#: torch alone maps about 0.9 GB, so the cap sits well above the labs' 2 GB resident budget.
-DEFAULT_MEMORY = 4 * 1024**3
+#: Seconds a cell may run, seconds a whole submission may run, and the address-space cap of each
+#: kernel process (see :mod:`mlscale_lab.harness.budgets`).
+DEFAULT_TIMEOUT = GRADE_TIMEOUT_S
+DEFAULT_BUDGET = GRADE_BUDGET_S
+DEFAULT_MEMORY = GRADE_MEMORY_BYTES
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 
 
@@ -210,7 +213,7 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
     children_before = _child_pids()
     result = SubmissionResult(student, kit.name, "graded", "graded")
     zero = kit.ungraded_cells()
-    job = Path(tempfile.mkdtemp(prefix="mlscale-job-", dir=work_root))
+    job = owned_tempdir("job", parent=work_root)
     private, work, runtime, replay = job / "private", job / "work", job / "run", job / "replay"
     for d in (private, work, runtime, replay):
         d.mkdir()
@@ -241,25 +244,32 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
             return result
         result.flags = scan_submission(nb, kit.names)
         plans = plan_tests(nb, kit.names, kit.pinned, kit.private)
-        snaps = runtime / "snapshots"
-        snaps.mkdir()
         # The kernel's folder holds this submission alone.
         shutil.copyfile(submission, work / Path(submission).name)
         spec = None
         hidden = [kit.source.parent, kit.db.parent, private, replay, *_installed_labs(), *map(Path, hidden_dirs)]
-        if sandbox:
-            spec = SandboxSpec(writable=[work, runtime], workdir=work, hidden=hidden)
-        run = inject_snapshots(nb, plans, snaps, wait=timeout)
-        replayer = Replayer(plans, snaps, job=job, work=work, runtime=runtime, hidden=hidden,
-                            sandbox=sandbox, memory=memory, timeout=timeout, seed=seed)
+        # The kernel's connection file and sockets and the grader's socket: a folder whose paths
+        # fit a socket's (under /tmp when the job's folder is too deep), bound in the kernel's sandbox.
+        sockets = socket_folder("sockets")
+        holder = replayer = None
         try:
-            outcome = execute_notebook(run, workdir=work, runtime=runtime, timeout=timeout,
-                                       budget=budget, memory_bytes=memory, sandbox_spec=spec)
+            if sandbox:
+                spec = SandboxSpec(writable=[work, runtime, sockets], workdir=work, hidden=hidden)
+            replayer = Replayer(plans, sockets, job=job, work=work, hidden=hidden, sandbox=sandbox,
+                                memory=memory, timeout=timeout, seed=seed)
+            run = inject_snapshots(nb, plans, replayer.socket_path, wait=timeout)
+            holder, spawner = submission_spawner(spec, memory)
+            outcome = execute_notebook(run, workdir=work, runtime=runtime, timeout=timeout, budget=budget,
+                                       memory_bytes=memory, sandbox_spec=spec, spawner=spawner, sockets=sockets)
             snapshot_errors = remove_snapshots(run)
             nb = run
             reasons = replayer.finish(nb, snapshot_errors, result)
         finally:
-            replayer.close()
+            if replayer is not None:
+                replayer.close()
+            if holder is not None:
+                holder.close()
+            remove_tempdir(sockets)
         result.status, result.reason, result.execute_seconds = outcome.status, outcome.reason, outcome.seconds
         nb, resources = LimitOutput().preprocess(nb, resources)
         scores = _score(nb, resources)
@@ -293,7 +303,7 @@ def grade_submission(kit: LabKit, submission: str | os.PathLike, student: str, o
         return result
     finally:
         result.seconds = round(time.perf_counter() - start, 2)
-        shutil.rmtree(job, ignore_errors=True)
+        remove_tempdir(job)
         if adopting:
             # The caller's process is left as it was: orphans it adopted are reaped, and it
             # stops adopting (a test run or a notebook that called us keeps its own children).

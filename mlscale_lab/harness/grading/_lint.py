@@ -14,38 +14,23 @@ import ast
 import os
 from pathlib import Path
 
-#: Calls and names a test cell must not use: they write to stderr.
-
-
-def _python(source: str) -> str:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(source)
-
-
-def _dotted(node) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else node.attr
-    return ""
+from mlscale_lab.harness.grading._source import dotted_name, python_source
 
 
 def stderr_writes(source: str) -> list[str]:
     """What in a code cell writes to stderr: ``print(file=sys.stderr)``, ``warnings.warn``..."""
     try:
-        tree = ast.parse(_python(source))
+        tree = ast.parse(python_source(source))
     except SyntaxError as exc:
         return [f"does not parse: {exc.msg} (line {exc.lineno})"]
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute | ast.Name):
-            name = _dotted(node)
+            name = dotted_name(node)
             if name == "sys.stderr" or name.startswith("sys.stderr."):
                 found.append(f"uses sys.stderr (line {node.lineno})")
         if isinstance(node, ast.Call):
-            name = _dotted(node.func)
+            name = dotted_name(node.func)
             head = name.split(".")[0]
             if name == "warnings.warn" or name == "warn":
                 found.append(f"calls {name}() (line {node.lineno}): a warning goes to stderr")

@@ -1,63 +1,45 @@
-"""Grade in a pristine context: the tests' verdicts come from a process the submission never ran in.
+"""Grade in a pristine context: the tests' verdicts come from a process the submission never runs in.
 
 The submission's notebook still runs top to bottom in its own sandboxed kernel (that gives the
-learner's outputs for feedback and the names the tests read). Before each test cell the grader
-adds one cell of its own that copies out the values that test reads (``cloudpickle``, names
-computed here from the lab's source, never from the submission) with a fresh nonce. After the
-kernel is gone, :mod:`._replay` runs each test cell in a fresh process in the same sandbox:
-builtins and libraries imported clean, the lab's own imports bound afresh, the answer values
-loaded, the lab's test code (plus course-private tests) executed. Its verdict, read over the
-grader's own channel and matched against the nonce, decides the score; the test cell's output
-in the notebook is replaced by the replay's.
+learner's outputs for feedback, and holds the learner's values). Before each test cell the
+grader adds one cell of its own that connects to the grader and serves that test
+(:mod:`._serve`); the grader hands the connection to :mod:`._replay`, which runs the test cell
+in a fresh process in a sandbox of its own: builtins and libraries imported clean, the lab's
+own imports bound afresh, the values the test reads (names computed here from the lab's
+source, never from the submission) fetched as plain data, learner functions and objects as
+proxies whose every call runs back in the kernel and answers in plain data (:mod:`._codec`,
+:mod:`._proxy`), the lab's test code (plus course-private tests) executed. Its verdict, read
+over the grader's own channel and matched against a nonce the kernel never sees, decides the
+score; the test cell's output in the notebook is replaced by the replay's.
 
-So an answer cell that installs an input transformer, wraps ``do_execute``, shadows a builtin,
-patches ``np.isclose`` or edits ``sys.modules`` changes nothing where the tests run; if it stops
-the grader's own cell from running, that test scores 0 and the submission is flagged.
+So nothing the submission does, at the top level or inside an answer a test calls, runs in the
+test's process: a shadowed builtin, a patched ``np.isclose``, a thread, a signal handler or a
+function that climbs the call stack act on the kernel only, and what comes back is data. If
+the submission stops the grader's own cell from running, that test scores 0 and it is flagged.
 """
 
 from __future__ import annotations
 
 import ast
-import json
+import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlscale_lab.harness.grading._scan import LabNames, free_names, parse_cell, top_level_bindings
+from mlscale_lab._core.environment import GRADING_SEED_ENV, HEADLESS_ENV
+from mlscale_lab.harness.grading._scan import LabNames, free_names, top_level_bindings
+from mlscale_lab.harness.grading._source import parse_cell, python_source
 
 SNAPSHOT_ID = "mlscale-snapshot-"
-#: Runs inside the submission's kernel, in a dict of its own (nothing added to the learner's
-#: namespace). Values go to a pickle only the replay loads; a JSON note says what could not be
-#: pickled, so the grader never unpickles anything the submission produced.
-_SNAPSHOT_CODE = '''
-import json, linecache, cloudpickle
-vals = {n: ns[n] for n in names if n in ns}
-# The sources of the notebook's cells, so inspect.getsource works on answers in the replay.
-lines = {k: v for k, v in list(linecache.cache.items()) if "ipykernel_" in k or k.startswith("<ipython-input")}
-errors = {}
-try:
-    blob = cloudpickle.dumps({"values": vals, "lines": lines})
-except Exception:
-    kept = {}
-    for n, v in vals.items():
-        try:
-            cloudpickle.dumps(v)
-            kept[n] = v
-        except Exception as exc:
-            errors[n] = (type(exc).__name__ + ": " + str(exc))[:200]
-    blob = cloudpickle.dumps({"values": kept, "lines": lines})
-with open(path + ".pkl", "wb") as fh:
-    fh.write(blob)
-with open(path + ".json", "w") as fh:
-    json.dump({"nonce": nonce, "errors": errors}, fh)
-import os, time
-end = time.monotonic() + wait
-while not os.path.exists(path + ".go") and time.monotonic() < end:
-    time.sleep(0.005)
-'''
+#: The grader's cell before each test cell: it runs inside the submission's kernel, in a dict of
+#: its own (nothing added to the learner's namespace), and serves that test's process (:mod:`._serve`)
+#: until the test is done, so the test sees the files the notebook had written at that point.
+_SERVE_CODE = ("from mlscale_lab.harness.grading._serve import serve_test\n"
+               "serve_test(ns, path, ticket, wait)\n")
 
 
 @dataclass
@@ -68,7 +50,8 @@ class TestPlan:
     source: str  # the lab's test code, course-private tests appended
     names: list[str]  # what the submission's kernel copies out before the test
     pinned: dict[str, list]  # the lab's own imports the test reads, bound afresh
-    nonce: str = field(default_factory=lambda: secrets.token_hex(16))
+    nonce: str = field(default_factory=lambda: secrets.token_hex(16))  # never leaves the grader and the replay
+    ticket: str = field(default_factory=lambda: secrets.token_hex(16))  # names the test to the kernel's side
     private_from: int | None = None  # first line of the private tests, 1-based
 
 
@@ -101,6 +84,22 @@ def lab_imports(source_nb) -> dict[str, list]:
     return {k: v for k, v in pinned.items() if k not in rebound}
 
 
+def lab_modules(source_nb) -> tuple[set[str], set[str]]:
+    """The modules a lab's cells import: ``(in its own and answer cells, in its test cells)``:
+    what its kernel and its tests' processes can import ahead (:mod:`._zygote`)."""
+    cells, tests = set(), set()
+    for cell in source_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = parse_cell(cell.source)
+        for node in ast.walk(tree) if tree is not None else ():
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            meta = cell.metadata.get("nbgrader", {})
+            (tests if meta.get("grade") and not meta.get("solution") else cells).update(names)
+    return cells, tests
+
+
 def plan_tests(nb, names: LabNames, pinned: dict[str, list], private: dict[str, str]) -> dict[int, TestPlan]:
     """The replay plan of every autograded test cell of the restored notebook, by cell index."""
     import builtins
@@ -119,25 +118,21 @@ def plan_tests(nb, names: LabNames, pinned: dict[str, list], private: dict[str, 
         reads = free_names(tree) if tree is not None else set()
         pins = {n: pinned[n] for n in sorted(reads & set(pinned))}
         ship = sorted(n for n in reads - set(pins) if not hasattr(builtins, n))
-        from mlscale_lab.harness.grading._scan import python_source
-
         plans[i] = TestPlan(gid, python_source(source), ship, pins, private_from=start)
     return plans
 
 
-def inject_snapshots(nb, plans: dict[int, TestPlan], snap_dir: Path, wait: float):
-    """A copy of ``nb`` with the grader's snapshot cell before each planned test cell; each
-    waits up to ``wait`` seconds for the replay of its test (so files are as the test expects)."""
+def inject_snapshots(nb, plans: dict[int, TestPlan], socket_path: Path, wait: float):
+    """A copy of ``nb`` with the grader's serving cell before each planned test cell; each
+    serves its test's process for up to ``wait`` seconds (at ``socket_path``, the grader's)."""
     import copy
 
     from nbformat.v4 import new_code_cell
 
     run = copy.deepcopy(nb)
     for i in sorted(plans, reverse=True):
-        plan = plans[i]
-        args = {"names": plan.names, "path": str(snap_dir / plan.grade_id), "nonce": plan.nonce,
-                "wait": wait}
-        cell = new_code_cell(f"exec({_SNAPSHOT_CODE!r}, {{'ns': globals(), **{args!r}}})")
+        args = {"path": str(socket_path), "ticket": plans[i].ticket, "wait": wait}
+        cell = new_code_cell(f"exec({_SERVE_CODE!r}, {{'ns': globals(), **{args!r}}})")
         cell.id = SNAPSHOT_ID + str(i)
         run.cells.insert(i, cell)
     return run
@@ -158,22 +153,7 @@ def remove_snapshots(run) -> dict[str, str]:
     return failed
 
 
-def read_snapshot_note(snap_dir: Path, plan: TestPlan) -> dict | None:
-    """The snapshot's JSON note if the grader's cell really wrote it (nonce matches)."""
-    note = snap_dir / f"{plan.grade_id}.json"
-    pkl = snap_dir / f"{plan.grade_id}.pkl"
-    try:
-        if note.stat().st_size > 1_000_000 or not pkl.is_file():
-            return None
-        data = json.loads(note.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("nonce") != plan.nonce or not isinstance(data.get("errors"), dict):
-        return None
-    return data
-
-
-def replay_cmd(job: Path, results: Path, memory_bytes: int | None) -> list[str]:
+def replay_cmd(control_fd: int, memory_bytes: int | None) -> list[str]:
     """The replay driver's command line, its memory capped as the kernel's is (where the
     platform can cap it: :func:`mlscale_lab.harness.confine.launch_prefix`, the one place that
     knows how), and no core dumps."""
@@ -183,64 +163,97 @@ def replay_cmd(job: Path, results: Path, memory_bytes: int | None) -> list[str]:
     capped = memory_bytes if memory_bytes is not None and can_cap_address_space() else None
     driver = str(Path(__file__).with_name("_replay.py"))
     return [*launch_prefix(as_bytes=capped, core_dumps=False),
-            python_executable(), "-s", "-P", driver, str(job), str(results)]
+            python_executable(), "-s", "-P", driver, str(control_fd)]
 
 
 class ReplayServer:
-    """The replay driver (:mod:`._replay`) in its own sandboxed process, running tests on request."""
+    """The replay driver (:mod:`._replay`) in its own sandboxed process, running tests on request.
 
-    def __init__(self, tests: list[dict], *, job_dir: Path, workdir: Path, env: dict,
-                 sandbox_prefix: list[str], memory_bytes, timeout: float, seed, watch, preload) -> None:
-        self.job_dir, self.timeout = job_dir, timeout
-        (job_dir / "job.json").write_text(json.dumps({
-            "tests": tests, "seed": seed, "timeout": timeout, "watch": sorted(watch),
-            "preload": sorted(preload)}))
-        self._log = open(job_dir / "replay.log", "wb")  # noqa: SIM115 (closed in close())
-        self.proc = subprocess.Popen(
-            [*sandbox_prefix, *replay_cmd(job_dir / "job.json", job_dir / "results.json", memory_bytes)],
-            cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            start_new_session=True)
+    It gets the job over a Unix socket (the tests never touch a disk), then, for each test, the
+    channel to the submission's kernel; its verdicts come back on the same socket.
+    """
 
-    def run(self, index: int) -> bool:
-        """Run test ``index``; False if the driver did not answer in time (then it is stopped)."""
-        import select
+    def __init__(self, tests: list[dict], *, workdir: Path, env: dict, sandbox_prefix: list[str],
+                 memory_bytes, timeout: float, seed, watch, preload, log: Path, holder=None,
+                 forked: bool = False) -> None:
+        from mlscale_lab.harness.confine import can_cap_address_space
+        from mlscale_lab.harness.grading._forks import start_process
+
+        self.timeout = timeout
+        self._results: dict = {}
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._log = open(log, "wb")  # noqa: SIM115 (closed in close())
+
+        def fresh():
+            return subprocess.Popen(
+                [*sandbox_prefix, *replay_cmd(theirs.fileno(), memory_bytes)], cwd=workdir, env=env,
+                stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=(theirs.fileno(),),
+                start_new_session=True)
+
+        capped = memory_bytes if memory_bytes is not None and can_cap_address_space() else None
+        try:
+            with open(os.devnull, "rb") as null:
+                self.proc = start_process("replay", {"cwd": str(os.path.realpath(workdir)), "env": env,
+                                                     "as_bytes": capped},
+                                          [null.fileno(), self._log.fileno(), self._log.fileno(), theirs.fileno()],
+                                          fresh, holder) if forked else fresh()
+        finally:
+            theirs.close()
+        self._tell(["job", {"tests": tests, "seed": seed, "timeout": timeout, "watch": sorted(watch),
+                            "preload": sorted(preload)}])
+        self.ready = self._wait(lambda m: m == ["ready"], timeout + 60) is not None
+
+    def _tell(self, message, fds=()) -> bool:
+        from mlscale_lab.harness.grading._codec import send_frame
 
         try:
-            self.proc.stdin.write(f"{index}\n".encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+            socket.send_fds(self.control, [b"m"], list(fds))
+            send_frame(self.control, message)
+            return True
+        except OSError:
             return False
-        deadline = time.monotonic() + self.timeout + 30  # the driver kills a test at timeout
-        line = b""
-        fd = self.proc.stdout.fileno()
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self.close()
-                return False
-            chunk = os.read(fd, 64)
-            if not chunk:
-                return False
-            line += chunk
+
+    def _wait(self, match, seconds: float):
+        from mlscale_lab.harness.grading._codec import recv_frame
+
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self.control.settimeout(left)
+            try:
+                message, _ = recv_frame(self.control)
+            except (OSError, ValueError, EOFError):
+                return None
+            if match(message):
+                return message
+        return None
+
+    def run(self, index: int, channel: socket.socket) -> bool:
+        """Run test ``index`` against ``channel`` (the kernel's side of it); False if the driver
+        did not answer in time (then it is stopped)."""
+        if not self.ready or not self._tell(["run", index], [channel.fileno()]):
+            return False
+        message = self._wait(lambda m: m[0] == "result" and m[1] == index, self.timeout + 30)
+        if message is None:  # the driver kills a test at its timeout: it is wedged or gone
+            self.close()
+            return False
+        self._results[index] = message[2]
         return True
 
     def results(self) -> dict:
-        """The driver's results by grade_id ({} if it wrote none)."""
-        try:
-            return json.loads((self.job_dir / "results.json").read_text())
-        except (OSError, ValueError):
-            return {}
+        """The driver's results by test index."""
+        return dict(self._results)
 
     def close(self) -> None:
         """End the driver and every process it started."""
-        from mlscale_lab.constraints import descendant_pids, kill_process_tree
+        from mlscale_lab._core.processes import descendant_pids, kill_process_tree
 
         inside = descendant_pids(self.proc.pid) if self.proc.poll() is None else []
+        with contextlib.suppress(OSError):
+            self.control.close()
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.close()
                 self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 pass
         if self.proc.poll() is None:
             kill_process_tree(self.proc.pid)
@@ -250,14 +263,16 @@ class ReplayServer:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
 
-def replay_env(workdir: Path, runtime: Path, seed) -> dict:
-    """The replay's environment: the basics, no grader secrets, the grading seed if any."""
+def replay_env(workdir: Path, private: Path, seed) -> dict:
+    """The replay's environment: the basics, its own ``HOME`` and settings folder (never one the
+    submission's kernel can write), no grader secrets, the grading seed if any."""
     env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ") if k in os.environ}
-    env.update({"HOME": str(workdir), "MPLCONFIGDIR": str(runtime / "matplotlib"), "MPLBACKEND": "Agg",
-                "PYTHONHASHSEED": "0", "MLSCALE_HEADLESS": "1"})
+    env.update({"HOME": str(private), "MPLCONFIGDIR": str(private / "matplotlib"), "MPLBACKEND": "Agg",
+                "PYTHONHASHSEED": "0", HEADLESS_ENV: "1"})
     if seed is not None:
-        env["MLSCALE_GRADING_SEED"] = str(seed)
+        env[GRADING_SEED_ENV] = str(seed)
     return env

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from mlscale_lab._core.tempdirs import owned_tempdir, temporary_folder
 
 #: nbgrader's generate_assignment pipeline minus IncludeHeaderFooter and InstantiateTests
 #: (the labs have neither headers nor autotest templates). ClearHiddenTests runs after
@@ -50,7 +51,7 @@ def new_gradebook(path: str | os.PathLike) -> str:
     from nbgrader.api import Gradebook
 
     if not _TEMPLATE_DB:
-        tmpl = Path(tempfile.mkdtemp(prefix="mlscale-gradebook-")) / "empty.db"
+        tmpl = owned_tempdir("gradebook") / "empty.db"  # removed when this process exits
         head = _alembic_head()
         original = nbgrader.api.get_alembic_version
         nbgrader.api.get_alembic_version = lambda: head
@@ -106,8 +107,8 @@ def generate_student_version(source, db_url: str | None = None, *, name: str | N
         nb = copy.deepcopy(source)
         if not name:
             raise ValueError("generate_student_version(name=None): name the assignment for a notebook object")
-    with tempfile.TemporaryDirectory(prefix="mlscale-release-") as tmp:
-        url = db_url or new_gradebook(Path(tmp) / "gradebook.db")
+    with temporary_folder("release") as tmp:
+        url = db_url or new_gradebook(tmp / "gradebook.db")
         with Gradebook(url) as gb:
             gb.update_or_create_assignment(name)
         resources = {"nbgrader": {"notebook": name, "assignment": name, "db_url": url}}

@@ -7,13 +7,12 @@ each result as it arrives.
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from mlscale_lab._core.tempdirs import owned_tempdir, temporary_folder
 
 #: Labs prepared in this process (gradebook template, lab names), by content digest.
 _KITS: dict[str, object] = {}
@@ -28,8 +27,7 @@ def _kit(lab_name: str, lab_bytes: bytes, private: dict):
     digest = hashlib.sha256(lab_name.encode() + b"\0" + lab_bytes + repr(sorted(private.items())).encode()).hexdigest()
     if digest not in _KITS:
         if not _KIT_DIRS:
-            _KIT_DIRS.append(Path(tempfile.mkdtemp(prefix="mlscale-grade-")))
-            atexit.register(shutil.rmtree, _KIT_DIRS[0], True)
+            _KIT_DIRS.append(owned_tempdir("grade"))  # removed when this process exits
         where = _KIT_DIRS[0] / digest[:16]
         (where / "labs").mkdir(parents=True, exist_ok=True)
         src = where / "labs" / f"{lab_name}.ipynb"
@@ -43,18 +41,16 @@ def grade_payload(payload: dict) -> tuple[dict, str | None]:
     from mlscale_lab.harness.grading._grade import grade_submission
 
     kit = _kit(payload["lab_name"], payload["lab_bytes"], payload["private"])
-    tmp = Path(tempfile.mkdtemp(prefix="mlscale-payload-"))
-    try:
+    with temporary_folder("payload") as tmp:
         sub = tmp / "in" / payload["filename"]
         sub.parent.mkdir()
         sub.write_bytes(payload["sub_bytes"])
-        result = grade_submission(kit, sub, payload["student"], tmp / "out", **payload["kw"])
+        kw = {k: v for k, v in payload["kw"].items() if k != "grace"}
+        result = grade_submission(kit, sub, payload["student"], tmp / "out", **kw)
         html = None
         if result.feedback:
             html = Path(result.feedback).read_text(encoding="utf-8")
         return result.as_dict(), html
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _payload(job: dict, private: dict, kw: dict) -> dict:
@@ -95,7 +91,9 @@ def run_jobs(pending: list[dict], private: dict, kw: dict, store, *, workers: in
 
     try:
         if scheduler:
-            _on_dask(pending, private, kw, scheduler, done)
+            from mlscale_lab.harness.grading._cluster import on_dask
+
+            on_dask([(job, _payload(job, private, kw)) for job in pending], scheduler, done)
         else:
             _on_processes(pending, private, kw, workers, done)
     finally:
@@ -106,23 +104,45 @@ def run_jobs(pending: list[dict], private: dict, kw: dict, store, *, workers: in
 #: Seconds a grading worker may run past the submission's budget (its kernel's start, the
 #: replays, the feedback page) before the grader kills it and every process it started.
 WORKER_GRACE = 120.0
+#: Seconds to wait for a Dask scheduler (``--scheduler``) to answer before giving up.
+SCHEDULER_TIMEOUT = 30.0
 
 
-def _worker(conn) -> None:
+def worker_main(conn, own_zygotes: bool = False) -> None:
     """A grading worker: grade each payload the grader sends, send back the outcome; stop on None.
 
     It stays warm between submissions (imports, templates); it never runs a submission's code
-    itself (kernels and replays are processes of their own)."""
+    itself (kernels and replays are processes of their own). With ``own_zygotes`` (a Dask
+    worker's grading process) it starts zygotes of its own and dies with its parent."""
+    if own_zygotes:
+        _die_with_parent()
     while True:
         payload = conn.recv()
         if payload is None:
             break
+        if own_zygotes:  # prepared before the submission's deadline starts, as a local run's are
+            from mlscale_lab.harness.grading._forks import current
+
+            kit = _kit(payload["lab_name"], payload["lab_bytes"], payload["private"])
+            if current() is None:
+                start_zygotes([kit.source])
+                current().wait_ready()
+            conn.send(("started", None))
         try:
             outcome = ("ok", grade_payload(payload))
         except BaseException as exc:  # noqa: BLE001 (reported to the grader, never lost)
             outcome = ("error", f"{type(exc).__name__}: {exc}"[:500])
         conn.send(outcome)
     conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent ends (a Dask worker that is killed)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _failed(job: dict, reason: str) -> tuple[dict, None]:
@@ -146,16 +166,17 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
     import multiprocessing
     from multiprocessing.connection import wait
 
-    from mlscale_lab.constraints import kill_process_tree
+    from mlscale_lab._core.processes import kill_process_tree
     from mlscale_lab.harness.grading._feedback import exporter
 
-    # Workers fork from this process after it has prepared every lab and built the feedback
-    # exporter: they start warm.
+    # The zygotes start first (their imports overlap the preparation below); workers fork from
+    # this process after it has prepared every lab and built the feedback exporter: warm.
+    start_zygotes([job["lab"] for job in pending])
     for job in pending:
         _kit(job["lab"].stem, job["lab"].read_bytes(), private.get(job["lab"].stem, {}))
     exporter()
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    grace = WORKER_GRACE
+    grace = kw.get("grace", WORKER_GRACE)
     limit = kw["budget"] + grace
     queue = list(pending)
     idle: list = []  # (process, connection) of workers waiting for a submission
@@ -163,7 +184,7 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
 
     def start_worker():
         conn, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(theirs,), daemon=True)
+        proc = ctx.Process(target=worker_main, args=(theirs,), daemon=True)
         proc.start()
         theirs.close()
         idle.append((proc, conn))
@@ -212,9 +233,7 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
             now = time.monotonic()
             for conn in [c for c, (_, _, deadline) in busy.items() if now >= deadline]:
                 proc, job, _ = busy.pop(conn)
-                retire(proc, conn, job, f"not done within {limit:g} s (the {kw['budget']:g} s budget and "
-                       f"{grace:g} s for the grader); every process it started was killed. Grade it "
-                       "again (only it is regraded)")
+                retire(proc, conn, job, overdue(kw["budget"], grace))
     finally:
         for _proc, conn in idle:
             try:
@@ -225,22 +244,27 @@ def _on_processes(pending, private, kw, workers: int, done) -> None:
             end_worker(proc, conn, patience=10)
         for conn, (proc, _, _) in busy.items():
             end_worker(proc, conn)
+        from mlscale_lab.harness.grading._forks import stop
+
+        stop()
 
 
-def _on_dask(pending, private, kw, address: str, done) -> None:
-    from distributed import Client, as_completed
+def overdue(budget: float, grace: float) -> str:
+    """The reason of a submission whose grading worker was killed past its deadline."""
+    return (f"not done within {budget + grace:g} s (the {budget:g} s budget and {grace:g} s for the grader); "
+            "every process it started was killed. Grade it again (only it is regraded)")
 
-    try:
-        client = Client(address, timeout=30)
-    except OSError as exc:
-        raise ConnectionError(f"grade_submissions(scheduler={address!r}): no Dask scheduler answered "
-                              f"there within 30 s ({exc}); start one with `dask scheduler` and workers "
-                              "with `dask worker ADDRESS`") from None
-    with client:
-        futures = {}
-        for job in pending:
-            fut = client.submit(grade_payload, _payload(job, private, kw), pure=False,
-                                key=f"grade-{job['student']}-{job['lab'].stem}-{job['key'][:12]}")
-            futures[fut] = job
-        for fut in as_completed(list(futures)):
-            done(futures[fut], fut.result())
+
+def start_zygotes(labs) -> None:
+    """Start this process's kernel and replay zygotes, preloaded with what ``labs`` import."""
+    import nbformat
+
+    from mlscale_lab.harness.grading._forks import start
+    from mlscale_lab.harness.grading._pristine import lab_modules
+
+    kernel, replay = {"numpy"}, {"numpy"}
+    for lab in {Path(p) for p in labs}:
+        cells, tests = lab_modules(nbformat.read(str(lab), as_version=4))
+        kernel |= cells
+        replay |= cells | tests
+    start(sorted(kernel), sorted(replay))

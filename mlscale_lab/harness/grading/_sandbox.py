@@ -120,7 +120,8 @@ class SandboxSpec:
 
         bubblewrap is started with SIGINT ignored: interrupting a cell over its timeout signals
         the kernel's whole process group, and bwrap dying of it would take the kernel along
-        (the kernel restores its own SIGINT handler, see :func:`limited_kernel_cmd`).
+        (the launch prefix restores SIGINT's default action before the kernel starts:
+        ``launch_prefix(default_sigint=True)``).
         """
         hidden = [Path(os.path.realpath(h)) for h in self.hidden]
         # No --new-session: jupyter_client already starts the kernel in its own session (no
@@ -175,25 +176,3 @@ class SandboxSpec:
         args += ["--chdir", os.path.realpath(self.workdir), "--setenv", "HOME", os.path.realpath(self.workdir)]
         return [*args, "--"]
 
-
-def limited_kernel_cmd(connection_file: str, memory_bytes: int | None, sandboxed: bool = True) -> list[str]:
-    """The ipykernel command line, with the address-space cap set before the kernel starts.
-
-    ``RLIMIT_AS`` is inherited by every process the kernel starts (Dask workers, joblib
-    processes), each capped on its own. Core dumps are disabled so a crash leaves no file.
-    """
-    limit = "None" if memory_bytes is None else str(int(memory_bytes))
-    code = (
-        "import os, resource, runpy, signal, sys\n"
-        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        + ("os.environ.pop('JPY_PARENT_PID', None)\n" if sandboxed else "")
-        + (
-            f"m = {limit}\n"
-            "if m is not None:\n"
-            "    resource.setrlimit(resource.RLIMIT_AS, (m, m))\n"
-            "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-            "sys.argv = ['ipykernel_launcher', '-f', sys.argv[1], '--HistoryManager.hist_file=:memory:']\n"
-            "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)\n"
-        )
-    )
-    return [python_executable(), "-c", code, connection_file]

@@ -1,9 +1,10 @@
 """The static scan: the second line of defence, reading what a submission's own code does.
 
 The first line is the pristine replay (:mod:`._pristine`): tests run in a fresh process that
-the submission's top-level code never touched. Code *inside* an answer function still runs
-there when a test calls it, so this scan reads every cell the learner wrote (answer cells,
-added cells, edited lab cells) and names what a fair answer never needs: rebinding a builtin or
+no code of the submission ever runs in (a test's calls into it run back in its kernel and
+answer in plain data). This scan is what the instructor reads beside the grades: it reads
+every cell the learner wrote (answer cells, added cells, edited lab cells) and names what a
+fair answer never needs: rebinding a builtin or
 a name the tests read, reaching the IPython shell or the kernel, patching a library, editing
 ``sys.modules``, reading frames, loading ``ctypes``, customising pickling, running code built
 at run time. Each finding is a plain sentence that ends up in the submission's ``flagged``
@@ -15,6 +16,8 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass, field
+
+from mlscale_lab.harness.grading._source import dotted_name, parse_cell
 
 _BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("__")) - {
     # Rebinding these changes nothing a test relies on.
@@ -74,21 +77,6 @@ class LabNames:
     test_reads: set[str] = field(default_factory=set)  # names any test cell reads
 
 
-def python_source(source: str) -> str:
-    """A cell's source as plain Python (IPython magics and ``!`` turned into calls)."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(source)
-
-
-def parse_cell(source: str) -> ast.Module | None:
-    """A cell's syntax tree, or None if it is not valid Python."""
-    try:
-        return ast.parse(python_source(source))
-    except (SyntaxError, ValueError):
-        return None
-
-
 def top_level_bindings(tree: ast.Module) -> set[str]:
     """Names a cell binds in the notebook's namespace (not inside functions or classes)."""
     names: set[str] = set()
@@ -127,16 +115,6 @@ def _root(node) -> str | None:
     while isinstance(node, ast.Attribute | ast.Subscript):
         node = node.value
     return node.id if isinstance(node, ast.Name) else None
-
-
-def _dotted(node) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _magic_call(node: ast.Call) -> bool:
@@ -194,7 +172,7 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
                 if m in _DANGEROUS_MODULES or m.split(".")[0] in _DANGEROUS_MODULES:
                     found.append(f"imports `{m}`")
         elif (isinstance(node, ast.Attribute) and node.attr in _OS_PROCESS_CALLS
-              and _dotted(node.value) in ({"os"} | {m for m in modules if _is_os_alias(tree, m)})):
+              and dotted_name(node.value) in ({"os"} | {m for m in modules if _is_os_alias(tree, m)})):
             found.append(f"uses `os.{node.attr}` (processes or raw file descriptors: a fair answer "
                          "never needs them)")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and any(
@@ -208,7 +186,7 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
             if node.func.id in ("setattr", "delattr"):
                 root = _root(target) if target is not None else None
                 if root is None or root in modules or root in protected or root in _BUILTIN_NAMES:
-                    found.append(f"calls `{node.func.id}` on `{_dotted(target) or 'an object'}`")
+                    found.append(f"calls `{node.func.id}` on `{dotted_name(target) or 'an object'}`")
             else:
                 found.append(f"calls `{node.func.id}()` (code or namespaces the scan cannot read)")
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _PICKLE_HOOKS:
@@ -216,7 +194,7 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
         elif _constant_dunder(node):
             found.append(f"defines `{_constant_dunder(node)}` returning a constant (an answer that "
                          "compares equal to anything)")
-        elif isinstance(node, ast.Attribute) and node.attr == "modules" and _dotted(node) == "sys.modules":
+        elif isinstance(node, ast.Attribute) and node.attr == "modules" and dotted_name(node) == "sys.modules":
             found.append("touches `sys.modules`")
         elif isinstance(node, ast.Attribute) and node.attr == "__dict__":
             found.append("reaches an object's `__dict__`")
@@ -226,7 +204,7 @@ def scan_cell(source: str, lab: LabNames) -> list[str]:
                 for sub in ast.walk(t):
                     if not isinstance(sub, ast.Attribute | ast.Subscript):
                         continue
-                    path, root = _dotted(sub if isinstance(sub, ast.Attribute) else sub.value), _root(sub)
+                    path, root = dotted_name(sub if isinstance(sub, ast.Attribute) else sub.value), _root(sub)
                     if any(path == p or path.startswith(p + ".") for p in _ALLOWED_PATCH_PREFIXES):
                         continue
                     if isinstance(sub, ast.Attribute) and sub.attr.startswith("__") and sub.attr.endswith("__"):

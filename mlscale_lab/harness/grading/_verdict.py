@@ -6,16 +6,15 @@ test ran) become a ``GradingCheck`` error worth 0 points plus a flag naming what
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from pathlib import Path
 
 from mlscale_lab.harness.grading._feedback import HIDDEN_FAILURE, hidden_line_numbers
-from mlscale_lab.harness.grading._pristine import (
-    SNAPSHOT_ID,
-    ReplayServer,
-    read_snapshot_note,
-    replay_env,
-)
+from mlscale_lab.harness.grading._forks import current as current_zygotes
+from mlscale_lab.harness.grading._holder import HolderError, SandboxHolder
+from mlscale_lab.harness.grading._pristine import SNAPSHOT_ID, ReplayServer, replay_env
 from mlscale_lab.harness.grading._sandbox import SandboxSpec, find_bwrap
 
 
@@ -31,104 +30,126 @@ def cell_reason(cell) -> str:
 
 
 class Replayer:
-    """Runs each test in the replay as soon as the submission's kernel has copied out its values.
+    """Runs each test in the replay as soon as the submission's kernel has reached it.
 
-    Start it before the notebook runs; a thread watches for the grader's snapshot notes, asks
-    the replay driver to run that test and then lets the kernel go on (``<test>.go``), so the
-    test sees the files the notebook had written at that point. :meth:`finish` stops it and
-    puts the verdicts into the test cells.
+    Start it before the notebook runs: it listens on a Unix socket in ``sockets`` (the folder
+    of the kernel's own sockets, short enough for a socket's path and bound in its sandbox). The grader's cell before each test connects and names its test; the grader hands
+    that connection to the replay driver, which runs the test in a fresh process whose calls
+    into the learner's code travel over it, while the kernel waits in that cell (so the test
+    sees the files the notebook had written). :meth:`finish` stops it and puts the verdicts
+    into the test cells.
     """
 
-    def __init__(self, plans: dict, snaps: Path, *, job: Path, work: Path, runtime: Path, hidden,
+    def __init__(self, plans: dict, sockets: Path, *, job: Path, work: Path, hidden,
                  sandbox: bool, memory, timeout: float, seed) -> None:
-        self.plans, self.snaps = plans, snaps
+        self.plans = plans
         self.order = sorted(plans)
-        self.tests = [{"grade_id": plans[i].grade_id, "source": plans[i].source,
-                       "filename": f"<test {plans[i].grade_id}>",
-                       "snapshot": str(snaps / f"{plans[i].grade_id}.pkl"), "pinned": plans[i].pinned,
+        self.socket_path = Path(sockets) / "grader.sock"
+        self.tests = [{"grade_id": plans[i].grade_id, "source": plans[i].source, "names": plans[i].names,
+                       "filename": f"<test {plans[i].grade_id}>", "pinned": plans[i].pinned,
                        "nonce": plans[i].nonce} for i in self.order]
         self.notes: dict[int, dict] = {}
         self.server = None
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.socket_path))
+        self._listener.listen(4)
+        self._listener.settimeout(0.05)
+        self.holder = None
         if self.tests:
             prefix = []
+            private = job / "replay"
+            forked = current_zygotes() is not None
             if sandbox:
-                spec = SandboxSpec(writable=[work, runtime, job / "replay"], workdir=work,
-                                   hidden=[h for h in hidden if Path(h) != job / "replay"])
+                spec = SandboxSpec(writable=[work, private], workdir=work,
+                                   hidden=[h for h in hidden if Path(h) != private])
                 prefix = spec.bwrap_args(find_bwrap() or "bwrap")
+                if forked:
+                    try:
+                        self.holder = SandboxHolder(spec)
+                    except HolderError:
+                        forked = False
             pins = {spec[0] for t in self.tests for spec in t["pinned"].values()}
-            self.server = ReplayServer(self.tests, job_dir=job / "replay", workdir=work,
-                                       env=replay_env(work, runtime, seed), sandbox_prefix=prefix,
-                                       memory_bytes=memory, timeout=timeout, seed=seed,
-                                       watch={m.split(".")[0] for m in pins} | {"mlscale_lab"}, preload=pins)
+            self.server = ReplayServer(self.tests, workdir=work, env=replay_env(work, private, seed),
+                                       sandbox_prefix=prefix, memory_bytes=memory, timeout=timeout, seed=seed,
+                                       watch={m.split(".")[0] for m in pins} | {"mlscale_lab"},
+                                       preload=pins, log=private / "replay.log", holder=self.holder,
+                                       forked=forked)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
-    def _poll(self) -> None:
-        for k, i in enumerate(self.order):
-            if i in self.notes:
-                continue
-            note = read_snapshot_note(self.snaps, self.plans[i])
-            if note is None:
-                continue
-            self.notes[i] = note
-            if not note["errors"] and self.server is not None:
-                self.server.run(k)
-            (self.snaps / f"{self.plans[i].grade_id}.go").touch()
+    def _serve(self, conn: socket.socket) -> None:
+        """One connection from the kernel's side: which test it is, then that test's replay."""
+        from mlscale_lab.harness.grading._codec import recv_frame
+
+        with conn:
+            conn.settimeout(10)
+            try:
+                hello, _ = recv_frame(conn)
+            except (OSError, ValueError, EOFError):
+                return
+            by_ticket = {self.plans[i].ticket: k for k, i in enumerate(self.order)}
+            k = by_ticket.get(hello[1]) if isinstance(hello, list) and len(hello) == 2 else None
+            if k is None or self.order[k] in self.notes:
+                return
+            self.notes[self.order[k]] = {"connected": True}
+            conn.settimeout(None)
+            if self.server is not None:
+                self.server.run(k, conn)
 
     def _watch(self) -> None:
-        while not self._stop.wait(0.01):
-            self._poll()
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._serve(conn)
 
     def finish(self, nb, snapshot_errors: dict, result) -> dict[str, str]:
         """Stop, and put every verdict into its test cell; return the CSV reason by grade_id
         (hidden messages included: grades.csv is the instructor's)."""
         self._stop.set()
+        self._thread.join(timeout=1.0)
+        if self._thread.is_alive() and self.server is not None:
+            # A test still running when the kernel is gone (killed past the budget): it has nobody
+            # to ask; it ends with the driver rather than at its own timeout.
+            self.server.close()
         self._thread.join()
-        self._poll()
+        self._listener.close()
         results = {}
         if self.server is not None:
-            results = self.server.results()
-            self.server.close()
+            results = {self.tests[k]["grade_id"]: r for k, r in self.server.results().items()}
+        self.close()
         reasons = {}
         for i, plan in self.plans.items():
             cell = nb.cells[i]
             if any(o.output_type == "error" and o.ename == "NotRun" for o in cell.outputs):
                 continue  # the kernel never got there: nbgrader scores the NotRun error 0
-            note = self.notes.get(i)
-            if note is None:
-                why = snapshot_errors.get(SNAPSHOT_ID + str(i), "it left no snapshot")
+            if i not in self.notes:
+                why = snapshot_errors.get(SNAPSHOT_ID + str(i), "it never reached the grader")
                 result.flags.append(f"{plan.grade_id}: the grader's own cell before this test did not run "
                                     f"as written ({why}): the submission changed how its kernel runs code")
-                _set_outputs(cell, "", _error_output("GradingCheck", "the grader could not copy your answers "
-                                                     "out of your kernel: something in the notebook changed "
+                _set_outputs(cell, "", _error_output("GradingCheck", "the grader could not reach your answers "
+                                                     "in your kernel: something in the notebook changed "
                                                      "how cells run", []))
-                reasons[plan.grade_id] = "0 points: the grader's snapshot before this test did not run"
-            elif note["errors"]:
-                # A value that cannot leave the kernel: the kernel's verdict, unless flagged.
-                names = ", ".join(f"`{n}` ({e})" for n, e in sorted(note["errors"].items()))[:300]
-                why = f"checked in the submission's kernel: {names} cannot be copied to a fresh process"
-                reasons[plan.grade_id] = (i, why)
+                reasons[plan.grade_id] = "0 points: the grader's cell before this test did not run"
             else:
                 reasons[plan.grade_id] = _apply_verdict(cell, plan, results.get(plan.grade_id), result)
-        for i, plan in self.plans.items():
-            entry = reasons.get(plan.grade_id)
-            if not isinstance(entry, tuple):
-                continue
-            if result.flags:
-                _set_outputs(nb.cells[i], "", _error_output(
-                    "GradingCheck", "this test could not be run away from your notebook's code, "
-                    "and that code was flagged (see the grading note)", []))
-                reasons[plan.grade_id] = f"0 points: {entry[1]}, and the submission is flagged"
-            else:
-                reasons[plan.grade_id] = f"{cell_reason(nb.cells[i])} ({entry[1]})"
         return reasons
 
     def close(self) -> None:
-        """Stop everything (after an error of the grader)."""
+        """Stop everything: the driver, its sandbox, the grader's socket (also after an error)."""
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
         if self.server is not None:
             self.server.close()
+            self.server = None
+        if self.holder is not None:
+            self.holder.close()
+            self.holder = None
 
 
 def _apply_verdict(cell, plan, res, result: object) -> str:

@@ -9,9 +9,12 @@ and the requests that would have arrived during the stall are never sent or meas
 from the *actual* send hides exactly the slow period: coordinated omission (Gil Tene).
 
 Both run their own asyncio loop in a helper thread (a notebook's kernel already runs one), one
-TCP connection per request (so each request joins the server's accept queue, the queue its
-workers share), and both refuse anything but a running :class:`ModelServer` this process
-started on 127.0.0.1, with a bounded number of requests and duration.
+TCP connection per request (so each request joins the listening socket's accept queue), and
+both refuse anything but a running :class:`ModelServer` this process started on 127.0.0.1,
+with a bounded number of requests and duration. Each answer carries the worker's own service
+time (``LoadResult.service``), so occupancy never includes the client's work. ``cpus=`` pins the
+generator's thread to its own CPU (see ``_affinity``), and ``stall=(at, seconds)`` pauses every
+worker (SIGSTOP/SIGCONT through psutil, or the Windows equivalent) for a real stall.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlscale_lab.scaling.serving._affinity import pin_thread
+from mlscale_lab.scaling.serving._result import LoadResult, make_result, poisson_schedule
 from mlscale_lab.scaling.serving._server import HOST, ModelServer, live_servers
 from mlscale_lab.validation import check_int, check_number
 
@@ -33,112 +37,6 @@ MAX_REQUESTS = 20_000
 MAX_DURATION = 30.0
 MAX_RATE = 5_000.0
 MAX_USERS = 256
-
-
-@dataclass
-class LoadResult:
-    """What a load run measured, one entry per request, times in seconds from the run's start.
-
-    Attributes
-    ----------
-    kind : str
-        ``"open"`` or ``"closed"``.
-    scheduled : numpy.ndarray
-        When each request was meant to be sent (open loop: its Poisson arrival; closed loop: its
-        user's pace, or the actual send when the users have no pace).
-    sent, done : numpy.ndarray
-        When it was really sent, and when its answer was complete (NaN if it failed).
-    ok : numpy.ndarray of bool
-        Answered with HTTP 200.
-    user : numpy.ndarray of int
-        The closed-loop user that sent it (-1 in open loop).
-    target_rate : float or None
-        The rate asked for (requests per second).
-    """
-
-    kind: str
-    scheduled: np.ndarray
-    sent: np.ndarray
-    done: np.ndarray
-    ok: np.ndarray
-    user: np.ndarray
-    target_rate: float | None
-    pids: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def latency(self) -> np.ndarray:
-        """Seconds from the scheduled send to the answer: what a user waits (answered requests)."""
-        return (self.done - self.scheduled)[self.ok]
-
-    @property
-    def service_latency(self) -> np.ndarray:
-        """Seconds from the actual send to the answer: what a naive closed-loop tool reports."""
-        return (self.done - self.sent)[self.ok]
-
-    def percentile(self, q: float, *, from_schedule: bool | None = None) -> float:
-        """The ``q``-th percentile of latency in milliseconds.
-
-        ``from_schedule`` defaults to True for open loop, False for closed loop (what each kind of
-        tool reports); pass it to choose.
-        """
-        if from_schedule is None:
-            from_schedule = self.kind == "open"
-        lat = self.latency if from_schedule else self.service_latency
-        return float(np.percentile(lat, q) * 1000.0) if lat.size else float("nan")
-
-    @property
-    def p50(self) -> float:
-        """Median latency (ms), as this kind of generator reports it."""
-        return self.percentile(50)
-
-    @property
-    def p95(self) -> float:
-        """95th percentile latency (ms)."""
-        return self.percentile(95)
-
-    @property
-    def p99(self) -> float:
-        """99th percentile latency (ms)."""
-        return self.percentile(99)
-
-    @property
-    def n_requests(self) -> int:
-        """Requests sent."""
-        return int(self.sent.size)
-
-    @property
-    def errors(self) -> int:
-        """Requests not answered with HTTP 200."""
-        return int((~self.ok).sum())
-
-    @property
-    def sent_rate(self) -> float:
-        """Requests per second the generator really sent (gaps between first and last send)."""
-        if self.sent.size < 2:
-            return float("nan")
-        return float((self.sent.size - 1) / (self.sent.max() - self.sent.min()))
-
-    @property
-    def throughput(self) -> float:
-        """Answers per second over the run (first send to last answer)."""
-        done = self.done[self.ok]
-        if done.size == 0:
-            return 0.0
-        return float(done.size / (done.max() - self.sent.min()))
-
-
-def poisson_schedule(rate: float, n_requests: int, seed: int = 0) -> np.ndarray:
-    """Send times (s) of ``n_requests`` Poisson arrivals at ``rate`` per second, from 0.
-
-    >>> t = poisson_schedule(100.0, 10_000, seed=1)
-    >>> round(float(t[-1]), 0)  # about 10_000 / 100 seconds
-    100.0
-    """
-    rate = check_number("poisson_schedule", "rate", rate, low=0, low_open=True)
-    n = check_int("poisson_schedule", "n_requests", n_requests, low=1)
-    gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
-    gaps[0] = 0.0
-    return np.cumsum(gaps)
 
 
 def _check_server(func: str, server) -> ModelServer:
@@ -168,32 +66,96 @@ def _header(port: int, length: int) -> bytes:
             f"Content-Length: {length}\r\nConnection: close\r\n\r\n").encode()
 
 
-async def _one(port: int, body: bytes, timeout: float, clock) -> tuple[float, bool, int]:
-    """Send one request on its own connection; (time answered, ok, worker pid)."""
+_NO_ANSWER = {"pid": -1}
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise ValueError("an answer without Content-Length")
+
+
+async def _one(port: int, body: bytes, timeout: float, clock) -> tuple[float, bool, dict]:
+    """Send one request on its own connection; (time answered, ok, the answer's fields).
+
+    The answer is complete when its last byte arrives (``Content-Length``), as an HTTP client
+    sees it, not when the server closes the connection: the worker's event loop closes the
+    socket only after whatever callback runs next, often the next request's predict, and
+    reading until the close would charge that predict to this request.
+    """
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(HOST, port)
             try:
                 writer.write(_header(port, len(body)) + body)
-                data = await reader.read()  # the server closes after answering
+                head = await reader.readuntil(b"\r\n\r\n")
+                payload = await reader.readexactly(_content_length(head))
+                done = clock()
             finally:
                 writer.close()
-        done = clock()
-        head, _, payload = data.partition(b"\r\n\r\n")
         ok = head.startswith(b"HTTP/1.1 200")
-        pid = json.loads(payload).get("pid", -1) if ok else -1
-        return done, ok, pid
-    except (OSError, TimeoutError, ValueError):
-        return float("nan"), False, -1
+        return done, ok, json.loads(payload) if ok else _NO_ANSWER
+    except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return float("nan"), False, _NO_ANSWER
 
 
-def _run_in_thread(coro_factory):
-    """Run a fresh event loop in a thread (a kernel's own loop is busy) and return its result."""
-    box = {}
+def _check_stall(func: str, stall) -> tuple[float, float] | None:
+    if stall is None:
+        return None
+    try:
+        at, seconds = (float(v) for v in stall)
+    except (TypeError, ValueError):
+        raise TypeError(f"{func}(stall={stall!r}): expected (at, seconds): pause the workers "
+                        "`at` seconds into the run for `seconds`") from None
+    check_number(func, "stall", at, low=0, hint="the stall starts at a time >= 0 in the run")
+    check_number(func, "stall", seconds, low=0, low_open=True, high=5.0,
+                 hint="a stall of at most 5 s")
+    return at, seconds
+
+
+async def _stall_workers(server: ModelServer, at: float, seconds: float, clock, log: list) -> None:
+    """Pause every worker ``at`` s into the run for ``seconds``; always resume them."""
+    import psutil
+
+    procs = []
+    for info in server.worker_info():
+        try:
+            procs.append(psutil.Process(info["pid"]))
+        except psutil.Error:
+            pass
+    await asyncio.sleep(max(0.0, at - clock()))
+    paused = []
+    try:
+        began = clock()
+        for p in procs:
+            try:
+                p.suspend()
+                paused.append(p)
+            except psutil.Error:
+                pass
+        await asyncio.sleep(seconds)
+    finally:  # also when the run is cancelled or fails: a paused worker must not stay paused
+        for p in paused:
+            try:
+                p.resume()
+            except psutil.Error:
+                pass
+        if paused:
+            log.append((began, clock()))
+
+
+def _run_in_thread(coro_factory, cpus=None):
+    """Run a fresh event loop in a thread (a kernel's own loop is busy), pinned to ``cpus``
+    where possible; return (its result, whether it was pinned)."""
+    box = {"pinned": False}
 
     def target():
         try:
-            box["value"] = asyncio.run(coro_factory())
+            with pin_thread(cpus) as pin:
+                box["pinned"] = pin.pinned
+                box["value"] = asyncio.run(coro_factory())
         except BaseException as exc:  # re-raised in the caller
             box["error"] = exc
 
@@ -202,7 +164,7 @@ def _run_in_thread(coro_factory):
     thread.join()
     if "error" in box:
         raise box["error"]
-    return box["value"]
+    return box["value"], box["pinned"]
 
 
 def _check_size(func: str, n: int | None, duration: float | None, rate: float) -> int:
@@ -217,7 +179,8 @@ def _check_size(func: str, n: int | None, duration: float | None, rate: float) -
 
 
 def open_loop(server, rate: float, *, rows, n_requests: int | None = None,
-              duration: float | None = None, seed: int = 0, timeout: float = 10.0) -> LoadResult:
+              duration: float | None = None, seed: int = 0, timeout: float = 10.0,
+              cpus=None, stall=None, schedule=None) -> LoadResult:
     """Send Poisson arrivals at ``rate`` per second to ``server``; time each from its schedule.
 
     Parameters
@@ -235,6 +198,13 @@ def open_loop(server, rate: float, *, rows, n_requests: int | None = None,
         Seeds the arrival times.
     timeout : float
         Seconds before a request counts as failed.
+    cpus : sequence of int, optional
+        Pin the generator's thread to these CPUs where the platform allows (``result.pinned``).
+    stall : (float, float), optional
+        ``(at, seconds)``: pause every worker ``at`` seconds into the run, for ``seconds``.
+    schedule : array-like, optional
+        Send times (seconds from the start, increasing) instead of the Poisson ones; then
+        ``rate`` is only the label of the run and ``n_requests``/``duration`` are not given.
 
     Returns
     -------
@@ -242,9 +212,18 @@ def open_loop(server, rate: float, *, rows, n_requests: int | None = None,
     """
     server = _check_server("open_loop", server)
     rate = check_number("open_loop", "rate", rate, low=0, low_open=True, high=MAX_RATE)
-    n = _check_size("open_loop", n_requests, duration, rate)
+    if schedule is None:
+        n = _check_size("open_loop", n_requests, duration, rate)
+        schedule = poisson_schedule(rate, n, seed)
+    else:
+        schedule = np.asarray(schedule, dtype=float).ravel()
+        if (n_requests, duration) != (None, None) or schedule.size == 0 or np.any(np.diff(schedule) < 0) \
+                or schedule[0] < 0 or schedule[-1] > MAX_DURATION or schedule.size > MAX_REQUESTS:
+            raise ValueError("open_loop(schedule=...): expected increasing send times from 0 to at most "
+                             f"{MAX_DURATION:g} s, at most {MAX_REQUESTS:,}, and no n_requests or duration")
+        n = schedule.size
     timeout = check_number("open_loop", "timeout", timeout, low=0, low_open=True, high=60)
-    schedule = poisson_schedule(rate, n, seed)
+    stall = _check_stall("open_loop", stall)
     bodies = _bodies("open_loop", rows, n)
     port = server.port
 
@@ -252,23 +231,33 @@ def open_loop(server, rate: float, *, rows, n_requests: int | None = None,
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.02
         clock = lambda: loop.time() - start  # noqa: E731
+        stalls: list = []
+        pause = (asyncio.create_task(_stall_workers(server, *stall, clock, stalls))
+                 if stall else None)
         sent = np.full(n, np.nan)
         tasks = []
-        for i in range(n):
-            delay = schedule[i] - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sent[i] = clock()
-            tasks.append(asyncio.create_task(_one(port, bodies[i], timeout, clock)))
-        return sent, await asyncio.gather(*tasks)
+        try:
+            for i in range(n):
+                delay = schedule[i] - clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent[i] = clock()
+                tasks.append(asyncio.create_task(_one(port, bodies[i], timeout, clock)))
+            answers = await asyncio.gather(*tasks)
+        finally:
+            if pause is not None:
+                if not pause.done():
+                    pause.cancel()
+                await asyncio.gather(pause, return_exceptions=True)
+        return sent, answers, start, stalls
 
-    sent, answers = _run_in_thread(drive)
-    return _result("open", schedule, sent, answers, np.full(n, -1), rate)
+    (sent, answers, start, stalls), pinned = _run_in_thread(drive, cpus)
+    return make_result("open", schedule, sent, answers, np.full(n, -1), rate, start, stalls, pinned)
 
 
 def closed_loop(server, users: int, *, rows, n_requests: int | None = None,
                 duration: float | None = None, rate: float | None = None,
-                timeout: float = 10.0) -> LoadResult:
+                timeout: float = 10.0, cpus=None, stall=None) -> LoadResult:
     """``users`` clients, each sending its next request when its previous answer arrives.
 
     Parameters
@@ -287,6 +276,8 @@ def closed_loop(server, users: int, *, rows, n_requests: int | None = None,
         constant throughput timer) but never before its previous answer. None: no pause at all.
     timeout : float
         Seconds before a request counts as failed.
+    cpus, stall
+        As in :func:`open_loop`.
 
     Returns
     -------
@@ -300,6 +291,7 @@ def closed_loop(server, users: int, *, rows, n_requests: int | None = None,
         rate = check_number("closed_loop", "rate", rate, low=0, low_open=True, high=MAX_RATE)
     n = _check_size("closed_loop", n_requests, duration, rate if rate is not None else 50.0 * users)
     timeout = check_number("closed_loop", "timeout", timeout, low=0, low_open=True, high=60)
+    stall = _check_stall("closed_loop", stall)
     bodies = _bodies("closed_loop", rows, n)
     port = server.port
     interval = users / rate if rate is not None else 0.0
@@ -327,25 +319,25 @@ def closed_loop(server, users: int, *, rows, n_requests: int | None = None,
                 elif planned is None and now >= deadline:
                     return
                 sent = clock()
-                done, ok, pid = await _one(port, bodies[i], timeout, clock)
-                log.append((sent if planned is None else planned, sent, done, ok, pid, u))
+                done, ok, answer = await _one(port, bodies[i], timeout, clock)
+                log.append((sent if planned is None else planned, sent, done, ok, answer, u))
                 k += 1
 
-        await asyncio.gather(*(user(u) for u in range(users)))
-        return log
+        stalls: list = []
+        pause = (asyncio.create_task(_stall_workers(server, *stall, clock, stalls))
+                 if stall else None)
+        try:
+            await asyncio.gather(*(user(u) for u in range(users)))
+        finally:
+            if pause is not None:
+                if not pause.done():
+                    pause.cancel()
+                await asyncio.gather(pause, return_exceptions=True)
+        return log, start, stalls
 
-    log = sorted(_run_in_thread(drive), key=lambda r: r[1])
-    scheduled, sent, done, ok, pids, who = (np.array(col) for col in zip(*log, strict=True))
-    answers = list(zip(done, ok, pids, strict=True))
-    return _result("closed", scheduled, sent, answers, who, rate)
-
-
-def _result(kind, scheduled, sent, answers, user, rate) -> LoadResult:
-    done = np.array([a[0] for a in answers], dtype=float)
-    ok = np.array([a[1] for a in answers], dtype=bool) & np.isfinite(done)
-    pids: dict[int, int] = {}
-    for a in answers:
-        if a[1]:
-            pids[int(a[2])] = pids.get(int(a[2]), 0) + 1
-    return LoadResult(kind, np.asarray(scheduled, float), np.asarray(sent, float), done, ok,
-                      np.asarray(user, int), rate, pids)
+    (log, start, stalls), pinned = _run_in_thread(drive, cpus)
+    log.sort(key=lambda r: r[1])
+    scheduled, sent, done, ok = (np.array([r[j] for r in log], dtype=float) for j in range(4))
+    answers = [(r[2], r[3], r[4]) for r in log]
+    who = np.array([r[5] for r in log], dtype=int)
+    return make_result("closed", scheduled, sent, answers, who, rate, start, stalls, pinned)

@@ -10,7 +10,9 @@ no server outlives what started it:
 2. an ``atexit`` hook stops every server still running when the Python process exits (a
    kernel shut down or restarted normally);
 3. the server watches its parent and exits when the parent is gone (a kernel killed with
-   SIGKILL or by the out-of-memory killer runs no Python at all), see ``_lifeline``.
+   SIGKILL or by the out-of-memory killer runs no Python at all), see
+   ``mlscale_lab._core.lifeline``; it then removes the server's temporary folder too, which its
+   launcher can no longer do.
 """
 
 from __future__ import annotations
@@ -18,18 +20,26 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-from mlscale_lab.constraints import descendant_pids, kill_process_tree
+from mlscale_lab._core.environment import (
+    SERVE_CPUS_ENV,
+    SERVE_FEATURES_ENV,
+    SERVE_MAX_BATCH_ENV,
+    SERVE_MAX_WAIT_MS_ENV,
+    SERVE_MODEL_ENV,
+    SERVE_PARENT_ENV,
+    SERVE_READY_DIR_ENV,
+    SERVE_WORKERS_ENV,
+)
+from mlscale_lab._core.processes import descendant_pids, kill_process_tree
+from mlscale_lab._core.tempdirs import owned_tempdir, remove_tempdir
 from mlscale_lab.scaling.serving._artifacts import artifact_kind
 from mlscale_lab.validation import check_int, check_number
 
@@ -85,12 +95,16 @@ class ModelServer:
     model_path : Path
     max_batch : int
     max_wait_ms : float
+    cpus : list of int or None
+        The CPUs the server was asked to run on (``worker_info()`` says where each worker runs).
     started_at, ready_at : float
         ``time.perf_counter()`` just before the process started and when it first answered
         (``ready_at - started_at`` is the cold start: process start to first answer).
     """
 
-    def __init__(self, model_path, workers, port, max_batch, max_wait_ms, n_features, start_timeout):
+    def __init__(self, model_path, workers, port, max_batch, max_wait_ms, n_features, start_timeout,
+                 cpus=None):
+        self.cpus = cpus
         self.model_path = model_path
         self.workers = workers
         self.max_batch = max_batch
@@ -101,7 +115,7 @@ class ModelServer:
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self.started_at = self.ready_at = float("nan")
-        self._dir = Path(tempfile.mkdtemp(prefix="mlscale-serve-"))
+        self._dir = owned_tempdir("serve")  # ready files and the log; see stop()
         self._ready = self._dir / "ready"
         self._ready.mkdir()
         self._log = self._dir / "server.log"
@@ -113,13 +127,16 @@ class ModelServer:
         self.port = sock.getsockname()[1]
         env = dict(os.environ)
         env.update({
-            "MLSCALE_SERVE_MODEL": str(self.model_path), "MLSCALE_SERVE_READY_DIR": str(self._ready),
-            "MLSCALE_SERVE_MAX_BATCH": str(self.max_batch), "MLSCALE_SERVE_MAX_WAIT_MS": str(self.max_wait_ms),
-            "MLSCALE_SERVE_FEATURES": str(self.n_features), "MLSCALE_SERVE_WORKERS": str(self.workers),
-            "MLSCALE_SERVE_PARENT": str(os.getpid()),
+            SERVE_MODEL_ENV: str(self.model_path), SERVE_READY_DIR_ENV: str(self._ready),
+            SERVE_MAX_BATCH_ENV: str(self.max_batch), SERVE_MAX_WAIT_MS_ENV: str(self.max_wait_ms),
+            SERVE_FEATURES_ENV: str(self.n_features), SERVE_WORKERS_ENV: str(self.workers),
+            SERVE_PARENT_ENV: str(os.getpid()),
             # one thread per worker: the workers are the parallelism
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
         })
+        env.pop(SERVE_CPUS_ENV, None)
+        if self.cpus:
+            env[SERVE_CPUS_ENV] = ",".join(str(c) for c in self.cpus)
         try:
             with open(self._log, "wb") as log:
                 self.started_at = time.perf_counter()
@@ -173,7 +190,7 @@ class ModelServer:
                 pass
         with _LIVE_LOCK:
             _LIVE.pop(id(self), None)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        remove_tempdir(self._dir)
 
     @property
     def running(self) -> bool:
@@ -211,6 +228,34 @@ class ModelServer:
         """One prediction over HTTP (``POST /predict``)."""
         x = [float(v) for v in row]
         return int(self._call("/predict", json.dumps({"x": x}).encode())["label"])
+
+    def set_batching(self, max_batch: int, max_wait_ms: float) -> None:
+        """Change the micro-batcher while the server runs (one worker only: a request reaches one)."""
+        max_batch = check_int("set_batching", "max_batch", max_batch, low=1, high=1024)
+        max_wait_ms = check_number("set_batching", "max_wait_ms", max_wait_ms, low=0, high=1000)
+        if self.workers != 1:
+            raise ValueError(f"set_batching(): expected a server with one worker, got {self.workers}; "
+                             "each worker has its own batcher and a request reaches only one of them")
+        self._call("/batching", json.dumps({"max_batch": max_batch, "max_wait_ms": max_wait_ms}).encode())
+        self.max_batch, self.max_wait_ms = max_batch, max_wait_ms
+
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the worker processes have used so far.
+
+        Around a load run, its difference over the requests served is each request's full
+        occupancy of a worker (the framework's HTTP and socket work included), which the
+        handler's own timing leaves out.
+        """
+        import psutil
+
+        total = 0.0
+        for w in self.worker_info():
+            try:
+                t = psutil.Process(w["pid"]).cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
 
     # -- what it costs -----------------------------------------------------------------------
     def worker_info(self) -> list[dict]:
@@ -264,7 +309,8 @@ class ModelServer:
 
 
 def serve(model_path, *, workers: int = 1, port: int | None = None, max_batch: int = 1,
-          max_wait_ms: float = 0.0, n_features: int = 1, start_timeout: float = 60.0) -> ModelServer:
+          max_wait_ms: float = 0.0, n_features: int = 1, start_timeout: float = 60.0,
+          cpus=None) -> ModelServer:
     """Start a model server on 127.0.0.1 and wait until every worker answers.
 
     Parameters
@@ -282,6 +328,9 @@ def serve(model_path, *, workers: int = 1, port: int | None = None, max_batch: i
         Row width, for each worker's warm-up prediction.
     start_timeout : float
         Seconds to wait for every worker to answer.
+    cpus : sequence of int, optional
+        CPU ids to pin the server and its workers to, where the platform allows it (Linux,
+        Windows; not macOS): keep them off the load generator's CPU (see :func:`cpu_split`).
 
     Returns
     -------
@@ -305,7 +354,12 @@ def serve(model_path, *, workers: int = 1, port: int | None = None, max_batch: i
     max_wait_ms = check_number("serve", "max_wait_ms", max_wait_ms, low=0, high=1000)
     n_features = check_int("serve", "n_features", n_features, low=1)
     start_timeout = check_number("serve", "start_timeout", start_timeout, low=0, low_open=True)
-    server = ModelServer(path, workers, port or 0, max_batch, max_wait_ms, n_features, start_timeout)
+    if cpus is not None:
+        cpus = [check_int("serve", "cpus", c, low=0, hint="CPU ids such as [1]") for c in cpus]
+        if not cpus:
+            raise ValueError("serve(cpus=[]): expected at least one CPU id, or None not to pin")
+    server = ModelServer(path, workers, port or 0, max_batch, max_wait_ms, n_features, start_timeout,
+                         cpus)
     try:
         return server.start()
     except BaseException:

@@ -1,0 +1,12 @@
+"""The private foundation: plumbing every layer may import, written once.
+
+Nothing here teaches; it is what the teaching code stands on. Each module is one idea with
+public names (the package as a whole is private: notebooks import the sections, not this):
+
+- :mod:`~mlscale_lab._core.processes`: a process tree, finding it and ending all of it;
+- :mod:`~mlscale_lab._core.memory`: what a process tree holds in memory (a fork's shared pages
+  counted once);
+- :mod:`~mlscale_lab._core.cgroups`: what the container enforces (cgroup v1 and v2 files);
+- :mod:`~mlscale_lab._core.lifeline`: a child process (a model server, a training worker)
+  that ends when its parent is gone.
+"""

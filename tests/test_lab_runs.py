@@ -1,0 +1,60 @@
+"""The suite's own machinery for running labs once and sharing the machine between xdist workers
+(tests/lab_runs.py): a lab that runs alone has no test beside it, two tests may run side by side,
+and one heavy job runs at a time."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+
+import pytest
+from lab_runs import MachineShare
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and flock")
+
+
+def _hold(folder, how, seconds, out):
+    share = MachineShare(folder)
+    if how == "shared":
+        share.share()
+        out.put(("got", time.monotonic()))
+        time.sleep(seconds)
+        share.release()
+    else:
+        with getattr(share, how)():
+            out.put(("got", time.monotonic()))
+            time.sleep(seconds)
+    out.put(("left", time.monotonic()))
+
+
+def _start(folder, how, seconds):
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_hold, args=(folder, how, seconds, out))
+    proc.start()
+    got = out.get(timeout=30)[1]
+    return proc, out, got
+
+
+@pytest.mark.parametrize(("first", "second", "waits"), [
+    ("alone", "shared", True),   # no test starts beside a lab that runs alone
+    ("shared", "alone", True),   # a lab that runs alone waits for the test already running
+    ("heavy", "heavy", True),    # one heavy job at a time
+    ("shared", "shared", False),  # two tests side by side
+])
+def test_machine_share_holds_off_what_it_should_and_only_that(tmp_path, first, second, waits):
+    holder, out, _ = _start(tmp_path, first, 1.5)
+    other, other_out, got = _start(tmp_path, second, 0)
+    left = out.get(timeout=30)[1]
+    holder.join(30)
+    other.join(30)
+    assert (got >= left) is waits, (first, second, got, left)
+
+
+def test_outside_xdist_it_does_nothing(tmp_path):
+    share = MachineShare(None)
+    assert not share.active
+    with share.alone(), share.heavy():
+        share.share()  # would wait forever on a real lock held alone by this very process
+    assert not list(tmp_path.iterdir())
