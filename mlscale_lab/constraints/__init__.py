@@ -57,6 +57,8 @@ from mlscale_lab.constraints._training_memory import (
     optimizer_tensors_per_param,
 )
 from mlscale_lab.constraints._training_peak import (
+    DEFAULT_ALLOCATOR,
+    TIGHT_ALLOCATOR,
     TrainingPeak,
     library_baseline_bytes,
     measure_training_peak,
@@ -64,6 +66,7 @@ from mlscale_lab.constraints._training_peak import (
 )
 
 __all__ = [
+    "DEFAULT_ALLOCATOR",
     "ESTIMATE_WITHIN",
     "Footprint",
     "KEY_PACKAGES",
@@ -78,6 +81,7 @@ __all__ = [
     "ResourceMonitor",
     "Sample",
     "ServingLoad",
+    "TIGHT_ALLOCATOR",
     "TimeLimitExceeded",
     "TrainingMemoryEstimate",
     "TrainingPeak",

@@ -45,19 +45,25 @@ def judge_training_estimate(estimate, peak, *, within: tuple[float, float] = EST
     -------
     Verdict
         Holds when the ratio lies inside ``within``, does not hold outside it. The rise is one
-        measurement of a fresh process (resident memory is counted in pages, and the same run
-        repeats it to within a megabyte), so the ratio carries no sampling interval.
+        measurement of a fresh process whose allocator returns freed tensors at once
+        (:attr:`~mlscale_lab.constraints.TrainingPeak.repeatable`): fresh processes then repeat
+        it to within a megabyte, so the ratio carries no sampling interval. Where the allocator
+        could not be set so (not Linux with glibc), freed blocks stay resident by amounts that
+        vary from run to run, and a ratio outside the range is inconclusive, not a refutation.
 
     Examples
     --------
-    >>> from mlscale_lab.constraints import TrainingMemoryEstimate, TrainingPeak
+    >>> from mlscale_lab.constraints import TIGHT_ALLOCATOR, TrainingMemoryEstimate, TrainingPeak
     >>> est = TrainingMemoryEstimate(40, 40, 80, 30, 5, 20, 2, baseline_bytes=3000)
-    >>> print(judge_training_estimate(est, TrainingPeak(200, 3000, 3200, 2)).status)
+    >>> print(judge_training_estimate(est, TrainingPeak(200, 3000, 3200, 2, TIGHT_ALLOCATOR)).status)
     holds
-    >>> print(judge_training_estimate(est, TrainingPeak(600, 3000, 3600, 2)).status)
+    >>> print(judge_training_estimate(est, TrainingPeak(600, 3000, 3600, 2, TIGHT_ALLOCATOR)).status)
     does not hold
+    >>> print(judge_training_estimate(est, TrainingPeak(600, 3000, 3600, 2)).status)
+    inconclusive
     """
-    from mlscale_lab.evidence import Interval, judge  # numpy and scipy: not at import time
+    # numpy and scipy: not at import time
+    from mlscale_lab.evidence import INCONCLUSIVE, Interval, Verdict, judge
 
     func = "judge_training_estimate"
     for name, value in (("estimate", estimate), ("peak", peak)):
@@ -79,4 +85,11 @@ def judge_training_estimate(estimate, peak, *, within: tuple[float, float] = EST
     at = f" at batch size {batch_size}" if batch_size is not None else ""
     claim = (f"the estimated training parts{at} ({estimate.training_bytes / 2**20:.1f} MB) are "
              f"within {low:g}x to {high:g}x of what training added ({rise / 2**20:.1f} MB)")
-    return judge(evidence, claim, above=low, below=high)
+    verdict = judge(evidence, claim, above=low, below=high)
+    if verdict.refuted and not getattr(peak, "repeatable", False):
+        return Verdict(INCONCLUSIVE, claim,
+                       f"would read '{verdict.status}' ({verdict.reason}), but the measuring "
+                       f"process ran on {peak.allocator}, which keeps freed blocks resident by "
+                       "amounts that vary from run to run (Linux with glibc lets the measurement "
+                       "fix that)", evidence)
+    return verdict

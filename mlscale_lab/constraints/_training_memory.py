@@ -9,9 +9,11 @@ Training memory has parts a learner can reason about:
 - **activations**: what the forward pass saves for the backward pass. It grows with the batch
   size, the only part that does. :func:`estimate_training_memory` counts it exactly, by running
   one forward pass on a sample batch and recording every tensor autograd saves;
-- **temporaries**: what autograd and the optimizer allocate for part of the step: outputs the
-  forward pass makes and drops (the allocator keeps their pages resident for reuse), the
-  gradient of every output during the backward pass, and the optimizer update's scratch tensor;
+- **temporaries**: what autograd and the optimizer allocate for part of the step and free
+  again. The backward pass holds an output's gradient and its input's gradient at once (at
+  most the two largest forward outputs); the update runs one parameter at a time on the CPU,
+  and Adam computes ``sqrt(v)`` and its scaled copy for it (two tensors the size of the
+  largest parameter). The two never overlap, so the larger one counts;
 - the **baseline**: the interpreter and the libraries (torch alone is a few hundred MB),
   which the machine holds before the first weight (measure it with
   :func:`~mlscale_lab.constraints.training_baseline_bytes`).
@@ -48,11 +50,11 @@ class TrainingMemoryEstimate:
     batch_bytes : int
         The input batch (and targets).
     temporaries_bytes : int
-        Memory autograd and the optimizer use for part of the step: the forward outputs that
-        are not saved (freed at once, but the allocator keeps their pages for reuse), the
-        backward pass's gradient of every forward output, and the optimizer update's scratch
-        tensor (torch's multi-tensor Adam computes one parameter-sized tensor, the square root
-        of the second moment, in one go).
+        Memory autograd and the optimizer hold for part of the step: the larger of the backward
+        pass's gradient pair (an output's gradient and its input's, at most the two largest
+        forward outputs) and the update's scratch (per parameter, up to two tensors of its size
+        for an optimizer with state: Adam's ``sqrt(v)`` and its scaled copy; torch's CPU
+        optimizers step one parameter at a time, so the largest parameter sets it).
     optimizer_tensors_per_param : int
         How many parameter-sized tensors the optimizer keeps.
     baseline_bytes : int
@@ -174,8 +176,8 @@ def _nbytes(t) -> int:
     return t.numel() * t.element_size()
 
 
-def _forward_bytes(model, inputs, targets, loss_fn, exclude: set[int]) -> tuple[int, int]:
-    """One forward pass: (bytes autograd saves, bytes of every output the modules produce).
+def _forward_bytes(model, inputs, targets, loss_fn, exclude: set[int]) -> tuple[int, list[int]]:
+    """One forward pass: (bytes autograd saves, the size of every output the modules produce).
 
     Storages are counted once each; parameters, buffers and the batch (``exclude``) not at all.
     """
@@ -228,8 +230,7 @@ def _forward_bytes(model, inputs, targets, loss_fn, exclude: set[int]) -> tuple[
                 b.copy_(buffers[name])
         for h in hooks:
             h.remove()
-    produced.update(saved)
-    return sum(saved.values()), sum(produced.values())
+    return sum(saved.values()), list(produced.values())
 
 
 def default_loss(targets):
@@ -315,10 +316,12 @@ def estimate_training_memory(
         exclude.add(targets.untyped_storage().data_ptr())
     if loss_fn is None:
         loss_fn = default_loss(targets)
-    activations, produced = _forward_bytes(model, inputs, targets, loss_fn, exclude)
-    # Dropped forward outputs + one gradient per output in backward + the update's scratch.
-    update_scratch = grads if per_param else 0
-    temporaries = (produced - activations) + produced + update_scratch
+    activations, outputs = _forward_bytes(model, inputs, targets, loss_fn, exclude)
+    # Backward holds a gradient pair at a time; the update, later, a parameter's scratch.
+    gradient_pair = sum(sorted(outputs)[-2:])
+    largest = max((_nbytes(p) for p in trainable), default=0)
+    update_scratch = min(per_param, 2) * largest
+    temporaries = max(gradient_pair, update_scratch)
     return TrainingMemoryEstimate(
         weights_bytes=int(weights),
         gradients_bytes=int(grads),

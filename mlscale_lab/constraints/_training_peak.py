@@ -3,17 +3,35 @@
 A fresh process makes the measurement honest: a notebook kernel's memory already holds earlier
 work, and freed memory is not always handed back to the operating system. The estimate to hold
 it against is :func:`~mlscale_lab.constraints.estimate_training_memory`.
+
+The allocator decides how much of what training frees stays resident. glibc's malloc raises its
+mmap threshold as large blocks are freed (up to 32 MB): after that, tensors come from the heap
+and freed ones stay resident for reuse, in amounts that depend on the order blocks happen to be
+freed in (the same step of lab 01 rose 37-72 MB from run to run). The child fixes the threshold
+(:data:`TIGHT_ALLOCATOR`), so that a freed tensor goes back to the system at once and the rise
+is what training holds, the same in every run. Where that cannot be done (macOS, Windows, musl),
+the peak says so (:attr:`TrainingPeak.repeatable`).
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass
 
 from mlscale_lab.validation import check_int
 
-__all__ = ["TrainingPeak", "library_baseline_bytes", "measure_training_peak",
-           "training_baseline_bytes"]
+__all__ = ["DEFAULT_ALLOCATOR", "TIGHT_ALLOCATOR", "TrainingPeak", "library_baseline_bytes",
+           "measure_training_peak", "training_baseline_bytes"]
+
+#: Blocks at least this big are mapped on their own and unmapped when freed (glibc's starting
+#: value, 128 KiB, held fixed instead of raised as big blocks are freed).
+MMAP_THRESHOLD_BYTES = 128 * 1024
+#: The allocator of a child whose mmap threshold is fixed: freed tensors leave the process.
+TIGHT_ALLOCATOR = f"glibc malloc, mmap threshold fixed at {MMAP_THRESHOLD_BYTES // 1024} KiB"
+#: The allocator as the platform sets it up: freed blocks may stay resident, by varying amounts.
+DEFAULT_ALLOCATOR = "the platform's default allocator"
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 
 
 @dataclass(frozen=True)
@@ -31,17 +49,45 @@ class TrainingPeak:
         Peak resident memory of the process (the kernel's high-water mark).
     steps : int
         Training steps taken.
+    allocator : str
+        :data:`TIGHT_ALLOCATOR` when the child fixed glibc's mmap threshold (the rise then
+        repeats from run to run), else :data:`DEFAULT_ALLOCATOR`.
 
     Examples
     --------
-    >>> TrainingPeak(peak_rise_bytes=40, before_bytes=360, peak_bytes=400, steps=2).peak_bytes
-    400
+    >>> peak = TrainingPeak(peak_rise_bytes=40, before_bytes=360, peak_bytes=400, steps=2)
+    >>> peak.peak_bytes, peak.repeatable
+    (400, False)
     """
 
     peak_rise_bytes: int
     before_bytes: int
     peak_bytes: int
     steps: int
+    allocator: str = DEFAULT_ALLOCATOR
+
+    @property
+    def repeatable(self) -> bool:
+        """True when the allocator returned freed tensors at once: another fresh process would
+        measure the same rise (with the default allocator it varies by tens of percent)."""
+        return self.allocator == TIGHT_ALLOCATOR
+
+
+def _tighten_allocator() -> str:
+    """Fix glibc's mmap threshold in this process; the allocator it leaves in place."""
+    import platform
+
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return DEFAULT_ALLOCATOR
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return DEFAULT_ALLOCATOR
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    return TIGHT_ALLOCATOR if ok else DEFAULT_ALLOCATOR
 
 
 def _reset_peak_rss() -> bool:
@@ -91,6 +137,7 @@ def _train_and_measure(meta_model, opt_cls, opt_settings, inputs, targets, loss_
     import psutil
     import torch
 
+    allocator = _tighten_allocator()  # before the warm-up, so its buffers follow the same rule
     _warm_up(opt_cls, opt_settings, loss_fn, None if targets is None else targets.dtype, threads)
     proc = psutil.Process()
     before = proc.memory_info().rss
@@ -127,7 +174,7 @@ def _train_and_measure(meta_model, opt_cls, opt_settings, inputs, targets, loss_
         if sampler is not None:
             sampler.join()
     peak = _peak_rss_since_reset() if exact else max(sampled)
-    return before, max(peak, before)
+    return before, max(peak, before), allocator
 
 
 def measure_training_peak(
@@ -167,6 +214,8 @@ def measure_training_peak(
     Returns
     -------
     TrainingPeak
+        With :attr:`TrainingPeak.allocator`: on Linux with glibc the child fixes malloc's mmap
+        threshold, so that the rise is what training holds and repeats from run to run.
 
     Examples
     --------
@@ -186,7 +235,7 @@ def measure_training_peak(
     meta_model = copy.deepcopy(model).to("meta")
     if loss_fn is None:
         loss_fn = default_loss(targets)
-    before, peak = run_limited(
+    before, peak, allocator = run_limited(
         _train_and_measure,
         meta_model,
         opt_cls,
@@ -199,7 +248,7 @@ def measure_training_peak(
         memory_bytes=memory_bytes,
         timeout_s=timeout_s,
     )
-    return TrainingPeak(int(peak - before), int(before), int(peak), steps)
+    return TrainingPeak(int(peak - before), int(before), int(peak), steps, allocator)
 
 
 def _optimizer_recipe(func: str, optimizer) -> tuple[type, dict]:
