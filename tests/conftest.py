@@ -42,6 +42,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as the group")
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    lines = lab_runs.timeline_report(config)
+    if lines:
+        terminalreporter.write_sep("=", "heavy jobs (tests/lab_runs.py)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_unconfigure(config):
     lab_runs.unconfigure(config)
 

@@ -29,6 +29,7 @@ import contextlib
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class MachineShare:
     def __init__(self, folder: Path | None):
         self.active = folder is not None and fcntl is not None
         self.shared = False
+        self.folder = folder
         if self.active:
             folder.mkdir(parents=True, exist_ok=True)
             self._turnstile = open(folder / "turnstile.lock", "a+")  # noqa: SIM115 (process lifetime)
@@ -88,17 +90,26 @@ class MachineShare:
             self.shared = False
 
     @contextlib.contextmanager
-    def heavy(self):
+    def heavy(self, label: str = "heavy job"):
         """One heavy job at a time (a lab run, the grading of a lab's two submissions on two
-        workers): a lab's timed run never has the grading of another lab beside it."""
+        workers): a lab's timed run never has the grading of another lab beside it. How long
+        each waited and ran goes to the run's timeline (:func:`timeline_report`)."""
         if not self.active:
             yield
             return
+        asked = time.time()
         fcntl.flock(self._heavy, fcntl.LOCK_EX)
+        got = time.time()
         try:
             yield
         finally:
             fcntl.flock(self._heavy, fcntl.LOCK_UN)
+            self._note(label, asked, got)
+
+    def _note(self, label: str, asked: float, got: float) -> None:
+        line = {"what": label, "asked": asked, "waited": got - asked, "held": time.time() - got}
+        with open(self.folder / TIMELINE, "a") as fh:  # one short line: appends stay whole
+            fh.write(json.dumps(line) + "\n")
 
     @contextlib.contextmanager
     def holding(self):
@@ -121,19 +132,22 @@ class MachineShare:
                 self.share()
 
     @contextlib.contextmanager
-    def alone(self):
+    def alone(self, label: str = "alone"):
         """The whole machine: waits for the other worker's running test, holds off its next."""
         if not self.active:
             yield
             return
         with self.stepped_aside():
+            asked = time.time()
             fcntl.flock(self._turnstile, fcntl.LOCK_EX)
             try:
                 fcntl.flock(self._machine, fcntl.LOCK_EX)
+                got = time.time()
                 try:
                     yield
                 finally:
                     fcntl.flock(self._machine, fcntl.LOCK_UN)
+                    self._note(label, asked, got)
             finally:
                 fcntl.flock(self._turnstile, fcntl.LOCK_UN)
 
@@ -205,8 +219,9 @@ class LabRuns:
         env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
         # get() stepped aside: hold the machine again, alone if the lab needs it to itself
         alone = runs_alone(nb)
-        with self.machine.alone() if alone else self.machine.holding(), \
-                contextlib.nullcontext() if alone else self.machine.heavy():
+        label = f"run {path.stem}" + (" (alone)" if alone else "")
+        with self.machine.alone(label) if alone else self.machine.holding(), \
+                contextlib.nullcontext() if alone else self.machine.heavy(label):
             # The kill switch sits well above the budget, so an overrun is reported, not hidden.
             run = run_lab(trial, budget=max(120, 3 * budget["seconds"]), executed_dir=executed,
                           extra_env=env)
@@ -298,6 +313,33 @@ def configure(config) -> None:
     folder = config.stash[_folder]
     config.stash[_share] = MachineShare(folder / "machine" if worker is not None else None)
     config.stash[_runs] = LabRuns(folder / "lab-runs", config.stash[_share])
+
+
+#: Where the heavy jobs note how long they waited for the machine and held it.
+TIMELINE = "timeline.jsonl"
+
+
+def timeline_report(config) -> list[str]:
+    """The heavy jobs of the run in the order they asked, with their waits: where the labs
+    group's minutes went (printed at the end of the run, for the CI log)."""
+    if getattr(config, "workerinput", None) is not None or _folder not in config.stash:
+        return []
+    return format_timeline(config.stash[_folder] / "machine" / TIMELINE)
+
+
+def format_timeline(path: Path) -> list[str]:
+    """The lines of :func:`timeline_report` from a timeline file (none if there is no file)."""
+    if not path.exists():
+        return []
+    jobs = sorted((json.loads(line) for line in path.read_text().splitlines()),
+                  key=lambda j: j["asked"])
+    start = jobs[0]["asked"]
+    lines = [f"{'asked at':>9} {'waited':>7} {'held':>7}  job"]
+    lines += [f"{j['asked'] - start:8.0f}s {j['waited']:6.1f}s {j['held']:6.1f}s  {j['what']}"
+              for j in jobs]
+    held = sum(j["held"] for j in jobs)
+    lines.append(f"{len(jobs)} heavy jobs held the machine {held:.0f} s in all")
+    return lines
 
 
 def unconfigure(config) -> None:

@@ -323,7 +323,7 @@ def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser, executed_labs, 
         page.wait_for_function(_JS_READY, arg=lab.name, timeout=120_000, polling=500)
         if headless is None:  # run it here, through JupyterLab's own command
             # a lab's run, like the suite's others: never beside another heavy job
-            with machine_share(request.config).heavy():
+            with machine_share(request.config).heavy(f"browser runs {lab.stem}"):
                 started = time.monotonic()
                 page.evaluate(_JS_RUN_ALL)
                 page.wait_for_function(

@@ -31,7 +31,7 @@ def test_reference_gets_full_marks_and_blank_scores_zero(lab, tmp_path, request)
     nbformat.write(generate_student_version(lab), str(subs / "blank" / lab.name))
     budget = nbformat.read(str(lab), as_version=4).metadata.get("mlscale", {}).get("budget", {})
     seconds = float(budget.get("seconds", 120))
-    with machine_share(request.config).heavy():
+    with machine_share(request.config).heavy(f"grade {lab.stem}"):
         results = {r.student: r for r in grade_submissions(
             subs, tmp_path / "out", workers=2, timeout=max(120.0, 2 * seconds),
             budget=max(600.0, 6 * seconds), memory=DEFAULT_MEMORY, labs_directory=lab.parent,

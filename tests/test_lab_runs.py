@@ -58,3 +58,19 @@ def test_outside_xdist_it_does_nothing(tmp_path):
     with share.alone(), share.heavy():
         share.share()  # would wait forever on a real lock held alone by this very process
     assert not list(tmp_path.iterdir())
+
+
+def test_heavy_jobs_note_their_waits_in_the_timeline(tmp_path):
+    from lab_runs import TIMELINE, format_timeline
+
+    share = MachineShare(tmp_path)
+    with share.heavy("grade 01"):
+        time.sleep(0.05)
+    with share.alone("run 07 (alone)"):
+        pass
+    lines = format_timeline(tmp_path / TIMELINE)
+    assert [line.split("  ")[-1] for line in lines[1:3]] == ["grade 01", "run 07 (alone)"]
+    held = float(lines[1].split()[2].rstrip("s"))
+    assert held >= 0.05
+    assert lines[-1].startswith("2 heavy jobs held the machine")
+    assert format_timeline(tmp_path / "none.jsonl") == []
