@@ -54,6 +54,7 @@ def pytest_unconfigure(config):
     lab_runs.unconfigure(config)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups order() adds
 def pytest_collection_modifyitems(config, items):
     lab_runs.order(items)  # the labs' heavy runs first, the browser last (tests/lab_runs.py)
     for item in items:
