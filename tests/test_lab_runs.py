@@ -16,16 +16,18 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fo
 
 def _hold(folder, how, seconds, out):
     share = MachineShare(folder)
+    # "left" is stamped while still holding: a waiter may take the lock the instant it goes
     if how == "shared":
         share.share()
         out.put(("got", time.monotonic()))
         time.sleep(seconds)
+        out.put(("left", time.monotonic()))
         share.release()
     else:
         with getattr(share, how)():
             out.put(("got", time.monotonic()))
             time.sleep(seconds)
-    out.put(("left", time.monotonic()))
+            out.put(("left", time.monotonic()))
 
 
 def _start(folder, how, seconds):
