@@ -62,6 +62,15 @@ def test_cluster_via_address_failure_and_cleanup(model, tmp_path):
     assert set(_children()) - before == set(), "a Dask process outlived its cluster"
 
 
+def test_worker_speedup_waits_for_the_clusters_workers_to_connect(model):
+    with local_cluster(0) as (cluster, client):
+        cluster.scale(2)  # asked for, not yet connected: the measurement waits for them
+        sp = measure_worker_speedup(client, model, 2000, 2, (1, 2), repeats=1)
+        assert sp.workers == (1, 2)
+        with pytest.raises(ValueError, match="cluster's 2 workers"):
+            measure_worker_speedup(client, model, 2000, 2, (1, 3), repeats=1)  # not in the cluster
+
+
 def test_always_dying_task_is_a_clear_error_not_a_hang():
     import dask
     from distributed import KilledWorker

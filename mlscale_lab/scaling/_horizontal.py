@@ -131,6 +131,23 @@ def connect(address: str, *, timeout: float = 10.0):
     return Client(address, timeout=f"{timeout}s")
 
 
+def _connected_workers(client, wanted: int, timeout_s: float = 30.0) -> list[str]:
+    """The connected workers' addresses, after waiting up to ``timeout_s`` for ``wanted`` of
+    them where the client's own cluster has that many (a worker restarting, or one slow to
+    register with the scheduler on a busy machine, is not connected for a moment)."""
+    addrs = worker_addresses(client)
+    cluster = getattr(client, "cluster", None)
+    # a SpecCluster's worker_spec holds the workers asked for, started or not
+    has = max(len(getattr(cluster, name, ())) for name in ("workers", "worker_spec"))
+    if len(addrs) < wanted <= has:
+        try:
+            client.wait_for_workers(wanted, timeout=timeout_s)
+        except TimeoutError:
+            pass  # the caller says how many there are
+        addrs = worker_addresses(client)
+    return addrs
+
+
 def worker_addresses(client) -> list[str]:
     """The connected workers' addresses, sorted (stable order for pinning work).
 
@@ -323,7 +340,7 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
     WorkerSpeedup
     """
     repeats = check_int("measure_worker_speedup", "repeats", repeats, low=1)
-    addrs = worker_addresses(client)
+    addrs = _connected_workers(client, max(worker_counts))
     if max(worker_counts) > len(addrs):
         raise ValueError(
             f"measure_worker_speedup(worker_counts={tuple(worker_counts)}): expected counts up to "
