@@ -29,6 +29,8 @@ from mlscale_lab.validation import check_fraction, check_int, check_positive
 __all__ = ["ServingLoad", "measure_serving_load"]
 
 _CALIBRATION_CALLS = 60  # per worker, side by side, to pick the rate for the utilisation asked for
+_PILOT_REQUESTS = 150  # open-loop requests that measure service under load before the run
+_PILOT_ROUNDS = 3  # pilots at most: each sets the next one's rate, until it moves under 5 %
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,10 @@ def measure_serving_load(model, X, *, workers: int = 1, utilisation: float = 0.7
     """Serve ``model`` from ``workers`` fresh processes under an open-loop Poisson load.
 
     Each worker loads the model and warms it up; then all the workers time 60 predicts side by
-    side (they share the machine's caches and cores, as they will under load), and take one-row
-    requests from a shared queue, one at a time on one thread. The rate is set from those
-    timings so the workers are ``utilisation`` busy; the generator sends
+    side, and take one-row requests from a shared queue, one at a time on one thread. Pilots of
+    150 open-loop requests (at most three, each at the rate the one before suggests) measure the
+    service time as a load sees it (back-to-back predicts run faster than predicts that wait for
+    work), and the rate is set from them so the workers are ``utilisation`` busy; the generator then sends
     ``requests`` requests at Poisson times drawn up front (``seed``), sleeping until each is
     due. The first ``warmup`` requests are dropped from the statistics.
 
@@ -182,7 +185,8 @@ def measure_serving_load(model, X, *, workers: int = 1, utilisation: float = 0.7
     utilisation : float, default 0.75
         The share of the workers' time the load keeps busy, in (0, 1).
     requests : int, default 1500
-        Requests sent (a p99 needs at least 368 kept to be bounded at 95 %).
+        Requests sent and measured, after the pilot (a p99 needs at least 368 kept to be
+        bounded at 95 %).
     warmup : int, default 50
     method : str, default "predict"
         The estimator's method to call; ignored for torch modules.
@@ -270,37 +274,76 @@ def _run_workers(payload, workers, rho, requests, seed, timeout_s, func):
             calibrated.append(value)
         # a mean of the middle 80 % of their calls keeps one slow call from setting the rate
         rate = rho * workers / _trimmed_mean(np.concatenate(calibrated))
-        gaps = np.random.default_rng(seed).exponential(1 / rate, requests)
-        due = np.cumsum(gaps) - gaps[0]
-        sent = np.empty(requests)
-        t0 = time.perf_counter() + 0.02
-        for i, d in enumerate(due):
-            wait = t0 + d - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            sent[i] = time.perf_counter()
-            tasks.put(i)
-            if i % 64 == 0:
-                _check_alive(procs, func, "under load")
+        # Back-to-back predicts run faster than predicts that wait for work between them
+        # (caches go cold, the generator takes its share of the CPUs, more of it the higher the
+        # rate): short open-loop pilots measure service as the load sees it and set the rate
+        # from its mean (utilisation is rate x mean service), until the rate settles.
+        rng = np.random.default_rng(seed)
+        pilot = min(_PILOT_REQUESTS, requests)
+        ids = -1 - np.arange(pilot)  # negative ids: rows still cycle, answers tell themselves apart
+        for _ in range(_PILOT_ROUNDS):
+            _send_open_loop(tasks, procs, _poisson_due(rng, rate, pilot), ids, func)
+            start, end = _collect(results, timeout_s, procs, func, ids)
+            settled = rho * workers / float(np.mean(end - start))
+            rate, previous = settled, rate
+            if abs(settled / previous - 1) < 0.05:
+                break
+        due = _poisson_due(rng, rate, requests)
+        t0, sent = _send_open_loop(tasks, procs, due, np.arange(requests), func)
         for _ in procs:
             tasks.put(None)
-        start, end = np.full(requests, np.nan), np.full(requests, np.nan)
-        memory, got = [], 0
-        deadline = time.perf_counter() + timeout_s
-        while got < requests or len(memory) < workers:
-            tag, *rest = _get(results, deadline, procs, func, "to answer",
-                              stopping=len(memory) > 0 or got == requests)
-            if tag == "memory":
-                memory.append(int(rest[0]))
-            else:
-                start[tag], end[tag] = rest
-                got += 1
+        memory: list[int] = []
+        start, end = _collect(results, timeout_s, procs, func, np.arange(requests), memory=memory,
+                              workers=workers)
         for p in procs:
             p.join(timeout=10)
         finished = True
     finally:
         _stop(procs, tasks, results, finished)
     return rate, t0, due, sent, start, end, memory
+
+
+def _poisson_due(rng, rate: float, n: int):
+    """When each of ``n`` Poisson requests is due, seconds after the first."""
+    gaps = rng.exponential(1 / rate, n)
+    return gaps.cumsum() - gaps[0]
+
+
+def _send_open_loop(tasks, procs, due, ids, func):
+    """Send request ``ids[i]`` at ``t0 + due[i]`` whether or not the workers keep up."""
+    import numpy as np
+
+    sent = np.empty(len(due))
+    t0 = time.perf_counter() + 0.02
+    for i, (d, request) in enumerate(zip(due, ids, strict=True)):
+        wait = t0 + d - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        sent[i] = time.perf_counter()
+        tasks.put(int(request))
+        if i % 64 == 0:
+            _check_alive(procs, func, "under load")
+    return t0, sent
+
+
+def _collect(results, timeout_s, procs, func, ids, *, memory=None, workers=0):
+    """Each request's (start, end), in the order of ``ids``; with ``memory``, also every
+    worker's peak memory report, which the workers send once told to stop."""
+    import numpy as np
+
+    where = {int(r): i for i, r in enumerate(ids)}
+    start, end = np.full(len(ids), np.nan), np.full(len(ids), np.nan)
+    got, reports = 0, memory if memory is not None else []
+    deadline = time.perf_counter() + timeout_s
+    while got < len(ids) or len(reports) < workers:
+        tag, *rest = _get(results, deadline, procs, func, "to answer",
+                          stopping=len(reports) > 0 or (memory is not None and got == len(ids)))
+        if tag == "memory":
+            reports.append(int(rest[0]))
+        else:
+            start[where[tag]], end[where[tag]] = rest
+            got += 1
+    return start, end
 
 
 def _stop(procs, tasks, results, finished: bool) -> None:
