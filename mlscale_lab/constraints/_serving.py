@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from mlscale_lab._core.tempdirs import temporary_folder
+from mlscale_lab.constraints._serving_pool import check_alive, next_message, stop_workers
 from mlscale_lab.validation import check_fraction, check_int, check_positive
 
 __all__ = ["ServingLoad", "measure_serving_load"]
@@ -265,12 +266,12 @@ def _run_workers(payload, workers, rho, requests, seed, timeout_s, func):
             p.start()
         deadline = time.perf_counter() + timeout_s
         for _ in procs:
-            _get(results, deadline, procs, func, "to start")
+            next_message(results, deadline, procs, func, "to start")
         for _ in procs:  # all loaded: now they time themselves side by side
             tasks.put("calibrate")
         calibrated = []
         while len(calibrated) < workers:
-            tag, value = _get(results, deadline, procs, func, "to start")
+            tag, value = next_message(results, deadline, procs, func, "to start")
             calibrated.append(value)
         # a mean of the middle 80 % of their calls keeps one slow call from setting the rate
         rate = rho * workers / _trimmed_mean(np.concatenate(calibrated))
@@ -299,7 +300,7 @@ def _run_workers(payload, workers, rho, requests, seed, timeout_s, func):
             p.join(timeout=10)
         finished = True
     finally:
-        _stop(procs, tasks, results, finished)
+        stop_workers(procs, tasks, results, finished)
     return rate, t0, due, sent, start, end, memory
 
 
@@ -322,7 +323,7 @@ def _send_open_loop(tasks, procs, due, ids, func):
         sent[i] = time.perf_counter()
         tasks.put(int(request))
         if i % 64 == 0:
-            _check_alive(procs, func, "under load")
+            check_alive(procs, func, "under load")
     return t0, sent
 
 
@@ -336,7 +337,7 @@ def _collect(results, timeout_s, procs, func, ids, *, memory=None, workers=0):
     got, reports = 0, memory if memory is not None else []
     deadline = time.perf_counter() + timeout_s
     while got < len(ids) or len(reports) < workers:
-        tag, *rest = _get(results, deadline, procs, func, "to answer",
+        tag, *rest = next_message(results, deadline, procs, func, "to answer",
                           stopping=len(reports) > 0 or (memory is not None and got == len(ids)))
         if tag == "memory":
             reports.append(int(rest[0]))
@@ -346,56 +347,9 @@ def _collect(results, timeout_s, procs, func, ids, *, memory=None, workers=0):
     return start, end
 
 
-def _stop(procs, tasks, results, finished: bool) -> None:
-    """End every worker (terminate, then kill) and release both queues without blocking."""
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-            p.join(timeout=5)
-        if p.is_alive():
-            p.kill()
-            p.join(timeout=5)
-    for q in (tasks, results):
-        if not finished:
-            # Requests no worker will read may fill the pipe: the queue's feeder thread would
-            # then block for good, and join_thread with it.
-            q.cancel_join_thread()
-        q.close()
-        if finished:
-            q.join_thread()
-
-
 def _trimmed_mean(x, cut: float = 0.1) -> float:
     import numpy as np
 
     x = np.sort(np.asarray(x, dtype=float))
     k = int(len(x) * cut)
     return float(x[k: len(x) - k].mean())
-
-
-def _check_alive(procs, func, what, *, stopping: bool = False) -> None:
-    """Raise when a worker has ended (once told to stop, only a failed exit counts)."""
-    for p in procs:
-        code = p.exitcode
-        if code is None or (stopping and code == 0):
-            continue
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        raise RuntimeError(
-            f"{func}: a worker process (pid {p.pid}) {how} {what}; see its traceback above, if "
-            "any (a worker that cannot import the model's class or the script that calls this "
-            "outside `if __name__ == '__main__':` ends so); every worker was stopped")
-
-
-def _get(results, deadline, procs, func, what, *, stopping: bool = False):
-    """The next message from the workers, checking every 0.1 s that none of them has died."""
-    import queue as queue_module
-
-    while True:
-        left = deadline - time.perf_counter()
-        try:
-            return results.get(timeout=max(0.01, min(0.1, left)))
-        except queue_module.Empty:
-            _check_alive(procs, func, what, stopping=stopping)
-            if left <= 0:
-                raise TimeoutError(f"{func}: the worker processes took too long {what} "
-                                   "(timeout_s); they were stopped") from None
