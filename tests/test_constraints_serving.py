@@ -73,7 +73,12 @@ def test_a_p99_needs_enough_requests_and_a_p95_has_an_interval(run):
         ServingLoad(1, 1.0, 0.5, MB, run.latencies_s[:100], run.waits_s[:100], run.service_s[:100],
                     run.arrivals_s[:100], run.send_lag_s[:100]).latency_quantile(0.99)
     svc = run.service()
-    assert svc.mean == pytest.approx(float(np.mean(run.service_s))) and svc.scv < 0.2
+    s = run.service_s
+    assert svc.mean == pytest.approx(float(np.mean(s)))
+    assert svc.scv == pytest.approx(float(np.var(s) / np.mean(s) ** 2))
+    # a 4 ms sleep is near-constant service: most requests take it to a millisecond (a busy
+    # machine stretches a few sleeps, which moves the SCV, 0.28 on one CI run, not the median)
+    assert 0.004 <= float(np.median(s)) < 0.005
     assert 0.0 <= run.late_share() <= 1.0
 
 
