@@ -224,3 +224,15 @@ def test_three_processes_agree_with_one_too():
     assert dd.max_abs_difference(ddp, dd.train_one_process(SMALL, 4, micro_batches=3)) < 1e-5
     assert pipe.gradient_difference(setup) < 1e-5
     assert not set(pids) & {p["pid"] for p in dd.leftover_processes()}
+
+
+def test_the_schedule_replay_is_the_formula_without_messages_and_larger_with_them():
+    for p, m in ((2, 1), (2, 8), (3, 4), (4, 16)):
+        assert abs(dd.gpipe_schedule_bubble([1.0] * p, [2.0] * p, m) - dd.gpipe_bubble(p, m)) < 1e-12
+    # a message as long as a micro-batch's forward pass: more micro-batches cannot hide it all
+    with_messages = [dd.gpipe_schedule_bubble([1.0, 1.0], [2.0, 2.0], m, 1.0) for m in (1, 4, 16)]
+    assert all(b > dd.gpipe_bubble(2, m) for b, m in zip(with_messages, (1, 4, 16), strict=True))
+    # an unbalanced pipeline idles its fast stage however many micro-batches there are
+    assert dd.gpipe_schedule_bubble([1.0, 3.0], [2.0, 6.0], 64) > 0.3
+    with pytest.raises(ValueError, match="message_seconds"):
+        dd.gpipe_schedule_bubble([1.0], [1.0], 2, -1.0)
