@@ -145,7 +145,15 @@ def _forked_agent(config: dict, train_argv: list, log_path: str, env: dict) -> N
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     # the kernel's sys.stdout/stderr send through its own threads, which a fork does not have
+    old = (sys.stdout, sys.stderr)
     sys.stdout = sys.stderr = open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
+    import logging
+
+    # handlers made in the kernel (torch's own among them) hold the kernel's streams: repoint them
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream in old:
+                handler.setStream(sys.stderr)
     code = 1
     try:
         from mlscale_lab._core.lifeline import set_parent_death_signal, watch_parent
