@@ -208,6 +208,14 @@ def test_a_pipeline_computes_the_unpartitioned_gradient_and_records_its_schedule
         for step in pipe.events[m]:
             for stage in step:
                 assert sorted(k for k, *_ in stage) == ["B"] * m + ["F"] * m
+        # the schedule replayed with this run's own stage times and message cost
+        f, b = pipe.stage_seconds(m)
+        assert pipe.message_seconds(m) >= 0
+        assert pipe.schedule_bubble(m) == dd.gpipe_schedule_bubble(f, b, m, pipe.message_seconds(m))
+        assert pipe.theory(m) - 1e-9 <= pipe.schedule_bubble(m) < 1 or min(f) < max(f)
+    assert 0 <= pipe.bubble_error(model="schedule").estimate < 1
+    with pytest.raises(ValueError, match="model"):
+        pipe.bubble_error(model="formula")
     mem = pipe.memory
     whole = dd.unpartitioned_memory(setup)
     assert sum(x["parameter_bytes"] for x in mem) == whole["parameter_bytes"]

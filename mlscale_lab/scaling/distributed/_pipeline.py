@@ -271,18 +271,24 @@ class PipelineResult:
         return gpipe_bubble(self.stages, m)
 
     def message_seconds(self, m: int) -> float:
-        """Median cost of one message between stages at ``m``: from the end of micro-batch 0 on
-        one stage to its start on the next (forward) or the one before (backward), where the
-        receiving stage was idle, waiting for it (so the gap is the message, not a queue)."""
+        """Median cost of one message between stages at ``m``: from the end of a micro-batch on
+        one stage to its start on the next (forward) or the one before (backward), over the
+        messages whose receiving stage was idle, waiting for them (it had finished its previous
+        operation before the sender finished): so the gap is the message, not a queue."""
         import numpy as np
 
         gaps = []
         for step in self.events[m]:
-            ends = [{(k, j): (a, b) for k, j, a, b in evs} for evs in step]
+            ops = [{(k, j): (a, b) for k, j, a, b in evs} for evs in step]
             for s in range(self.stages - 1):
-                gaps.append(ends[s + 1][("F", 0)][0] - ends[s][("F", 0)][1])
-                gaps.append(ends[s][("B", 0)][0] - ends[s + 1][("B", 0)][1])
-        return float(max(0.0, np.median(gaps)))
+                for j in range(m):
+                    for kind, src, dst in (("F", s, s + 1), ("B", s + 1, s)):
+                        sent = ops[src][(kind, j)][1]
+                        before = (ops[dst].get((kind, j - 1)) if j else
+                                  (None if kind == "F" else ops[dst].get(("F", m - 1))))
+                        if before is None or before[1] <= sent:
+                            gaps.append(ops[dst][(kind, j)][0] - sent)
+        return float(max(0.0, np.median(gaps))) if gaps else 0.0
 
     def schedule_bubble(self, m: int) -> float:
         """The bubble :func:`gpipe_schedule_bubble` predicts from this run's own median compute
