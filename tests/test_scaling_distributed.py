@@ -211,7 +211,9 @@ def test_a_pipeline_computes_the_unpartitioned_gradient_and_records_its_schedule
         # the schedule replayed with this run's own stage times and message cost
         f, b = pipe.stage_seconds(m)
         assert pipe.message_seconds(m) >= 0
-        assert pipe.schedule_bubble(m) == dd.gpipe_schedule_bubble(f, b, m, pipe.message_seconds(m))
+        assert pipe.overhead_seconds(m) >= 0
+        assert pipe.schedule_bubble(m) == dd.gpipe_schedule_bubble(f, b, m, pipe.message_seconds(m),
+                                                                   pipe.overhead_seconds(m))
         assert pipe.theory(m) - 1e-9 <= pipe.schedule_bubble(m) < 1 or min(f) < max(f)
     assert 0 <= pipe.bubble_error(model="schedule").estimate < 1
     with pytest.raises(ValueError, match="model"):

@@ -63,13 +63,15 @@ def gpipe_step_seconds(forward_seconds, backward_seconds, micro_batches: int) ->
 
 
 def gpipe_schedule_bubble(forward_seconds, backward_seconds, micro_batches: int,
-                          message_seconds: float = 0.0) -> float:
+                          message_seconds: float = 0.0, overhead_seconds: float = 0.0) -> float:
     """Idle share of a GPipe step replayed with each stage's compute times *and* a cost per message.
 
     The schedule :func:`measure_pipeline` runs, as a flow line: stage ``s`` starts micro-batch
     ``j`` once it is free and the activation (forward) or gradient (backward) of ``j`` has
-    arrived, ``message_seconds`` after the neighbouring stage finished it; the last stage starts
-    the backward pass right after its last forward. The idle share is one minus the compute over
+    arrived, ``message_seconds`` after the neighbouring stage finished it; after each operation a
+    stage spends ``overhead_seconds`` issuing its message and setting up the next (time that is
+    not compute); the last stage starts the backward pass right after its last forward. The idle
+    share is one minus the compute over
     ``stages x`` the step's span, as the measured bubble is. With ``message_seconds=0`` and
     equal stages it is :func:`gpipe_bubble`'s ``(p - 1) / (m + p - 1)``; a message cost
     comparable to a micro-batch's compute makes it larger, however many micro-batches there are.
@@ -83,9 +85,11 @@ def gpipe_schedule_bubble(forward_seconds, backward_seconds, micro_batches: int,
     f, b = [float(x) for x in forward_seconds], [float(x) for x in backward_seconds]
     if not f or len(f) != len(b):
         raise ValueError("gpipe_schedule_bubble: expected one forward and one backward time per stage")
-    d = float(message_seconds)
+    d, o = float(message_seconds), float(overhead_seconds)
     if d < 0:
         raise ValueError(f"gpipe_schedule_bubble(message_seconds={d!r}): expected >= 0")
+    if o < 0:
+        raise ValueError(f"gpipe_schedule_bubble(overhead_seconds={o!r}): expected >= 0")
     p = len(f)
     free = [0.0] * p  # when each stage finishes its last operation
     fwd_end = [[0.0] * m for _ in range(p)]
@@ -93,15 +97,15 @@ def gpipe_schedule_bubble(forward_seconds, backward_seconds, micro_batches: int,
         for s in range(p):
             arrived = 0.0 if s == 0 else fwd_end[s - 1][j] + d
             fwd_end[s][j] = max(free[s], arrived) + f[s]
-            free[s] = fwd_end[s][j]
+            free[s] = fwd_end[s][j] + o
     bwd_end = [[0.0] * m for _ in range(p)]
     for j in range(m):
         for s in reversed(range(p)):
             arrived = 0.0 if s == p - 1 else bwd_end[s + 1][j] + d
             bwd_end[s][j] = max(free[s], arrived) + b[s]
-            free[s] = bwd_end[s][j]
+            free[s] = bwd_end[s][j] + o
     busy = m * (sum(f) + sum(b))
-    return 1.0 - busy / (p * max(free))
+    return 1.0 - busy / (p * max(max(row) for row in bwd_end))
 
 
 def stage_bounds(setup: TrainSetup, stages: int) -> list[tuple[int, int]]:
@@ -290,11 +294,25 @@ class PipelineResult:
                             gaps.append(ops[dst][(kind, j)][0] - sent)
         return float(max(0.0, np.median(gaps))) if gaps else 0.0
 
+    def overhead_seconds(self, m: int) -> float:
+        """Median time a stage spends between two operations when nothing keeps it waiting
+        (issuing a send, setting up the next receive): the first stage between its forward
+        passes, the last stage between its backward passes (their inputs are local)."""
+        import numpy as np
+
+        gaps = []
+        for step in self.events[m]:
+            for stage, kind in ((0, "F"), (self.stages - 1, "B")):
+                ops = sorted((a, b) for k, _, a, b in step[stage] if k == kind)
+                gaps += [nxt[0] - prev[1] for prev, nxt in zip(ops, ops[1:], strict=False)]
+        return float(max(0.0, np.median(gaps))) if gaps else 0.0
+
     def schedule_bubble(self, m: int) -> float:
         """The bubble :func:`gpipe_schedule_bubble` predicts from this run's own median compute
-        times per stage and its message cost at ``m``: the model of what was measured."""
+        times per stage, its message cost and its per-operation overhead at ``m``: the model
+        of what was measured."""
         f, b = self.stage_seconds(m)
-        return gpipe_schedule_bubble(f, b, m, self.message_seconds(m))
+        return gpipe_schedule_bubble(f, b, m, self.message_seconds(m), self.overhead_seconds(m))
 
     def stage_seconds(self, m: int) -> tuple[list, list]:
         """Median forward and backward seconds per micro-batch of each stage, at ``m``."""
