@@ -275,10 +275,12 @@ class PipelineResult:
         return gpipe_bubble(self.stages, m)
 
     def message_seconds(self, m: int) -> float:
-        """Median cost of one message between stages at ``m``: from the end of a micro-batch on
+        """Mean cost of one message between stages at ``m``: from the end of a micro-batch on
         one stage to its start on the next (forward) or the one before (backward), over the
         messages whose receiving stage was idle, waiting for them (it had finished its previous
-        operation before the sender finished): so the gap is the message, not a queue."""
+        operation before the sender finished): so the gap is the message, not a queue. The mean,
+        not the median: message times have a long tail (a send queued behind another, a
+        receiving process not scheduled at once), and every slow message lengthens the step."""
         import numpy as np
 
         gaps = []
@@ -292,10 +294,10 @@ class PipelineResult:
                                   (None if kind == "F" else ops[dst].get(("F", m - 1))))
                         if before is None or before[1] <= sent:
                             gaps.append(ops[dst][(kind, j)][0] - sent)
-        return float(max(0.0, np.median(gaps))) if gaps else 0.0
+        return float(max(0.0, np.mean(gaps))) if gaps else 0.0
 
     def overhead_seconds(self, m: int) -> float:
-        """Median time a stage spends between two operations when nothing keeps it waiting
+        """Mean time a stage spends between two operations when nothing keeps it waiting
         (issuing a send, setting up the next receive): the first stage between its forward
         passes, the last stage between its backward passes (their inputs are local)."""
         import numpy as np
@@ -305,7 +307,7 @@ class PipelineResult:
             for stage, kind in ((0, "F"), (self.stages - 1, "B")):
                 ops = sorted((a, b) for k, _, a, b in step[stage] if k == kind)
                 gaps += [nxt[0] - prev[1] for prev, nxt in zip(ops, ops[1:], strict=False)]
-        return float(max(0.0, np.median(gaps))) if gaps else 0.0
+        return float(max(0.0, np.mean(gaps))) if gaps else 0.0
 
     def schedule_bubble(self, m: int) -> float:
         """The bubble :func:`gpipe_schedule_bubble` predicts from this run's own median compute
