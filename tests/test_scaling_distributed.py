@@ -208,6 +208,16 @@ def test_a_pipeline_computes_the_unpartitioned_gradient_and_records_its_schedule
         for step in pipe.events[m]:
             for stage in step:
                 assert sorted(k for k, *_ in stage) == ["B"] * m + ["F"] * m
+        # the schedule replayed with this run's own stage times and message cost
+        f, b = pipe.stage_seconds(m)
+        assert pipe.message_seconds(m) >= 0
+        assert pipe.overhead_seconds(m) >= 0
+        assert pipe.schedule_bubble(m) == dd.gpipe_schedule_bubble(f, b, m, pipe.message_seconds(m),
+                                                                   pipe.overhead_seconds(m))
+        assert pipe.theory(m) - 1e-9 <= pipe.schedule_bubble(m) < 1 or min(f) < max(f)
+    assert 0 <= pipe.bubble_error(model="schedule").estimate < 1
+    with pytest.raises(ValueError, match="model"):
+        pipe.bubble_error(model="formula")
     mem = pipe.memory
     whole = dd.unpartitioned_memory(setup)
     assert sum(x["parameter_bytes"] for x in mem) == whole["parameter_bytes"]
@@ -224,3 +234,15 @@ def test_three_processes_agree_with_one_too():
     assert dd.max_abs_difference(ddp, dd.train_one_process(SMALL, 4, micro_batches=3)) < 1e-5
     assert pipe.gradient_difference(setup) < 1e-5
     assert not set(pids) & {p["pid"] for p in dd.leftover_processes()}
+
+
+def test_the_schedule_replay_is_the_formula_without_messages_and_larger_with_them():
+    for p, m in ((2, 1), (2, 8), (3, 4), (4, 16)):
+        assert abs(dd.gpipe_schedule_bubble([1.0] * p, [2.0] * p, m) - dd.gpipe_bubble(p, m)) < 1e-12
+    # a message as long as a micro-batch's forward pass: more micro-batches cannot hide it all
+    with_messages = [dd.gpipe_schedule_bubble([1.0, 1.0], [2.0, 2.0], m, 1.0) for m in (1, 4, 16)]
+    assert all(b > dd.gpipe_bubble(2, m) for b, m in zip(with_messages, (1, 4, 16), strict=True))
+    # an unbalanced pipeline idles its fast stage however many micro-batches there are
+    assert dd.gpipe_schedule_bubble([1.0, 3.0], [2.0, 6.0], 64) > 0.3
+    with pytest.raises(ValueError, match="message_seconds"):
+        dd.gpipe_schedule_bubble([1.0], [1.0], 2, -1.0)

@@ -46,6 +46,17 @@ def test_a_worker_killed_at_a_step_loses_only_what_came_after_the_checkpoint(
     assert job.killed_step == kill_at and job.lost_steps == lost
 
 
+@pytest.mark.parametrize("kill_from_outside", [False, True])
+def test_the_forked_agent_restarts_as_torchrun_does_and_leaves_nothing(
+        tmp_path, uninterrupted, kill_from_outside):
+    # the agent torchrun runs, forked from this process with forked workers (lab 08's launcher)
+    job = dd.run_elastic(tmp_path / "job", SETUP, steps=STEPS, checkpoint_every=4, kill_at_step=6,
+                         kill_rank=1, kill_from_outside=kill_from_outside, launcher="fork")
+    _check(job, uninterrupted, 4)
+    if not kill_from_outside:  # from outside, the worker may be a step or two further on
+        assert job.killed_step == 6 and job.lost_steps == 2
+
+
 def test_a_worker_killed_from_outside_mid_step(tmp_path, uninterrupted):
     job = dd.run_elastic(tmp_path / "job", SETUP, steps=STEPS, checkpoint_every=3,
                          kill_at_step=7, kill_rank=1, kill_from_outside=True)

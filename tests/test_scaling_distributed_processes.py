@@ -51,6 +51,20 @@ def test_a_group_runs_tasks_by_rank_keeps_state_and_ends_with_its_block():
         g.run(whoami)
 
 
+def test_forked_workers_run_tasks_share_the_parents_pages_and_end_with_their_block():
+    from mlscale_lab._core.memory import tree_rss
+
+    before = tree_rss()
+    with dd.start_workers(2, start_method="fork") as g:
+        assert [r[:2] for r in g.run(whoami)] == [(0, 2), (1, 2)]
+        # each fork counts the pages it wrote, not a second copy of torch
+        assert tree_rss() - before < 2 * psutil.Process().memory_info().rss
+        pids = g.pids()
+    assert _gone(pids) and not dd.leftover_processes()
+    with pytest.raises(ValueError, match="start_method"):
+        dd.start_workers(2, start_method="threads")
+
+
 def test_a_failing_task_ends_the_group_with_its_traceback():
     with dd.start_workers(2) as g:
         pids = g.pids()

@@ -159,7 +159,7 @@ def plot_scaling(workers, strong, weak, *, measured=None, ax=None):
     return fig
 
 
-def plot_pipeline(step_events, micro_batches, bubbles, theory, *, title=""):
+def plot_pipeline(step_events, micro_batches, bubbles, theory, *, title="", schedule=None):
     """One measured GPipe step as a timeline (stage by stage), and the bubble against ``m``.
 
     Parameters
@@ -171,6 +171,9 @@ def plot_pipeline(step_events, micro_batches, bubbles, theory, *, title=""):
         Measured idle share at each micro-batch count.
     theory : sequence of float
         ``(p - 1) / (m + p - 1)`` at each.
+    schedule : sequence of float, optional
+        The schedule replayed with the measured stage times and message cost at each
+        (:func:`~mlscale_lab.scaling.distributed.gpipe_schedule_bubble`).
 
     Returns
     -------
@@ -191,6 +194,9 @@ def plot_pipeline(step_events, micro_batches, bubbles, theory, *, title=""):
     a.set_title(title, fontsize=9)
     ms = list(micro_batches)
     b.plot(ms, theory, "--", color="grey", label="(p-1)/(m+p-1)")
+    if schedule is not None:
+        b.plot(ms, schedule, "o-", color="tab:green", mfc="white",
+               label="schedule, measured stage times + messages")
     for m, iv in zip(ms, bubbles, strict=True):
         draw_interval(b, m, iv, color="black")
     b.set_xscale("log", base=2)

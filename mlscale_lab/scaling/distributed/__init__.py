@@ -4,7 +4,7 @@ Public names are re-exported here from private modules; importing this package i
 (torch loads inside the functions that use it). Measurement only: the plots are in
 :mod:`mlscale_lab.views.distributed`.
 
-- processes: :func:`start_workers` (``torch.multiprocessing.spawn``, one gloo group on
+- processes: :func:`start_workers` (``torch.multiprocessing``, spawned or forked, one gloo group on
   127.0.0.1, a context manager that always ends them), :class:`WorkerGroup`,
   :func:`leftover_processes`, :func:`stop_all_groups`
 - the training problem, the same in every process: :class:`TrainSetup`, :func:`make_model`,
@@ -63,6 +63,7 @@ from mlscale_lab.scaling.distributed._model import (
 from mlscale_lab.scaling.distributed._pipeline import (
     PipelineResult,
     gpipe_bubble,
+    gpipe_schedule_bubble,
     gpipe_step_seconds,
     measure_pipeline,
     stage_bounds,
@@ -84,6 +85,7 @@ __all__ = [
     "batch_rows",
     "full_batch_gradient",
     "gpipe_bubble",
+    "gpipe_schedule_bubble",
     "gpipe_step_seconds",
     "leftover_processes",
     "live_groups",

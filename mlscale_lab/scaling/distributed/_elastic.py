@@ -138,10 +138,76 @@ def _kill_from_outside(work: Path, rank: int, after_step: int, proc) -> None:
         time.sleep(0.005 if path.exists() else 0.05)
 
 
+def _forked_agent(config: dict, train_argv: list, log_path: str, env: dict) -> None:
+    """The body of the forked elastic agent: torchrun's agent, called as a library, whose
+    workers are forks of it (and so of the notebook's kernel, with torch already imported)."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    # the kernel's sys.stdout/stderr send through its own threads, which a fork does not have
+    old = (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
+    import logging
+
+    # handlers made in the kernel (torch's own among them) hold the kernel's streams: repoint them
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream in old:
+                handler.setStream(sys.stderr)
+    code = 1
+    try:
+        from mlscale_lab._core.lifeline import set_parent_death_signal, watch_parent
+
+        set_parent_death_signal()
+        watch_parent(int(env[TRAIN_PARENT_ENV]))
+        os.environ.update(env)
+        from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+        from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+        from mlscale_lab.scaling.distributed._elastic_train import main as train
+
+        log_dir = config.pop("log_dir")
+        launch = LaunchConfig(**config, start_method="fork",
+                              logs_specs=DefaultLogsSpecs(log_dir=log_dir))
+        elastic_launch(launch, train)(train_argv)
+        code = 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        os._exit(code)  # no teardown of the kernel's copied state
+
+
+class _Forked:
+    """A forked agent, with the bits of ``subprocess.Popen`` that :func:`run_elastic` uses."""
+
+    def __init__(self, target, args):
+        import multiprocessing as mp
+
+        self._proc = mp.get_context("fork").Process(target=target, args=args, daemon=False)
+        self._proc.start()
+        self.pid = self._proc.pid
+
+    def poll(self):
+        return self._proc.exitcode
+
+    def wait(self, timeout=None):
+        self._proc.join(timeout)
+        if self._proc.exitcode is None:
+            raise subprocess.TimeoutExpired("elastic agent", timeout)
+        return self._proc.exitcode
+
+    @property
+    def returncode(self):
+        return self._proc.exitcode
+
+
 def run_elastic(workdir, setup: TrainSetup, *, steps: int = 40, checkpoint_every: int = 5,
                 kill_at_step: int | None = 23, kill_rank: int = 1, world_size: int = 2,
                 max_restarts: int = 1, kill_from_outside: bool = False,
-                timeout: float = 180.0) -> ElasticRun:
+                timeout: float = 180.0, launcher: str = "torchrun") -> ElasticRun:
     """Train ``setup`` with torchrun on ``world_size`` processes, killing one worker once.
 
     Parameters
@@ -163,6 +229,12 @@ def run_elastic(workdir, setup: TrainSetup, *, steps: int = 40, checkpoint_every
         worker may then be anywhere in the next step).
     timeout : float
         Seconds for the whole job; past them every process is killed and TimeoutError raised.
+    launcher : {"torchrun", "fork"}, default "torchrun"
+        ``"torchrun"``: the ``torchrun`` command in a new process, whose workers are new
+        interpreters (each importing torch: about 350 MB resident apiece). ``"fork"``: the same
+        elastic agent torchrun runs (``torch.distributed.launcher.api.elastic_launch``), in a
+        fork of this process, with workers forked from it (``start_method="fork"``): they share
+        the torch this process has imported, so the job adds tens of MB, not a GB. POSIX only.
 
     Returns
     -------
@@ -178,14 +250,17 @@ def run_elastic(workdir, setup: TrainSetup, *, steps: int = 40, checkpoint_every
     if kill_at_step is not None:
         kill_at_step = check_int("run_elastic", "kill_at_step", kill_at_step, low=0, high=steps - 1)
     timeout = check_positive("run_elastic", "timeout", timeout)
+    if launcher not in ("torchrun", "fork"):
+        raise ValueError(f"run_elastic(launcher={launcher!r}): expected 'torchrun' or 'fork'")
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     if any(work.iterdir()):
         raise ValueError(f"run_elastic(workdir={str(work)!r}): expected an empty folder (a "
                          "checkpoint left there would be resumed from)")
+    run_id = uuid.uuid4().hex
     cmd = [sys.executable, "-m", "mlscale_lab.scaling.distributed._agent",
            "--nnodes=1", f"--nproc-per-node={world}", f"--max-restarts={max_restarts}",
-           "--rdzv-backend=c10d", f"--rdzv-endpoint={HOST}:0", f"--rdzv-id={uuid.uuid4().hex}",
+           "--rdzv-backend=c10d", f"--rdzv-endpoint={HOST}:0", f"--rdzv-id={run_id}",
            f"--local-addr={HOST}", "--monitor-interval=0.05",
            # torchrun's own logs go in the job's folder (by default it makes a torchelastic_*
            # folder in the temporary folder and never removes it)
@@ -198,9 +273,19 @@ def run_elastic(workdir, setup: TrainSetup, *, steps: int = 40, checkpoint_every
            TRAIN_PARENT_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
     log_path = work / "torchrun.log"
     t0 = time.perf_counter()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    if launcher == "fork":
+        config = {"min_nodes": 1, "max_nodes": 1, "nproc_per_node": world, "run_id": run_id,
+                  "rdzv_backend": "c10d", "rdzv_endpoint": f"{HOST}:0", "local_addr": HOST,
+                  "max_restarts": max_restarts, "monitor_interval": 0.05,
+                  "log_dir": str(work / "torchrun-logs")}
+        train_argv = cmd[cmd.index("mlscale_lab.scaling.distributed._elastic_train") + 1:]
+        proc = _Forked(_forked_agent, (config, train_argv, str(log_path),
+                                        {k: env[k] for k in env if k not in os.environ
+                                         or os.environ[k] != env[k]}))
+    else:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         if kill_from_outside and kill_at_step is not None:
             _kill_from_outside(work, kill_rank, kill_at_step - 1, proc)

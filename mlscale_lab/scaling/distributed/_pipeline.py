@@ -27,8 +27,8 @@ from mlscale_lab.scaling.distributed._model import (
 )
 from mlscale_lab.validation import check_int
 
-__all__ = ["PipelineResult", "gpipe_bubble", "gpipe_step_seconds", "measure_pipeline",
-           "stage_bounds", "task_pipeline", "unpartitioned_memory"]
+__all__ = ["PipelineResult", "gpipe_bubble", "gpipe_schedule_bubble", "gpipe_step_seconds",
+           "measure_pipeline", "stage_bounds", "task_pipeline", "unpartitioned_memory"]
 
 
 def gpipe_bubble(stages: int, micro_batches: int) -> float:
@@ -60,6 +60,52 @@ def gpipe_step_seconds(forward_seconds, backward_seconds, micro_batches: int) ->
     if not f or len(f) != len(b):
         raise ValueError("gpipe_step_seconds: expected one forward and one backward time per stage")
     return sum(f) + (m - 1) * max(f) + sum(b) + (m - 1) * max(b)
+
+
+def gpipe_schedule_bubble(forward_seconds, backward_seconds, micro_batches: int,
+                          message_seconds: float = 0.0, overhead_seconds: float = 0.0) -> float:
+    """Idle share of a GPipe step replayed with each stage's compute times *and* a cost per message.
+
+    The schedule :func:`measure_pipeline` runs, as a flow line: stage ``s`` starts micro-batch
+    ``j`` once it is free and the activation (forward) or gradient (backward) of ``j`` has
+    arrived, ``message_seconds`` after the neighbouring stage finished it; after each operation a
+    stage spends ``overhead_seconds`` issuing its message and setting up the next (time that is
+    not compute); the last stage starts the backward pass right after its last forward. The idle
+    share is one minus the compute over
+    ``stages x`` the step's span, as the measured bubble is. With ``message_seconds=0`` and
+    equal stages it is :func:`gpipe_bubble`'s ``(p - 1) / (m + p - 1)``; a message cost
+    comparable to a micro-batch's compute makes it larger, however many micro-batches there are.
+
+    >>> round(gpipe_schedule_bubble([1.0, 1.0], [2.0, 2.0], 4), 4) == round(gpipe_bubble(2, 4), 4)
+    True
+    >>> round(gpipe_schedule_bubble([1.0, 1.0], [2.0, 2.0], 4, message_seconds=1.0), 3)
+    0.294
+    """
+    m = check_int("gpipe_schedule_bubble", "micro_batches", micro_batches, low=1)
+    f, b = [float(x) for x in forward_seconds], [float(x) for x in backward_seconds]
+    if not f or len(f) != len(b):
+        raise ValueError("gpipe_schedule_bubble: expected one forward and one backward time per stage")
+    d, o = float(message_seconds), float(overhead_seconds)
+    if d < 0:
+        raise ValueError(f"gpipe_schedule_bubble(message_seconds={d!r}): expected >= 0")
+    if o < 0:
+        raise ValueError(f"gpipe_schedule_bubble(overhead_seconds={o!r}): expected >= 0")
+    p = len(f)
+    free = [0.0] * p  # when each stage finishes its last operation
+    fwd_end = [[0.0] * m for _ in range(p)]
+    for j in range(m):
+        for s in range(p):
+            arrived = 0.0 if s == 0 else fwd_end[s - 1][j] + d
+            fwd_end[s][j] = max(free[s], arrived) + f[s]
+            free[s] = fwd_end[s][j] + o
+    bwd_end = [[0.0] * m for _ in range(p)]
+    for j in range(m):
+        for s in reversed(range(p)):
+            arrived = 0.0 if s == p - 1 else bwd_end[s + 1][j] + d
+            bwd_end[s][j] = max(free[s], arrived) + b[s]
+            free[s] = bwd_end[s][j] + o
+    busy = m * (sum(f) + sum(b))
+    return 1.0 - busy / (p * max(max(row) for row in bwd_end))
 
 
 def stage_bounds(setup: TrainSetup, stages: int) -> list[tuple[int, int]]:
@@ -228,6 +274,48 @@ class PipelineResult:
         """``(p - 1) / (m + p - 1)``."""
         return gpipe_bubble(self.stages, m)
 
+    def message_seconds(self, m: int) -> float:
+        """Mean cost of one message between stages at ``m``: from the end of a micro-batch on
+        one stage to its start on the next (forward) or the one before (backward), over the
+        messages whose receiving stage was idle, waiting for them (it had finished its previous
+        operation before the sender finished): so the gap is the message, not a queue. The mean,
+        not the median: message times have a long tail (a send queued behind another, a
+        receiving process not scheduled at once), and every slow message lengthens the step."""
+        import numpy as np
+
+        gaps = []
+        for step in self.events[m]:
+            ops = [{(k, j): (a, b) for k, j, a, b in evs} for evs in step]
+            for s in range(self.stages - 1):
+                for j in range(m):
+                    for kind, src, dst in (("F", s, s + 1), ("B", s + 1, s)):
+                        sent = ops[src][(kind, j)][1]
+                        before = (ops[dst].get((kind, j - 1)) if j else
+                                  (None if kind == "F" else ops[dst].get(("F", m - 1))))
+                        if before is None or before[1] <= sent:
+                            gaps.append(ops[dst][(kind, j)][0] - sent)
+        return float(max(0.0, np.mean(gaps))) if gaps else 0.0
+
+    def overhead_seconds(self, m: int) -> float:
+        """Mean time a stage spends between two operations when nothing keeps it waiting
+        (issuing a send, setting up the next receive): the first stage between its forward
+        passes, the last stage between its backward passes (their inputs are local)."""
+        import numpy as np
+
+        gaps = []
+        for step in self.events[m]:
+            for stage, kind in ((0, "F"), (self.stages - 1, "B")):
+                ops = sorted((a, b) for k, _, a, b in step[stage] if k == kind)
+                gaps += [nxt[0] - prev[1] for prev, nxt in zip(ops, ops[1:], strict=False)]
+        return float(max(0.0, np.mean(gaps))) if gaps else 0.0
+
+    def schedule_bubble(self, m: int) -> float:
+        """The bubble :func:`gpipe_schedule_bubble` predicts from this run's own median compute
+        times per stage, its message cost and its per-operation overhead at ``m``: the model
+        of what was measured."""
+        f, b = self.stage_seconds(m)
+        return gpipe_schedule_bubble(f, b, m, self.message_seconds(m), self.overhead_seconds(m))
+
     def stage_seconds(self, m: int) -> tuple[list, list]:
         """Median forward and backward seconds per micro-batch of each stage, at ``m``."""
         import numpy as np
@@ -240,18 +328,26 @@ class PipelineResult:
                     (fwd if kind == "F" else bwd)[s].append(b - a)
         return [float(np.median(x)) for x in fwd], [float(np.median(x)) for x in bwd]
 
-    def bubble_error(self, level: float = 0.95, seed: int = 0):
-        """Bootstrap interval (steps resampled) of the largest ``|measured - theory|`` over m."""
+    def bubble_error(self, level: float = 0.95, seed: int = 0, *, model: str = "ideal"):
+        """Bootstrap interval (steps resampled) of the largest ``|measured - model|`` over m.
+
+        ``model="ideal"``: ``(p - 1) / (m + p - 1)`` (equal stages, free messages);
+        ``model="schedule"``: :meth:`schedule_bubble` (measured stage times and message cost).
+        """
         import numpy as np
 
         from mlscale_lab.evidence import bootstrap_interval
 
+        if model not in ("ideal", "schedule"):
+            raise ValueError(f"PipelineResult.bubble_error(model={model!r}): expected 'ideal' or "
+                             "'schedule'")
         b = {m: np.asarray(v) for m, v in self.bubbles.items()}
         n = min(len(v) for v in b.values())
+        ref = {m: self.theory(m) if model == "ideal" else self.schedule_bubble(m) for m in b}
 
         def worst(idx):
             idx = np.asarray(idx).astype(int)
-            return max(abs(float(b[m][idx].mean()) - self.theory(m)) for m in b)
+            return max(abs(float(b[m][idx].mean()) - ref[m]) for m in b)
 
         return bootstrap_interval(np.arange(n), worst, level, n_resamples=1000, seed=seed)
 

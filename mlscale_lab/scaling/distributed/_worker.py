@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import traceback
 from dataclasses import dataclass, field
 
@@ -38,6 +39,11 @@ def worker_main(rank: int, world_size: int, port: int, conns: list, threads: int
     """Join the group as ``rank`` and serve the kernel's tasks (the body of each spawned process)."""
     # The notebook's interrupt goes to the kernel's whole process group; the kernel decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the kernel's sys.stdout/stderr, which send through the kernel's
+    # own threads (gone in the copy): a warning written there could hang. The process's real
+    # streams are safe in either start method.
+    sys.stdout = sys.__stdout__ or sys.stdout
+    sys.stderr = sys.__stderr__ or sys.stderr
     from mlscale_lab._core.lifeline import set_parent_death_signal, watch_parent
 
     set_parent_death_signal()
