@@ -108,6 +108,22 @@ def pytest_runtest_protocol(item, nextitem):
         share.release()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_per_test_process():
+    """The suite's parallelism is its processes (two xdist workers on two cores, the kernels and
+    workers the tests start), so the test process computes on one thread: torch's OpenMP pool
+    and OpenBLAS spin while they wait for a thread the other worker has taken, and a 2-thread
+    pool beside a busy core was measured 16-42x slower than one thread on small steps (a
+    distillation test: 55 s against 1.3-3.4 s). A test that studies threads sets its own count.
+    Runs after collection, when the test modules have loaded torch and the BLAS libraries."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    yield
+
+
 @pytest.fixture(scope="session")
 def executed_labs(request):
     """Each lab executed once per run, shared by the tests that read its outputs."""
