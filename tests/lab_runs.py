@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -159,6 +160,7 @@ class ExecutedLab:
     source: Path  # the lab in labs/
     run: LabRun
     notebook: Path  # the executed lab without the trial cell: what a learner's run shows
+    left: list[str]  # what the run left in the temporary folder it was given (nothing, we hope)
 
 
 class LabRuns:
@@ -205,7 +207,8 @@ class LabRuns:
         if not saved.exists():
             return None
         run = LabRun(**json.loads(saved.read_text()))
-        return ExecutedLab(path, run, self.folder / path.name)
+        left = json.loads((self.folder / f"{path.stem}.left.json").read_text())
+        return ExecutedLab(path, run, self.folder / path.name, left)
 
     def _execute(self, path: Path) -> ExecutedLab:
         nb = nbformat.read(path, as_version=4)
@@ -223,13 +226,36 @@ class LabRuns:
         with self.machine.alone(label) if alone else self.machine.holding(), \
                 contextlib.nullcontext() if alone else self.machine.heavy(label):
             # The kill switch sits well above the budget, so an overrun is reported, not hidden.
-            run = run_lab(trial, budget=max(120, 3 * budget["seconds"]), executed_dir=executed,
-                          extra_env=env)
+            # The runner, its kernel and everything the lab starts get an empty temporary
+            # folder of their own, which must be empty again after the run.
+            scratch = self.folder / "tmp" / path.stem
+            scratch.mkdir(parents=True)
+            with _temporary_folder(scratch):
+                run = run_lab(trial, budget=max(120, 3 * budget["seconds"]),
+                              executed_dir=executed, extra_env=env)
+        left = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
         out = nbformat.read(executed / path.name, as_version=4)
         out.cells = [c for c in out.cells if c.get("id") != TRIAL_CELL_ID]
         nbformat.write(out, str(self.folder / path.name))
+        (self.folder / f"{path.stem}.left.json").write_text(json.dumps(left))
         (self.folder / f"{path.stem}.json").write_text(json.dumps(run.as_dict()))
-        return ExecutedLab(path, run, self.folder / path.name)
+        return ExecutedLab(path, run, self.folder / path.name, left)
+
+
+@contextlib.contextmanager
+def _temporary_folder(folder: Path):
+    """``tempfile``'s folder and ``TMPDIR`` set to ``folder`` while the block runs (a test
+    process runs one test at a time: nothing else of it makes temporary files meanwhile)."""
+    saved_dir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = str(folder), str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = saved_env
 
 
 def _lab_of(item) -> Path | None:

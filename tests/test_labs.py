@@ -2,7 +2,8 @@
 that one run to everything a lab promises (the run is shared: ``tests/lab_runs.py``; the browser
 test renders the same executed notebook):
 
-- it runs top to bottom within its time and memory budget (``metadata.mlscale.budget``);
+- it runs top to bottom within its time and memory budget (``metadata.mlscale.budget``), and
+  leaves nothing in the temporary folder it ran with;
 - its peak leaves a quarter of a Binder pod's memory free (the labs run on Binder);
 - the numbers it records lie in the ranges its metadata gives (a range with ``"when"`` only
   where the record it names is true);
@@ -42,8 +43,11 @@ def test_lab_runs_within_budget_records_expected_numbers_and_its_tests_reject_wr
     nb = nbformat.read(path, as_version=4)
     meta = nb.metadata["mlscale"]
     budget = meta["budget"]
-    run = executed_labs.get(path).run  # the runner's run, with the exercise trials appended
+    executed = executed_labs.get(path)
+    run = executed.run  # the runner's run, with the exercise trials appended
     assert run.status == "ok", f"{path.name} failed: {run.error}"
+    # run with TMPDIR pointed at an empty folder, which every temporary folder's owner emptied
+    assert executed.left == [], f"{path.name} left files in the temporary folder: {executed.left[:20]}"
     # the trial cell is not the lab's: its time is part of the run, so allow it a little
     assert run.seconds <= budget["seconds"] * 1.1, (
         f"{path.name} took {run.seconds:.1f} s, budget {budget['seconds']} s")

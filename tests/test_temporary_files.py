@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,9 @@ import psutil
 import pytest
 from grading_kit import make_source_lab, solved, write_submission
 
-from conftest import make_notebook
+from conftest import ROOT, make_notebook
+
+LABS = ROOT / "labs"
 
 pytestmark = pytest.mark.slow
 
@@ -45,9 +48,18 @@ def tmp(tmp_path):
     return folder
 
 
-def test_running_labs_leaves_nothing_in_the_temporary_folder(tmp):
-    # Lab 03 saves models to measure their bytes on disk; lab 00 is the quick one.
-    out = _cli(["run", "00", "03", "--json"], tmp)
+def test_running_labs_leaves_nothing_in_the_temporary_folder(tmp, tmp_path):
+    # The command line's own way; every lab of labs/ is also run so, once, by the suite's shared
+    # runs (tests/lab_runs.py, checked in tests/test_labs.py). Here lab 00 and a lab that saves
+    # a model to its work folder and to a folder of its own, as lab 03 does to weigh its files.
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    shutil.copyfile(LABS / "00_start_here.ipynb", labs / "00_start_here.ipynb")
+    make_notebook(labs / "03_saves.ipynb",
+                  "import os, tempfile, torch\nfrom mlscale_lab import work_folder\n"
+                  "torch.save(torch.nn.Linear(64, 10).state_dict(), work_folder('lab03') / 'model.pt')\n"
+                  "torch.save({}, os.path.join(tempfile.mkdtemp(prefix='lab03-'), 'pruned.pt'))")
+    out = _cli(["run", "00", "03", "--json"], tmp, env={"MLSCALE_LABS_DIR": str(labs)})
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert [lab["status"] for lab in json.loads(out.stdout)["labs"]] == ["ok", "ok"]
     assert _left(tmp) == [], "a lab run left files in the temporary folder"
