@@ -202,7 +202,7 @@ def test_the_kernels_temporary_folder_is_its_own_and_goes_with_it(tmp_path, endi
     parent = tmp_path / "tmp"
     parent.mkdir()
     nb = _nb(WRITES_TEMP_FILES, ending)
-    done = execute(nb, _launch(tmp_path, tmp_parent=parent), budget=20, monitor_interval=None,
+    done = execute(nb, _launch(tmp_path, tmp_parent=parent), budget=10, monitor_interval=None,
                    make_client=_errors_allowed)
     assert done.status == status, done
     seen, env = nb.cells[0].outputs[-1]["text"].split()

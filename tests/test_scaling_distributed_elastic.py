@@ -33,15 +33,17 @@ def _check(job, uninterrupted, every):
     assert not dd.leftover_processes()
 
 
-@pytest.mark.parametrize("kill_at, kill_rank, every, lost", [
-    (2, 1, 4, 2),    # before the first checkpoint: the restart begins at step 0
-    (8, 0, 4, 0),    # right after a checkpoint, the process hosting rank 0
-    (11, 1, 4, 3),   # just before the next one: almost a whole interval
+# The torchrun command line once; the other moments with the same agent forked (lab 08's
+# launcher: no interpreter start and torch import per process).
+@pytest.mark.parametrize("kill_at, kill_rank, every, lost, launcher", [
+    (2, 1, 4, 2, "torchrun"),  # before the first checkpoint: the restart begins at step 0
+    (8, 0, 4, 0, "fork"),      # right after a checkpoint, the process hosting rank 0
+    (11, 1, 4, 3, "fork"),     # just before the next one: almost a whole interval
 ])
 def test_a_worker_killed_at_a_step_loses_only_what_came_after_the_checkpoint(
-        tmp_path, uninterrupted, kill_at, kill_rank, every, lost):
+        tmp_path, uninterrupted, kill_at, kill_rank, every, lost, launcher):
     job = dd.run_elastic(tmp_path / "job", SETUP, steps=STEPS, checkpoint_every=every,
-                         kill_at_step=kill_at, kill_rank=kill_rank)
+                         kill_at_step=kill_at, kill_rank=kill_rank, launcher=launcher)
     _check(job, uninterrupted, every)
     assert job.killed_step == kill_at and job.lost_steps == lost
 

@@ -165,7 +165,7 @@ def test_a_notebook_cell_interrupted_or_failing_leaves_no_worker(tmp_path):
     nb = new_notebook(cells=[new_code_cell(s) for s in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    done = execute(nb, KernelLaunch(cwd=tmp_path, env=env), budget=300, cell_timeout=40,
+    done = execute(nb, KernelLaunch(cwd=tmp_path, env=env), budget=300, cell_timeout=20,
                    make_client=lambda n: NotebookClient(n, allow_errors=True), monitor_interval=None)
     assert done.status == "completed", done
     assert 1 in done.timed_out_cells
