@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from lab_runs import MachineShare
+from lab_runs import MachineShare, order
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and flock")
 
@@ -87,3 +87,27 @@ def test_under_loadgroup_a_test_runs_with_its_group(request):
         pytest.skip("only under pytest-xdist's --dist loadgroup (make test)")
     assert request.node.nodeid.endswith("@tests/test_lab_runs.py"), request.node.nodeid
 
+
+
+class _Item:
+    """What order() reads of a collected test: its module, node id and xdist group."""
+
+    def __init__(self, nodeid, group=None):
+        self.nodeid, self.module = nodeid, type("M", (), {"__name__": nodeid.split("::")[0]})
+        self.marks = [pytest.mark.xdist_group(group).mark] if group else []
+
+    def get_closest_marker(self, name):
+        return next((m for m in self.marks if m.name == name), None)
+
+    def add_marker(self, mark):
+        self.marks.append(mark.mark)
+
+
+def test_order_puts_the_labs_first_the_browser_halfway_and_each_file_in_its_group():
+    items = ([_Item("test_browser::t[a]", "browser"), _Item("test_browser::t[b]", "browser")]
+             + [_Item(f"test_f{i}::t") for i in range(6)] + [_Item("test_labs::x", "labs")])
+    order(items)
+    ids = [i.nodeid for i in items]
+    assert ids == ["test_labs::x", "test_f0::t", "test_f1::t", "test_f2::t",
+                   "test_browser::t[a]", "test_browser::t[b]", "test_f3::t", "test_f4::t", "test_f5::t"]
+    assert items[1].get_closest_marker("xdist_group").args == ("test_f0",)
