@@ -56,7 +56,7 @@ def pytest_unconfigure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups order() adds
 def pytest_collection_modifyitems(config, items):
-    lab_runs.order(items)  # the labs' heavy runs first, the browser halfway (tests/lab_runs.py)
+    lab_runs.order(items)  # the labs' heavy runs first, the browser last (tests/lab_runs.py)
     for item in items:
         if item.get_closest_marker("requires_bwrap") and not bwrap_works():
             item.add_marker(pytest.mark.skip(reason=BWRAP_HINT))

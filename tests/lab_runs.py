@@ -19,9 +19,8 @@ the other waits for it. Two CPU-heavy jobs side by side on two cores take each o
 
 :func:`order` puts the tests of the ``labs`` xdist group (lab runs, then their gradings) first,
 so one worker works through them while the other takes the other files one at a time (a file's
-tests on one worker, so its module fixtures are made once), and the browser group halfway
-through those, when the runs it shows exist (a browser test that comes earlier waits for its
-lab's run, or makes it, under the same locks).
+tests on one worker, so its module fixtures are made once), and the browser group last, when
+the runs it shows exist.
 """
 
 from __future__ import annotations
@@ -274,8 +273,7 @@ def _group(item) -> str | None:
 
 def order(items) -> None:
     """Reorder ``items`` in place: the ``labs`` group first (lab runs before gradings; labs that
-    run alone first, then the longest), the other tests as collected, with the browser group
-    halfway through them."""
+    run alone first, then the longest), the other tests as collected, the browser group last."""
     budgets: dict[Path, float] = {}
 
     def budget(lab: Path) -> float:
@@ -294,15 +292,6 @@ def order(items) -> None:
         return (2 if group == "browser" else 1, 0, 0, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
-    # The browser group (one scope of ~2 minutes) in the middle of the other tests, not at the
-    # end: the worker not running the labs reaches it once the lab runs exist (they come first),
-    # and the run then ends on short files on both workers instead of on the browser alone.
-    browser = [item for item in items if _group(item) == "browser"]
-    if browser:
-        rest = [item for item in items if _group(item) != "browser"]
-        others = [i for i, item in enumerate(rest) if _group(item) != "labs"]
-        at = others[len(others) // 2] if others else len(rest)
-        items[:] = rest[:at] + browser + rest[at:]
     # Every other test goes with its file (``--dist loadgroup``), as ``--dist loadscope`` would:
     # a module's fixtures (a class graded once for many tests) are then made on one worker only.
     for item in items:

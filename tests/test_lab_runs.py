@@ -103,11 +103,13 @@ class _Item:
         self.marks.append(mark.mark)
 
 
-def test_order_puts_the_labs_first_the_browser_halfway_and_each_file_in_its_group():
+def test_order_puts_the_labs_first_the_browser_last_and_each_file_in_its_group():
     items = ([_Item("test_browser::t[a]", "browser"), _Item("test_browser::t[b]", "browser")]
              + [_Item(f"test_f{i}::t") for i in range(6)] + [_Item("test_labs::x", "labs")])
     order(items)
     ids = [i.nodeid for i in items]
-    assert ids == ["test_labs::x", "test_f0::t", "test_f1::t", "test_f2::t",
-                   "test_browser::t[a]", "test_browser::t[b]", "test_f3::t", "test_f4::t", "test_f5::t"]
+    # (halfway through the other files instead, the browser ran beside the gradings and a CI
+    # run took 36 s longer: 909 s against 873)
+    assert ids == ["test_labs::x", "test_f0::t", "test_f1::t", "test_f2::t", "test_f3::t",
+                   "test_f4::t", "test_f5::t", "test_browser::t[a]", "test_browser::t[b]"]
     assert items[1].get_closest_marker("xdist_group").args == ("test_f0",)
