@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import _thread
 import signal
+import tempfile
 import threading
 import time
 
@@ -50,11 +51,16 @@ def test_a_worker_killed_at_a_step_loses_only_what_came_after_the_checkpoint(
 
 @pytest.mark.parametrize("kill_from_outside", [False, True])
 def test_the_forked_agent_restarts_as_torchrun_does_and_leaves_nothing(
-        tmp_path, uninterrupted, kill_from_outside):
+        tmp_path, uninterrupted, kill_from_outside, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # the kernel's temporary folder
     # the agent torchrun runs, forked from this process with forked workers (lab 08's launcher)
     job = dd.run_elastic(tmp_path / "job", SETUP, steps=STEPS, checkpoint_every=4, kill_at_step=6,
                          kill_rank=1, kill_from_outside=kill_from_outside, launcher="fork")
     _check(job, uninterrupted, 4)
+    # the surviving rank's error file (torch.multiprocessing's) is in the job's folder
+    assert not list(scratch.iterdir()), sorted(p.name for p in scratch.iterdir())
     if not kill_from_outside:  # from outside, the worker may be a step or two further on
         assert job.killed_step == 6 and job.lost_steps == 2
 

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -167,6 +168,10 @@ def _forked_agent(config: dict, train_argv: list, log_path: str, env: dict) -> N
         from mlscale_lab.scaling.distributed._elastic_train import main as train
 
         log_dir = config.pop("log_dir")
+        # torch.multiprocessing gives each rank an error file in the temporary folder and never
+        # removes one a failed rank wrote (pytorch-errorfile-*.pickle): make them in the job's
+        tempfile.tempdir = config.pop("tmp_dir")
+        os.makedirs(tempfile.tempdir, exist_ok=True)
         launch = LaunchConfig(**config, start_method="fork",
                               logs_specs=DefaultLogsSpecs(log_dir=log_dir))
         elastic_launch(launch, train)(train_argv)
@@ -277,7 +282,7 @@ def run_elastic(workdir, setup: TrainSetup, *, steps: int = 40, checkpoint_every
         config = {"min_nodes": 1, "max_nodes": 1, "nproc_per_node": world, "run_id": run_id,
                   "rdzv_backend": "c10d", "rdzv_endpoint": f"{HOST}:0", "local_addr": HOST,
                   "max_restarts": max_restarts, "monitor_interval": 0.05,
-                  "log_dir": str(work / "torchrun-logs")}
+                  "log_dir": str(work / "torchrun-logs"), "tmp_dir": str(work / "tmp")}
         train_argv = cmd[cmd.index("mlscale_lab.scaling.distributed._elastic_train") + 1:]
         proc = _Forked(_forked_agent, (config, train_argv, str(log_path),
                                         {k: env[k] for k in env if k not in os.environ
