@@ -2,6 +2,7 @@
 and no process left behind."""
 
 import os
+import tempfile
 
 import numpy as np
 import psutil
@@ -40,8 +41,11 @@ def model():
     return make_model(hidden=(32,))
 
 
-def test_cluster_via_address_failure_and_cleanup(model, tmp_path):
+def test_cluster_via_address_failure_and_cleanup(model, tmp_path, monkeypatch):
     before = set(_children())
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with local_cluster(2) as (cluster, client):
         assert len(cluster.workers) == 2
         # The same function through a scheduler address, as on a real cluster.
@@ -60,6 +64,8 @@ def test_cluster_via_address_failure_and_cleanup(model, tmp_path):
         out = survive_worker_death(client, str(tmp_path / "marker"), timeout=120)
         assert out["result"] == 49 and out["died_pid"] != os.getpid()
     assert set(_children()) - before == set(), "a Dask process outlived its cluster"
+    # the scratch space (and the killed worker's lock file) went with the cluster
+    assert not list(scratch.iterdir()), sorted(str(p) for p in scratch.rglob("*"))
 
 
 def test_worker_speedup_waits_for_the_clusters_workers_to_connect(model):

@@ -30,7 +30,10 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
 
     The dashboard is off (no port to clash with), logs are quiet, and every worker runs its
     BLAS with one thread (Dask's default for worker processes), so ``n_workers`` is the
-    parallelism you asked for.
+    parallelism you asked for. The workers' scratch space (spilled data, lock files) is a
+    temporary folder of the cluster's own, removed with it: Dask's default,
+    ``dask-scratch-space`` in the temporary folder, stays behind with a lock file for every
+    worker that was killed.
 
     Parameters
     ----------
@@ -55,11 +58,16 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
     """
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
+
+    from mlscale_lab._core.tempdirs import owned_tempdir, remove_tempdir
 
     n_workers = check_int("local_cluster", "n_workers", n_workers, low=0)
     threads_per_worker = check_int("local_cluster", "threads_per_worker", threads_per_worker, low=1)
+    scratch = owned_tempdir("dask")
     options = {
+        "local_directory": str(scratch),
         "n_workers": n_workers,
         "threads_per_worker": threads_per_worker,
         "processes": True,
@@ -83,19 +91,22 @@ def local_cluster(n_workers: int = 2, threads_per_worker: int = 1, *, memory_lim
     if old_env is None:
         os.environ[env_key] = "error"
     try:
-        cluster = LocalCluster(**options)
-        try:
-            client = Client(cluster)
+        # the scheduler (in this process) makes a scratch space too, where the config says
+        with dask.config.set({"temporary-directory": str(scratch)}):
+            cluster = LocalCluster(**options)
             try:
-                yield cluster, client
+                client = Client(cluster)
+                try:
+                    yield cluster, client
+                finally:
+                    client.close()
             finally:
-                client.close()
-        finally:
-            cluster.close()
+                cluster.close()
     finally:
         dlog.setLevel(old_level)
         if old_env is None:
             os.environ.pop(env_key, None)
+        remove_tempdir(scratch)
 
 
 def connect(address: str, *, timeout: float = 10.0):
