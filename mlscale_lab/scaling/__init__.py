@@ -48,18 +48,16 @@ from mlscale_lab.scaling._balancer import (
     simulate_balancer,
     utilisation_of,
 )
+from mlscale_lab.scaling._cluster import connect, local_cluster, worker_addresses
 from mlscale_lab.scaling._dispatch import POLICY_TABLE, Policy
 from mlscale_lab.scaling._elastic import AdaptTimeline, adapt_under_bursts, survive_worker_death
 from mlscale_lab.scaling._horizontal import (
     WorkerSpeedup,
-    connect,
-    local_cluster,
     local_predict,
     make_model,
     measure_worker_speedup,
     partition_overhead,
     partitioned_predict,
-    worker_addresses,
 )
 from mlscale_lab.scaling._partitioning import (
     SCHEMES,
