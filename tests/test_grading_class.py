@@ -171,7 +171,8 @@ def test_a_class_graded_on_a_dask_cluster_gets_the_same_rows_as_a_local_run(lab,
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = str(Path(sys.executable).with_name("dask"))
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+           "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "dask")}  # not dask-scratch-space in /tmp
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--dashboard-address", ":0", "--no-show"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]

@@ -66,9 +66,8 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def dask_cluster(workers: int, env: dict, scratch: Path):
-    """A scheduler and ``workers`` single-threaded workers, their scratch space in ``scratch``
-    (Dask's default leaves lock files in the temporary folder); yields (address, processes)."""
+def dask_cluster(workers: int, env: dict):
+    """A scheduler and ``workers`` single-threaded workers; yields (address, their processes)."""
     from distributed import Client
 
     port = _free_port()
@@ -80,8 +79,7 @@ def dask_cluster(workers: int, env: dict, scratch: Path):
     try:
         for _ in range(workers):
             procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
-                                           "--host", "127.0.0.1", "--dashboard-address", ":0", "--no-nanny",
-                                           "--local-directory", str(scratch)],
+                                           "--host", "127.0.0.1", "--dashboard-address", ":0", "--no-nanny"],
                                           **quiet))
         with Client(address, timeout=30) as client:
             client.wait_for_workers(workers, timeout=90)
@@ -126,9 +124,12 @@ def test_a_hanging_answer_and_a_wedged_grading_end_on_the_worker_and_the_class_g
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(WEDGE)
     pids = tmp_path / "wedge-pids"
+    # the scheduler's and workers' scratch space in the test's folder (Dask's default leaves
+    # dask-scratch-space with its lock files in the temporary folder)
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False", "PYTHONPATH": str(tmp_path / "site"),
+           "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "dask"),
            "WEDGE_PIDS": str(pids)}
-    with dask_cluster(2, env, tmp_path / "dask") as (address, procs):
+    with dask_cluster(2, env) as (address, procs):
         began = time.monotonic()
         results = {r.student: r for r in grade_submissions(
             subs, tmp_path / "out", labs_directory=labs.parent, scheduler=address, timeout=6, budget=15,
