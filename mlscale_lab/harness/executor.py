@@ -28,7 +28,6 @@ from pathlib import Path
 
 from mlscale_lab._core.processes import descendant_pids, find_processes, kill_process_tree
 from mlscale_lab._core.sockets import (
-    SOCKET_BASE,
     SOCKET_PATH_MAX,
     UNIX_SOCKETS,
     socket_folder,
@@ -36,6 +35,7 @@ from mlscale_lab._core.sockets import (
 )
 from mlscale_lab._core.tempdirs import owned_tempdir, remove_tempdir
 from mlscale_lab.constraints import ResourceMonitor
+from mlscale_lab.harness._kernels import kernel_manager_class
 
 __all__ = ["SOCKET_PATH_MAX", "STATUSES", "TMP_VARIABLES", "UNIX_SOCKETS", "Execution", "KernelLaunch",
            "describe_cell", "execute", "socket_folder", "sockets_fit"]
@@ -169,74 +169,6 @@ def describe_cell(nb, index: int | None) -> str:
     return f"cell {index} ({first[:60]!r})"
 
 
-def _kernel_manager_class(launch: KernelLaunch):
-    """An async kernel manager that starts its kernel behind ``launch.prefix``.
-
-    Async, like nbclient's default: a blocking client would wait forever on a kernel the
-    out-of-memory killer ended, where the async one notices the death.
-
-    Its clients start no heartbeat channel. Whether the kernel lives is asked of this manager
-    (is its process running), never of the heartbeat; and jupyter_client's heartbeat thread can
-    block for good in ``stop_channels`` after a submission killed its kernel (seen here, about
-    one grading run in two of ``tests/test_grading_tamper.py``: a worker waiting in
-    ``HBChannel.stop`` on a thread that never left its ping's ``send``).
-    """
-    from jupyter_client.asynchronous import AsyncKernelClient
-    from jupyter_client.manager import AsyncKernelManager
-
-    class NoHeartbeatClient(AsyncKernelClient):
-        def start_channels(self, shell=True, iopub=True, stdin=True, hb=False, control=True):
-            super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
-
-    from jupyter_client.provisioning import LocalProvisioner
-
-    prefix = list(launch.prefix)
-    own_cmd = list(launch.kernel_cmd) if launch.kernel_cmd else None
-    sockets = Path(os.path.realpath(launch.connection_dir)) if launch.connection_dir else None
-    spawner = launch.spawner
-
-    class SpawnedProvisioner(LocalProvisioner):
-        async def launch_kernel(self, cmd, **kwargs):
-            kwargs = {k: v for k, v in kwargs.items() if k not in ("extra_arguments", "kernel_id")}
-            self.process = spawner(cmd, connection_file=self.parent.connection_file, **kwargs)
-            self.pid = self.process.pid
-            getpgid = getattr(os, "getpgid", None)  # no process groups on Windows
-            try:
-                self.pgid = getpgid(self.pid) if getpgid is not None else None
-            except OSError:
-                self.pgid = None
-            self.cwd = kwargs.get("cwd")
-            return self.connection_info
-
-    class LaunchedKernelManager(AsyncKernelManager):
-        async def _async_pre_start_kernel(self, **kw):
-            if spawner is not None and self.provisioner is None:
-                import uuid
-
-                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
-                self.provisioner = SpawnedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
-                                                      parent=self)
-            return await super()._async_pre_start_kernel(**kw)
-
-        def __init__(self, **kw):
-            super().__init__(**kw)
-            self.client_factory = NoHeartbeatClient
-            if sockets is not None:
-                self.connection_file = str(sockets / "kernel.json")
-                if UNIX_SOCKETS:
-                    self.transport = "ipc"
-                    self.ip = str(sockets / SOCKET_BASE)
-
-        def format_kernel_cmd(self, extra_arguments=None):
-            if own_cmd is None:
-                return [*prefix, *super().format_kernel_cmd(extra_arguments)]
-            connection = os.path.realpath(self.connection_file)
-            cmd = [arg.replace("{connection_file}", connection) for arg in own_cmd]
-            return [*prefix, *cmd, *(extra_arguments or [])]
-
-    return LaunchedKernelManager
-
-
 def _default_client(nb):
     from nbclient import NotebookClient
 
@@ -300,7 +232,7 @@ def execute(
     client = (make_client or _default_client)(nb)
     client.nb = nb
     client.kernel_name = launch.kernel_name
-    client.kernel_manager_class = _kernel_manager_class(launch)
+    client.kernel_manager_class = kernel_manager_class(launch)
     client.timeout = max(1, math.ceil(cell_timeout))
     client.interrupt_on_timeout = True
     client.resources = {"metadata": {"path": str(launch.cwd)}}
