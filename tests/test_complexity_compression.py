@@ -308,7 +308,7 @@ def test_relative_indices_insert_fillers_for_long_gaps():
                               np.flatnonzero(m))
 
 
-def test_mask_cost_measures_what_the_issue_asserted():
+def test_a_sparse_bitmask_costs_one_over_density_bits_and_relative_indices_beat_zlib():
     rng = np.random.default_rng(0)
     m = rng.random((300, 100)) < 0.05
     c = C.mask_cost(m, index_bits=4)

@@ -3,7 +3,7 @@ the dtype) whose function, when the test calls it, tries to speak for the test b
 static scan does not list. Each scores 0 (the scan may or may not also flag it); the reference
 keeps full marks, unflagged. Graded once (module fixture), in the sandbox where bubblewrap works.
 
-The first case is the attack of the issue that asked for this design: through the call stack,
+The first case is the attack this design was built against: through the call stack,
 with no module or attribute name the scan knows, the answer rebinds ``int`` in the test's own
 namespace, so every ``int(...) == ...`` of the test holds. Before learner calls ran in a process
 of their own it scored 2/2 with status ``graded``.
@@ -47,7 +47,7 @@ CLIMB = ("import operator\n" + LIAR +
          "        frame = operator.attrgetter('f_ba' + 'ck')(frame)\n")
 
 CASES = {
-    # the issue's attack: through the call stack when the test calls the answer
+    # the attack the design was built against: through the call stack when the test calls the answer
     "call_stack": CLIMB + SIGNATURE + "    climb()\n" + WRONG_BODY,
     # a thread started inside the answer, racing the test from beside it
     "thread": (CLIMB + "import concurrent.futures, sys, time\n"

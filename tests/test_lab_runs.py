@@ -80,8 +80,8 @@ def test_heavy_jobs_note_their_waits_in_the_timeline(tmp_path):
 
 def test_under_loadgroup_a_test_runs_with_its_group(request):
     """``make test``'s scheduling rests on xdist groups: the labs on one worker, each file's
-    tests on one. A pytest and pytest-xdist that stop carrying the group (xdist issue #1386)
-    would spread the labs over every worker, where they queue for the machine."""
+    tests on one. A pytest and pytest-xdist that stop carrying the group would spread
+    the labs over every worker, where they queue for the machine."""
     if getattr(request.config, "workerinput", None) is None or \
             not getattr(request.config.option, "loadgroup", False):
         pytest.skip("only under pytest-xdist's --dist loadgroup (make test)")

@@ -8,5 +8,9 @@ public names (the package as a whole is private: notebooks import the sections, 
   counted once);
 - :mod:`~mlscale_lab._core.cgroups`: what the container enforces (cgroup v1 and v2 files);
 - :mod:`~mlscale_lab._core.lifeline`: a child process (a model server, a training worker)
-  that ends when its parent is gone.
+  that ends when its parent is gone;
+- :mod:`~mlscale_lab._core.environment`: the environment variables the package sets and reads,
+  each named once;
+- :mod:`~mlscale_lab._core.tempdirs`: temporary folders with one owner, removed however it ends;
+- :mod:`~mlscale_lab._core.sockets`: folders short enough for a kernel's Unix sockets.
 """

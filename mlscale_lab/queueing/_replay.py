@@ -19,7 +19,7 @@ import numpy as np
 from mlscale_lab.validation import check_fraction, check_int, check_positive
 
 __all__ = ["DISPATCH", "dispatch_replay", "fcfs_waits", "lindley_waits", "mgc_latency_quantile",
-           "simulate_mgc"]
+           "routed_waits", "simulate_mgc"]
 
 
 def lindley_waits(arrivals: np.ndarray, services: np.ndarray) -> np.ndarray:
@@ -49,6 +49,41 @@ def lindley_waits(arrivals: np.ndarray, services: np.ndarray) -> np.ndarray:
     steps[1:] = services[:-1] - np.diff(arrivals)
     c = np.cumsum(steps)
     return c - np.minimum(np.minimum.accumulate(c), 0.0)
+
+
+def routed_waits(assign: np.ndarray, arrivals: np.ndarray, services: np.ndarray,
+                 servers: int) -> np.ndarray:
+    """Waits when each request's server was fixed in advance: one FIFO queue a server.
+
+    Routing that never looks at the servers (round robin, a random draw) makes each server a
+    single-server queue of its own share of the requests, with Lindley's waits
+    (:func:`lindley_waits`), server by server.
+
+    Parameters
+    ----------
+    assign : numpy.ndarray of int
+        Each request's server, in ``range(servers)``.
+    arrivals, services : numpy.ndarray
+        Arrival times (increasing) and each request's service time.
+    servers : int
+
+    Returns
+    -------
+    waits : numpy.ndarray
+        One a request, in arrival order: the time it spent in its server's queue.
+
+    Examples
+    --------
+    >>> routed_waits(np.array([0, 1, 0]), np.array([0.0, 0.1, 0.2]), np.ones(3), 2).tolist()
+    [0.0, 0.0, 0.8]
+    """
+    waits = np.empty_like(arrivals)
+    order = np.argsort(assign, kind="stable")
+    bounds = np.searchsorted(assign[order], np.arange(servers + 1))
+    for k in range(servers):
+        idx = order[bounds[k] : bounds[k + 1]]
+        waits[idx] = lindley_waits(arrivals[idx], services[idx])
+    return waits
 
 
 def _trace(func: str, arrivals, services) -> tuple[np.ndarray, np.ndarray]:
@@ -241,11 +276,7 @@ def dispatch_replay(arrivals, services, servers: int, policy: str = "central", *
         return waits, _central_workers(a, s, waits, c)
     if policy == "random":
         worker = np.random.default_rng(seed).integers(0, c, n)
-        waits = np.empty(n)
-        for k in range(c):
-            idx = np.flatnonzero(worker == k)
-            waits[idx] = lindley_waits(a[idx], s[idx])
-        return waits, worker
+        return routed_waits(worker, a, s, c), worker
     if policy == "shortest":
         return _shortest(a, s, c)
     return _greedy(a, s, c)

@@ -6,8 +6,8 @@ the simulators need only NumPy; dask and scikit-learn load inside the functions 
 - queueing theory, as lab 05 uses it: :func:`erlang_c`, :func:`mm1_mean_wait`,
   :func:`mmc_mean_wait`, ... (re-exported from :mod:`mlscale_lab.queueing`, where every
   queueing formula lives, response-time quantiles included)
-- load balancing: :func:`simulate_balancer` with a policy from :data:`POLICY_TABLE` (round
-  robin, random, least connections, power of two choices, central queue) or your own
+- load balancing: :func:`simulate_balancer` with a policy from :data:`POLICY_TABLE` (each
+  entry names its rule) or your own
 - auto-scaling: :func:`hpa_desired_replicas`, :func:`make_request_trace`,
   :func:`request_trace_family`, :func:`simulate_autoscaler`
 - vertical: :func:`measure_thread_scaling` (interleaved rounds, pools pinned by

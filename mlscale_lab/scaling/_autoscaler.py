@@ -3,7 +3,8 @@
 The simulator is a fluid model stepped every ``step`` seconds: replicas serve
 ``1 / service_time`` requests per second each; arrivals beyond capacity queue up (and are dropped
 past a per-replica queue limit); within capacity, the chance a request misses the latency SLO is
-that of an M/M/c queue (Erlang C) at that step's rate and ready replicas.
+that of an M/M/c queue (Erlang C, from :mod:`mlscale_lab.queueing`) at that step's rate and
+ready replicas.
 
 The target-tracking controller follows the HPA algorithm: every ``sync_period`` it computes
 ``desired = ceil(current * metric / target)`` (no change while ``metric / target`` is within
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlscale_lab.queueing._formulas import mmc_latency_exceeds_each
 from mlscale_lab.scaling._traces import RateTrace
 from mlscale_lab.validation import (
     check_choice,
@@ -111,27 +113,6 @@ class AutoscaleResult:
             "mean_replicas": self.mean_replicas,
             "max_replicas": self.max_replicas,
         }
-
-
-def _latency_exceeds(c: np.ndarray, lam: np.ndarray, mu: float, slo: float) -> np.ndarray:
-    """P(wait + service > slo) in M/M/c, elementwise over steps (c >= 1, lam < c * mu)."""
-    a = lam / mu
-    c_max = int(c.max())
-    b = np.ones_like(a)
-    erlang_b = np.ones_like(a)
-    for k in range(1, c_max + 1):  # Erlang B recursion for every step at once
-        b = a * b / (k + a * b)
-        erlang_b = np.where(c == k, b, erlang_b)
-    rho = a / c
-    p_wait = erlang_b / (1 - rho * (1 - erlang_b))
-    alpha = c * mu - lam  # rate of the exponential wait, given a wait
-    p_service = np.exp(-mu * slo)
-    close = np.abs(alpha - mu) < 1e-9 * mu
-    safe = np.where(close, alpha + 1e-6 * mu, alpha)
-    # Exp(alpha) wait + Exp(mu) service exceeding slo (hypoexponential tail).
-    p_both = (safe * np.exp(-mu * slo) - mu * np.exp(-safe * slo)) / (safe - mu)
-    p_both = np.where(close, (1 + mu * slo) * np.exp(-mu * slo), p_both)
-    return np.clip((1 - p_wait) * p_service + p_wait * p_both, 0.0, 1.0)
 
 
 def simulate_autoscaler(
@@ -297,7 +278,7 @@ def simulate_autoscaler(
     stable = lam < c * mu * 0.999
     p_miss = np.ones(n)
     if stable.any():
-        p_miss[stable] = _latency_exceeds(c[stable], lam[stable], mu, slo)
+        p_miss[stable] = mmc_latency_exceeds_each(c[stable], lam[stable], s, slo)
     p_miss = np.where(backlog_delay > slo, 1.0, p_miss)
     violation = 1.0 - served_frac * (1.0 - p_miss)
     weights = rate * step

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlscale_lab.queueing import lindley_waits
+from mlscale_lab.queueing._replay import routed_waits
 
 __all__ = ["POLICY_TABLE", "Policy", "custom_dispatch", "static_routing"]
 
@@ -81,14 +81,8 @@ def static_routing(assign, arrivals, base, scale, servers):
     >>> waits.tolist()
     [0.0, 0.5]
     """
-    waits = np.empty_like(arrivals)
     services = base * scale[assign]
-    order = np.argsort(assign, kind="stable")
-    bounds = np.searchsorted(assign[order], np.arange(servers + 1))
-    for k in range(servers):
-        idx = order[bounds[k] : bounds[k + 1]]
-        waits[idx] = lindley_waits(arrivals[idx], services[idx])
-    return waits, services
+    return routed_waits(assign, arrivals, services, servers), services
 
 
 def _routed(assign, arrivals, base, scale, servers):

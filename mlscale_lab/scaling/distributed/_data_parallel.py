@@ -19,12 +19,15 @@ from dataclasses import dataclass
 
 from mlscale_lab.scaling.distributed._model import (
     TrainSetup,
+    all_reduce_gradient,
     batch_rows,
+    flat_gradient,
     make_data,
     make_model,
     parameter_arrays,
+    rank_loss,
+    set_gradient,
     shard_bounds,
-    shard_loss_scale,
 )
 from mlscale_lab.validation import check_int
 
@@ -42,15 +45,6 @@ def _ddp(model, bucket_cap_mb=None):
     return DistributedDataParallel(model, **kw)
 
 
-def _local_loss(ctx, setup, X, y, model, step, exact):
-    import torch
-
-    rows = batch_rows(setup, step)
-    lo, hi = shard_bounds(len(rows), ctx.world_size)[ctx.rank]
-    loss = torch.nn.functional.cross_entropy(model(X[rows[lo:hi]]), y[rows[lo:hi]])
-    return loss * shard_loss_scale(hi - lo, len(rows), ctx.world_size) if exact else loss
-
-
 # -- worker tasks ----------------------------------------------------------------------------
 def task_train_ddp(ctx, setup: TrainSetup, steps: int, exact: bool = True):
     """Train ``steps`` steps with DDP on each rank's slice; rank 0 returns the parameters."""
@@ -61,7 +55,7 @@ def task_train_ddp(ctx, setup: TrainSetup, steps: int, exact: bool = True):
     opt = torch.optim.SGD(model.parameters(), lr=setup.lr)
     for step in range(steps):
         opt.zero_grad()
-        _local_loss(ctx, setup, X, y, model, step, exact).backward()
+        rank_loss(model, X, y, setup, step, ctx.rank, ctx.world_size, exact=exact).backward()
         opt.step()
     return parameter_arrays(model.module) if ctx.rank == 0 else None
 
@@ -75,10 +69,10 @@ def task_local_gradients(ctx, setup: TrainSetup, rows: int):
     lo, hi = shard_bounds(rows, ctx.world_size)[ctx.rank]
     plain = make_model(setup)
     torch.nn.functional.cross_entropy(plain(X[idx[lo:hi]]), y[idx[lo:hi]]).backward()
-    local = torch.cat([p.grad.reshape(-1) for p in plain.parameters()]).numpy().copy()
+    local = flat_gradient(plain.parameters()).numpy().copy()
     ddp = _ddp(make_model(setup))
     torch.nn.functional.cross_entropy(ddp(X[idx[lo:hi]]), y[idx[lo:hi]]).backward()
-    averaged = torch.cat([p.grad.reshape(-1) for p in ddp.parameters()]).numpy().copy()
+    averaged = flat_gradient(ddp.parameters()).numpy().copy()
     return {"gradient": local, "rows": hi - lo, "ddp": averaged if ctx.rank == 0 else None}
 
 
@@ -119,7 +113,7 @@ def task_time_step(ctx, setup: TrainSetup, arm: str, steps: int, bucket_cap_mb=N
         t0 = time.perf_counter()
         for step in range(steps):
             opt.zero_grad()
-            _local_loss(ctx, setup, X, y, model, step, True).backward()
+            rank_loss(model, X, y, setup, step, ctx.rank, ctx.world_size).backward()
             opt.step()
         out["seconds"] = time.perf_counter() - t0
     elif arm == "sequential":
@@ -129,19 +123,13 @@ def task_time_step(ctx, setup: TrainSetup, arm: str, steps: int, bucket_cap_mb=N
         for step in range(steps):
             a = time.perf_counter()
             opt.zero_grad()
-            _local_loss(ctx, setup, X, y, model, step, True).backward()
+            rank_loss(model, X, y, setup, step, ctx.rank, ctx.world_size).backward()
             b = time.perf_counter()
             dist.barrier()  # waiting for the slowest rank: not the network's fault
             c = time.perf_counter()
-            flat = torch.cat([p.grad.reshape(-1) for p in params])
-            dist.all_reduce(flat)
-            flat /= ctx.world_size
+            flat = all_reduce_gradient(params, ctx.world_size)
             d = time.perf_counter()
-            offset = 0
-            for p in params:
-                n = p.numel()
-                p.grad.copy_(flat[offset:offset + n].view_as(p))
-                offset += n
+            set_gradient(params, flat)
             opt.step()
             out["compute"].append(b - a)
             out["wait"].append(c - b)

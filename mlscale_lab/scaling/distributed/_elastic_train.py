@@ -65,12 +65,12 @@ def main(argv=None) -> None:
 
     from mlscale_lab.scaling.distributed._model import (
         TrainSetup,
-        batch_rows,
+        all_reduce_gradient,
         make_data,
         make_model,
         parameter_arrays,
-        shard_bounds,
-        shard_loss_scale,
+        rank_loss,
+        set_gradient,
     )
 
     torch.set_num_threads(1)
@@ -102,18 +102,9 @@ def main(argv=None) -> None:
         if attempt == 0 and rank == args.kill_rank and step == args.kill_at:
             event("kill", step=step)
             os.kill(os.getpid(), signal.SIGKILL)
-        rows = batch_rows(setup, step)
-        lo, hi = shard_bounds(len(rows), world)[rank]
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(X[rows[lo:hi]]), y[rows[lo:hi]])
-        (loss * shard_loss_scale(hi - lo, len(rows), world)).backward()
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        dist.all_reduce(flat)  # the sum over ranks; divided by the world size, DDP's average
-        flat /= world
-        offset = 0
-        for p in params:
-            p.grad.copy_(flat[offset:offset + p.numel()].view_as(p))
-            offset += p.numel()
+        rank_loss(model, X, y, setup, step, rank, world).backward()
+        set_gradient(params, all_reduce_gradient(params, world))  # DDP's average, in one piece
         opt.step()
         event("step", step=step)
         if (step + 1) % args.every == 0:

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 
 from mlscale_lab.validation import check_int, check_positive
 
-__all__ = ["TrainSetup", "batch_rows", "full_batch_gradient", "make_data", "make_model",
-           "max_abs_difference", "parameter_arrays", "shard_bounds", "shard_loss_scale",
+__all__ = ["TrainSetup", "all_reduce_gradient", "batch_rows", "flat_gradient",
+           "full_batch_gradient", "make_data", "make_model", "max_abs_difference",
+           "parameter_arrays", "rank_loss", "set_gradient", "shard_bounds", "shard_loss_scale",
            "train_one_process"]
 
 
@@ -162,6 +163,50 @@ def shard_loss_scale(local_rows: int, global_rows: int, world_size: int) -> floa
     return world_size * local_rows / global_rows
 
 
+def rank_loss(model, X, y, setup: TrainSetup, step: int, rank: int, world_size: int, *,
+              exact: bool = True):
+    """Rank ``rank``'s loss on its slice (:func:`shard_bounds`) of step ``step``'s global batch.
+
+    With ``exact`` it is scaled by :func:`shard_loss_scale`, so that the average of the ranks'
+    gradients is the gradient of the mean loss over the whole batch; without, it is the plain
+    mean over the slice, as a plain DDP script has it.
+    """
+    rows = batch_rows(setup, step)
+    lo, hi = shard_bounds(len(rows), world_size)[rank]
+    loss = _loss(model, X, y, rows[lo:hi])
+    return loss * shard_loss_scale(hi - lo, len(rows), world_size) if exact else loss
+
+
+def flat_gradient(params):
+    """The gradients of ``params`` as one flat tensor (a new one, in their order)."""
+    import torch
+
+    return torch.cat([p.grad.reshape(-1) for p in params])
+
+
+def all_reduce_gradient(params, world_size: int):
+    """The ranks' gradients of ``params`` averaged: one ``all_reduce`` of the flattened gradient.
+
+    The arithmetic DDP does bucket by bucket (the sum over ranks over ``world_size``), done in
+    one piece after the backward pass; returns the flat average, for :func:`set_gradient`.
+    """
+    import torch.distributed as dist
+
+    flat = flat_gradient(params)
+    dist.all_reduce(flat)
+    flat /= world_size
+    return flat
+
+
+def set_gradient(params, flat) -> None:
+    """Copy the flat gradient ``flat`` (from :func:`flat_gradient`'s order) back into ``params``."""
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p))
+        offset += n
+
+
 def parameter_arrays(model) -> dict:
     """The model's parameters as ``{name: numpy array}`` (copies)."""
     return {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
@@ -225,10 +270,8 @@ def train_one_process(setup: TrainSetup, steps: int, *, micro_batches: int = 1,
 def full_batch_gradient(setup: TrainSetup, rows: int):
     """The gradient (flattened, numpy) of the mean loss over the first ``rows`` rows of step 0's
     order, at the initial weights: what every way of splitting that batch must reproduce."""
-    import torch
-
     X, y = make_data(setup)
     model = make_model(setup)
     idx = batch_rows(setup, 0, batch=rows)
     _loss(model, X, y, idx).backward()
-    return torch.cat([p.grad.reshape(-1) for p in model.parameters()]).numpy().copy()
+    return flat_gradient(model.parameters()).numpy().copy()
