@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlscale_lab.prices import EXAMPLE_MACHINES, Machine
+from mlscale_lab.prices import EXAMPLE_MACHINES, Machine, cost_per_1k
 from mlscale_lab.scaling._amdahl import amdahl_speedup
 from mlscale_lab.validation import check_fraction, check_int, check_number, check_positive
 
@@ -262,7 +262,7 @@ def vertical_cost_table(
             "usd_per_hour": m.usd_per_hour,
             "speedup": speedup,
             "rows_per_second": rate,
-            "usd_per_million_rows": m.usd_per_hour / 3600 / rate * 1e6,
+            "usd_per_million_rows": cost_per_1k(m.usd_per_hour, rate) * 1000,
             "fits": need <= usable,
             "chunks": max(1, math.ceil(need / usable)) if usable > 0 else None,
             "extrapolated": measured_up_to is not None and m.vcpus > measured_up_to,
