@@ -5,11 +5,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from mlscale_lab._core.processes import (
+    cpu_wait_seconds,
     descendant_pids,
     find_processes,
     kill_descendants,
@@ -101,3 +103,41 @@ def test_find_processes_skips_pids_that_ended():
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()
     assert [p.pid for p in find_processes([os.getpid(), done.pid])] == [os.getpid()]
+
+
+# Spins for 0.6 s of its own CPU time, says so, then sleeps (so its statistics can be read).
+SPIN_THEN_SLEEP = """
+import time
+t = time.process_time()
+while time.process_time() - t < 0.6:
+    pass
+print("done", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/schedstat").exists(), reason="needs Linux's scheduler statistics")
+def test_cpu_wait_counts_the_time_a_process_waited_for_a_cpu_another_one_held():
+    def on_cpu0(code):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        os.sched_setaffinity(proc.pid, {0})
+        return proc
+
+    spinners = [on_cpu0("while True: pass") for _ in range(2)]
+    try:
+        time.sleep(0.2)  # spinning on CPU 0 before the measured process wants it
+        began = time.monotonic()
+        shared = on_cpu0(SPIN_THEN_SLEEP)
+        try:
+            assert shared.stdout.readline().strip() == "done"
+            wall = time.monotonic() - began
+            waited = cpu_wait_seconds(shared.pid)
+        finally:
+            kill_process_tree(shared.pid)
+    finally:
+        for spinner in spinners:
+            kill_process_tree(spinner.pid)
+    # a third of one CPU: about 1.2 s waiting for 0.6 s running (more than its CPU time, the
+    # other number in the file), and never more than it lived
+    assert 0.9 <= waited <= wall, (waited, wall)
+    assert cpu_wait_seconds(shared.pid) is None  # gone: nothing to say

@@ -38,6 +38,8 @@ def test_completed_run_measures_the_kernels_tree_and_runs_in_its_folder(tmp_path
     assert nb.cells[0].outputs[0]["text"].strip() == str(tmp_path)
     assert done.peak_memory_bytes > 120 * 1024**2
     assert done.not_finished == [] and done.timed_out_cells == []
+    # the time its cells' thread waited for a CPU is part of the run's time (Linux says it)
+    assert done.cpu_wait_seconds is None or 0 <= done.cpu_wait_seconds <= done.seconds
 
 
 def test_a_cell_error_stops_the_default_client_and_names_the_cell(tmp_path):

@@ -48,9 +48,13 @@ def test_lab_runs_within_budget_records_expected_numbers_and_its_tests_reject_wr
     assert run.status == "ok", f"{path.name} failed: {run.error}"
     # run with TMPDIR pointed at an empty folder, which every temporary folder's owner emptied
     assert executed.left == [], f"{path.name} left files in the temporary folder: {executed.left[:20]}"
-    # the trial cell is not the lab's: its time is part of the run, so allow it a little
-    assert run.seconds <= budget["seconds"] * 1.1, (
-        f"{path.name} took {run.seconds:.1f} s, budget {budget['seconds']} s")
+    # the trial cell is not the lab's: its time is part of the run, so allow it a little. The
+    # budget is a quiet machine's: the time the kernel sat ready but waiting for a CPU that
+    # another program held (a busy neighbour) is not the lab's (near zero on a quiet machine)
+    waited = run.cpu_wait_seconds or 0.0
+    assert run.seconds - waited <= budget["seconds"] * 1.1, (
+        f"{path.name} took {run.seconds:.1f} s ({waited:.1f} s of it waiting for a CPU), "
+        f"budget {budget['seconds']} s")
     assert run.peak_memory_bytes <= budget["peak_memory_mb"] * MB, (
         f"{path.name} peaked at {run.peak_memory_bytes / MB:.0f} MB, budget {budget['peak_memory_mb']} MB")
     binder_cap = (1 - MIN_HEADROOM) * BINDER_MEMORY_BYTES

@@ -13,7 +13,7 @@ import signal
 
 import psutil
 
-__all__ = ["descendant_pids", "find_processes", "kill_descendants", "kill_process_tree"]
+__all__ = ["cpu_wait_seconds", "descendant_pids", "find_processes", "kill_descendants", "kill_process_tree"]
 
 
 def _children_from_proc(pid: int) -> list[int] | None:
@@ -136,3 +136,23 @@ def _kill(procs: list[psutil.Process], timeout: float) -> None:
         except psutil.Error:
             pass
     psutil.wait_procs(procs, timeout=timeout)
+
+
+def cpu_wait_seconds(pid: int) -> float | None:
+    """Seconds the process's main thread has spent ready to run but waiting for a CPU, since it
+    started (the run delay in Linux's ``/proc/<pid>/schedstat``); None where the platform does
+    not say (macOS, Windows, a kernel without scheduler statistics) or the process is gone.
+
+    On a quiet machine this stays near zero; each second another process holds the CPU this
+    thread wants adds a second, so it tells how much longer a run took because of the rest of
+    the machine (a thread waiting on its own children or on I/O is not waiting for a CPU).
+
+    >>> wait = cpu_wait_seconds(os.getpid())
+    >>> wait is None or wait >= 0
+    True
+    """
+    try:
+        with open(f"/proc/{int(pid)}/schedstat") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None

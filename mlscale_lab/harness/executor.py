@@ -26,7 +26,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlscale_lab._core.processes import descendant_pids, find_processes, kill_process_tree
+from mlscale_lab._core.processes import (
+    cpu_wait_seconds,
+    descendant_pids,
+    find_processes,
+    kill_process_tree,
+)
 from mlscale_lab._core.sockets import (
     SOCKET_PATH_MAX,
     UNIX_SOCKETS,
@@ -129,6 +134,11 @@ class Execution:
         Code cells that did not run to their end: the stopping cell and every later one.
     kernel_log : str
         The last lines of the kernel's log when it failed to start or died (empty otherwise).
+    cpu_wait_seconds : float or None
+        Seconds the kernel's main thread, which runs the cells, was ready to run but waited for
+        a CPU other threads held (:func:`mlscale_lab._core.processes.cpu_wait_seconds`): near
+        zero on a quiet machine, so about how much a busy one stretched ``seconds`` (the
+        notebook's own threads and processes count too). None where the platform does not say.
     """
 
     status: str
@@ -140,6 +150,7 @@ class Execution:
     timed_out_cells: list[int] = field(default_factory=list)
     not_finished: list[int] = field(default_factory=list)
     kernel_log: str = ""
+    cpu_wait_seconds: float | None = None
 
     @property
     def completed(self) -> bool:
@@ -238,7 +249,7 @@ def execute(
     client.resources = {"metadata": {"path": str(launch.cwd)}}
 
     over_budget = threading.Event()
-    state = {"pid": None, "index": None}
+    state = {"pid": None, "index": None, "waited": None}
     timed_out: list[int] = []
     leftovers = []
 
@@ -263,6 +274,7 @@ def execute(
         with client.setup_kernel(**spawn):
             state["pid"] = client.km.provisioner.pid
             kernel = find_processes([state["pid"]])
+            waited_before = cpu_wait_seconds(state["pid"])
             if over_budget.is_set():  # the budget ran out while the kernel was starting
                 kill_process_tree(state["pid"])
             if monitor_interval:
@@ -285,6 +297,9 @@ def execute(
             finally:
                 if mon is not None:
                     mon.__exit__(None, None, None)
+                waited_after = cpu_wait_seconds(state["pid"])
+                if waited_before is not None and waited_after is not None:
+                    state["waited"] = round(waited_after - waited_before, 3)
                 # What the kernel started, before its shutdown orphans it (a Dask worker, a pool).
                 leftovers = kernel + find_processes(descendant_pids(state["pid"]))
     except CellTimeoutError as exc:
@@ -323,5 +338,6 @@ def execute(
         timed_out_cells=sorted(set(timed_out)),
         not_finished=not_finished,
         kernel_log=_tail(launch.log) if status in ("failed", "kernel_died") and launch.log else "",
+        cpu_wait_seconds=state["waited"],
     )
 

@@ -31,6 +31,8 @@ class LabRun:
     results: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     failed_cell: int | None = None
+    #: Seconds the kernel waited for a CPU other threads held (``Execution.cpu_wait_seconds``).
+    cpu_wait_seconds: float | None = None
 
     def as_dict(self) -> dict:
         """The run as plain JSON-ready values."""
@@ -103,7 +105,7 @@ def run_lab(
         nbformat.write(nb, out / path.name)
     status = "ok" if done.completed else "failed"
     return LabRun(path.stem, status, done.seconds, done.peak_memory_bytes, results,
-                  _error_text(done, budget), None if done.completed else done.cell)
+                  _error_text(done, budget), None if done.completed else done.cell, done.cpu_wait_seconds)
 
 
 def _error_text(done, budget: float) -> str | None:
