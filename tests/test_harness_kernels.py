@@ -7,9 +7,15 @@ import os
 import statistics
 import time
 
+import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 
-from mlscale_lab.harness._kernels import IOPUB_CONNECT_S, KILL_POLL_S, kernel_manager_class
+from mlscale_lab.harness._kernels import (
+    IOPUB_CONNECT_S,
+    KILL_POLL_S,
+    RECONNECT_MS,
+    kernel_manager_class,
+)
 from mlscale_lab.harness.executor import KernelLaunch
 
 
@@ -25,6 +31,9 @@ def test_ready_needs_no_quiet_spell_on_iopub_and_iopub_works_after_it(tmp_path):
         kc = km.client()
         kc.start_channels()
         try:
+            # a kernel still binding its sockets is tried again within milliseconds
+            for channel in (kc.shell_channel, kc.iopub_channel, kc.control_channel):
+                assert channel.socket.getsockopt(zmq.RECONNECT_IVL) == RECONNECT_MS
             await kc.wait_for_ready(timeout=60)
             ours, theirs = [], []
             for _ in range(3):  # interleaved, on the same live kernel
