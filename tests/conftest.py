@@ -4,10 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lab_runs
-import nbformat
-import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from mlscale_lab._core.imports import skip_slow_optional_imports
+
+skip_slow_optional_imports()  # before nbformat is imported: a second off every test process
+
+import lab_runs  # noqa: E402
+import nbformat  # noqa: E402
+import pytest  # noqa: E402
+from nbformat.v4 import new_code_cell, new_notebook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -363,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     A :class:`UsageError` becomes one line on stderr and status 2; any other exception is a bug
     and propagates with its traceback.
     """
+    from mlscale_lab._core.imports import skip_slow_optional_imports
+
+    skip_slow_optional_imports()  # a second off every command that reads a notebook
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

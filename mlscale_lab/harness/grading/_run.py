@@ -114,6 +114,9 @@ def worker_main(conn, own_zygotes: bool = False) -> None:
     It stays warm between submissions (imports, templates); it never runs a submission's code
     itself (kernels and replays are processes of their own). With ``own_zygotes`` (a Dask
     worker's grading process) it starts zygotes of its own and dies with its parent."""
+    from mlscale_lab._core.imports import skip_slow_optional_imports
+
+    skip_slow_optional_imports()  # a Dask worker's grading process starts afresh
     if own_zygotes:
         _die_with_parent()
     while True:
