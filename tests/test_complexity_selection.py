@@ -518,9 +518,24 @@ def test_pca_checkpoint_fails_on_a_component_count_that_is_not_the_first_to_reac
     curve = np.minimum(1.0, np.linspace(0.5, 1.5, 64))  # 95 % at 30 of 64
     n95 = int(np.searchsorted(curve, 0.95)) + 1
     X = np.zeros((10, 64))
-    run_checkpoint("02", "lab02-5", {"curve": curve, "n95": n95, "X": X})
+    ns = {"curve": curve, "n95": n95, "X": X, "X_dev": X[:7], "pca_rows": [{"rows": 7}]}
+    run_checkpoint("02", "lab02-5", ns)
     with pytest.raises(AssertionError, match="first count reaching 95%"):
-        run_checkpoint("02", "lab02-5", {"curve": curve, "n95": n95 + 1, "X": X})
+        run_checkpoint("02", "lab02-5", {**ns, "n95": n95 + 1})
+
+
+def test_pca_checkpoint_fails_when_the_held_out_rows_shaped_the_components(digits):
+    """Lab 02 chooses among PCA's component counts: its components come from the development
+    rows; a table fitted on every row, the held-out ones included, fails the checkpoint."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = digits
+    X_dev, _, _, _ = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    curve = sel.explained_variance_curve(X_dev)
+    ns = {"curve": curve, "n95": sel.components_for_variance(curve, 0.95), "X": X, "X_dev": X_dev}
+    run_checkpoint("02", "lab02-5", {**ns, "pca_rows": sel.components_table(X_dev, (0.95,))})
+    with pytest.raises(AssertionError, match="held-out rows must not shape it"):
+        run_checkpoint("02", "lab02-5", {**ns, "pca_rows": sel.components_table(X, (0.95,))})
 
 
 def test_sweep_plot_draws_one_corrected_standard_error_around_each_accuracy():

@@ -330,3 +330,32 @@ def test_a_fork_counts_the_pages_it_owns_never_a_copy_of_its_parent():
     rise = busy_peak - base
     assert 130 * MB < rise < 250 * MB, f"a fork that wrote 150 MB added {rise / MB:.0f} MB"
     del ballast
+
+
+def test_lab01s_cpu_checkpoint_fails_on_a_mean_of_samples_or_a_resolution_finer_than_a_tick():
+    """Lab 01's monitor checkpoint holds a real summary; a phase's CPU % taken as the mean of its
+    samples' percentages (a sample at a mark counts as much as a full interval), or claimed
+    finer than one CPU-time tick over the phase, fails it."""
+    import dataclasses
+
+    from checkpoints import run_checkpoint
+
+    with ResourceMonitor(interval=0.02) as mon:
+        for phase in ("forest fit", "forest predict", "epoch 0"):
+            mon.mark(phase)
+            t_end = time.process_time() + 0.03
+            while time.process_time() < t_end:
+                pass
+    summary = mon.summary()
+    run_checkpoint("01", "lab01-8", {"summary": summary})
+
+    def broken(**change):
+        phases = {k: dict(v) for k, v in summary.phases.items()}
+        phases["forest predict"].update(change)
+        return {"summary": dataclasses.replace(summary, phases=phases)}
+
+    ph = summary.phases["forest predict"]
+    with pytest.raises(AssertionError, match="CPU seconds over its wall seconds"):
+        run_checkpoint("01", "lab01-8", broken(mean_cpu_percent=ph["mean_cpu_percent"] + 37.5))
+    with pytest.raises(AssertionError, match="no finer than one tick"):
+        run_checkpoint("01", "lab01-8", broken(cpu_percent_resolution=0.0))

@@ -172,3 +172,74 @@ def test_a_script_without_a_main_guard_raises_instead_of_hanging(tmp_path):
     assert "a worker process" in done.stderr and "exited with code 1" in done.stderr
     assert "__main__" in done.stderr
     assert time.perf_counter() - t0 < 120
+
+
+# Lab 01's serving checkpoints, on open-loop runs a test made up (Poisson arrivals, gamma
+# service, a real FCFS queue): each fails when its claim's input breaks.
+
+def _made_up_load(scv, *, extra_wait_means=0.0, queue=True, workers=2, rho=0.75, n=1000,
+                  mean=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = 1 / scv
+    service = rng.gamma(shape, mean / shape, n)
+    rate = rho * workers / mean
+    arrivals = np.cumsum(rng.exponential(1 / rate, n))
+    waits = fcfs_waits(arrivals, service, workers) if queue else np.zeros(n)
+    waits = waits + extra_wait_means * mean
+    return ServingLoad(workers, rate, rho, 200 * MB, waits + service, waits, service, arrivals,
+                       np.zeros(n))
+
+
+def _lab01_serving(load, machine=None):
+    """What lab 01's cells before its serving verdicts bind, from ``load``."""
+    from types import SimpleNamespace
+
+    from checkpoints import QuietMachine
+
+    from mlscale_lab.capacity import evaluate_plan
+    from mlscale_lab.evidence import Verdict, bootstrap_interval, checkpoint, judge
+    from mlscale_lab.prices import EXAMPLE_MACHINES, PRICE_UNIT
+    from mlscale_lab.queueing import ggc_latency_quantile, mmc_latency_quantile
+
+    return {"np": np, "MB": MB, "load": load, "WORKERS": load.workers, "service": load.service(),
+            "svc_p95": load.service_quantile(0.95),
+            "latency": {q: load.latency_quantile(q) for q in (0.5, 0.95, 0.99)},
+            "serving_check": SimpleNamespace(report=machine or QuietMachine(cpus=4)),
+            "bootstrap_interval": bootstrap_interval, "fcfs_waits": fcfs_waits,
+            "ggc_latency_quantile": ggc_latency_quantile, "evaluate_plan": evaluate_plan,
+            "mmc_latency_quantile": mmc_latency_quantile, "judge": judge, "Verdict": Verdict,
+            "checkpoint": checkpoint, "EXAMPLE_MACHINES": EXAMPLE_MACHINES,
+            "PRICE_UNIT": PRICE_UNIT, "record": lambda name, value: value}
+
+
+MODEL_CELLS = ("lab01-25b", "lab01-25c")
+MACHINE_CELLS = ("lab01-27", "lab01-cheapest-machine-29", "lab01-31", "lab01-31b")
+
+
+def test_lab01_queue_model_checkpoint_fails_on_exponential_service_or_a_queue_it_does_not_predict():
+    """Near-constant service through a real FCFS queue: the shape claim holds and M/G/c is not
+    refuted. Exponential service refutes the shape; three service times of dispatch added to
+    every request put the measured p95 past the model's 25 %; a busy machine cannot tell."""
+    from checkpoints import BusyMachine, run_cells
+
+    ns = run_cells("01", MODEL_CELLS, _lab01_serving(_made_up_load(0.05)))
+    assert ns["shape_verdict"].holds and not ns["model_verdict"].refuted
+    with pytest.raises(AssertionError, match="far from exponential"):
+        run_cells("01", MODEL_CELLS, _lab01_serving(_made_up_load(1.0)))
+    late = _made_up_load(0.05, extra_wait_means=3.0)
+    with pytest.raises(AssertionError, match="within 25 %"):
+        run_cells("01", MODEL_CELLS, _lab01_serving(late))
+    assert run_cells("01", MODEL_CELLS, _lab01_serving(late, BusyMachine()))["model_verdict"].inconclusive
+
+
+def test_lab01_machine_checkpoint_fails_when_the_measured_run_meets_the_budget_on_capacity_alone():
+    """The capacity-sized machine's two workers at 75 % miss the p95 budget in the model and in
+    the open-loop run (or the run cannot tell); a run whose requests never queued (what a closed loop shows) meets the
+    budget on two workers, and the checkpoint refuses it."""
+    from checkpoints import run_cells
+
+    ns = run_cells("01", MACHINE_CELLS, _lab01_serving(_made_up_load(0.05)))
+    assert ns["by_capacity"].vcpus == 2 and ns["chosen"].vcpus > 2
+    assert not ns["capacity_verdict"].refuted  # 1,000 requests: a p95 of a queue is wide
+    with pytest.raises(AssertionError, match="misses the p95 budget"):
+        run_cells("01", MACHINE_CELLS, _lab01_serving(_made_up_load(0.05, queue=False)))

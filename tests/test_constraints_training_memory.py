@@ -284,3 +284,21 @@ def measure_stub(rise):
     from mlscale_lab.constraints import TrainingPeak
 
     return TrainingPeak(rise, 1000, 1000 + rise, 2)
+
+
+def test_lab01s_precision_checkpoint_fails_when_half_precision_halves_adams_state():
+    """Lab 01's table of Adam's bytes per parameter, measured by the lab's own cell: mixed
+    precision and autocast keep float32's 16 bytes; a table where mixed precision halves them,
+    or where autocast kept the parameters or their .grad in 16 bits, fails the checkpoint."""
+    from checkpoints import run_cells, run_checkpoint
+
+    ns = run_cells("01", ("lab01-15a", "lab01-15b"),
+                   {"torch": torch, "n_params": 1000, "MB": MB, "record": lambda n, v: v})
+    assert ns["precision_table"]["mixed"] == ns["precision_table"]["fp32"] == 16
+    halved = {**ns, "precision_table": {**ns["precision_table"], "mixed": 8.0}}
+    with pytest.raises(AssertionError, match="fp32 master weights and moments stay"):
+        run_checkpoint("01", "lab01-15b", halved)
+    bytes_, _, out_dtype = ns["measured_layouts"]["autocast"]
+    cast = {**ns["measured_layouts"], "autocast": (bytes_, {"bfloat16"}, out_dtype)}
+    with pytest.raises(AssertionError, match="parameters and .grad stay float32"):
+        run_checkpoint("01", "lab01-15b", {**ns, "measured_layouts": cast})

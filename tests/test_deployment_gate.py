@@ -440,3 +440,17 @@ def test_lab04_latency_regression_checkpoint_fails_when_the_gate_lets_the_slow_c
         run_checkpoint("04", "lab04-slow-check", ns("holds", failed=()))
     with pytest.raises(AssertionError, match="only the latency check should fail"):
         run_checkpoint("04", "lab04-slow-check", ns("does not hold", ("test_accuracy", "test_latency")))
+
+
+def test_a_blocked_verdict_says_the_budget_s_verdict_is_the_budget_s():
+    """The latency check's words judge the budget: "would read 'does not hold'" there means
+    the candidate missed it; the blocking verdict quotes them as the budget's, so a learner
+    does not read that the gate failed to block."""
+    results = {"latency": {"name": "latency", "status": "inconclusive", "value": 18.9,
+                           "verdict_reason": "would read 'does not hold', but this machine "
+                                             "cannot be trusted now: others took 1.3 CPUs."}}
+    checks = {"test_latency": {"outcome": "failed", "message": ""}}
+    verdict = gate.GateRun(False, 1, checks, results=results).blocked_by("latency")
+    assert verdict.inconclusive
+    assert verdict.reason.startswith("the latency budget's own verdict is 'inconclusive' "
+                                     "(would read 'does not hold'"), verdict.reason

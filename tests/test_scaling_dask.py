@@ -104,3 +104,41 @@ def test_partitioned_predict_bad_input(model):
         partitioned_predict(None, model, 10, 20)
     with pytest.raises(ValueError, match="scheduler address"):
         connect("localhost")
+
+
+def _lab05_partitions(seconds, machine=None):
+    """Lab 05's partition-count cell with the cluster replaced by interleaved timings a test
+    chose (median seconds per partition count, four rounds of small noise)."""
+    from types import SimpleNamespace
+
+    from checkpoints import FixedCheck, QuietMachine
+
+    from mlscale_lab.evidence import Timings, checkpoint, judge
+
+    rng = np.random.default_rng(2)
+    timings = Timings({n: s * (1 + rng.normal(0, 0.01, 4)) for n, s in seconds.items()},
+                      rounds=4, number=1)
+    sc = SimpleNamespace(partition_overhead=lambda *a, **k: timings)
+    return {"sc": sc, "client": None, "model": None, "judge": judge, "checkpoint": checkpoint,
+            "MachineCheck": FixedCheck(machine or QuietMachine(cpus=2)),
+            "record": lambda name, value: value,
+            "views": SimpleNamespace(plot_partition_overhead=lambda *a, **k: None)}
+
+
+def test_lab05_partition_checkpoint_fails_when_tiny_partitions_cost_nothing(capsys):
+    """128 tiny partitions slower than 8 pass; 128 faster than 8 fail (a busy machine: cannot
+    tell); and two counts within the noise are not called "the fastest here"."""
+    from checkpoints import BusyMachine, run_cells
+
+    cells = ("lab05-19", "lab05-19b")
+    base = {1: 0.9, 2: 0.5, 8: 0.30, 32: 0.35, 128: 0.9}
+    ns = run_cells("05", cells, _lab05_partitions(base))
+    assert ns["tiny_verdict"].holds and ns["fastest_verdict"].holds
+    assert "fastest here: 8 partitions" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="128 tiny partitions take longer than 8"):
+        run_cells("05", cells, _lab05_partitions({**base, 128: 0.2}))
+    busy = run_cells("05", cells, _lab05_partitions({**base, 128: 0.2}, BusyMachine()))
+    assert busy["tiny_verdict"].inconclusive
+    tied = run_cells("05", cells, _lab05_partitions({**base, 32: 0.30}))
+    assert tied["fastest_verdict"].inconclusive
+    assert "cannot be told apart" in capsys.readouterr().out

@@ -201,3 +201,32 @@ def test_a_new_policy_is_one_entry_in_the_table(monkeypatch):
     assert r.requests_per_replica.tolist() == [0, 0, 0, 5_000]
     # one M/M/1 queue at utilisation 0.5: mean wait rho s / (1 - rho) = 1
     assert r.mean_wait == pytest.approx(1.0, rel=0.15)
+
+
+def _lab05_theory_namespace(service_factor):
+    """Lab 05's simulator-against-theory cell, with a simulator whose service is
+    ``service_factor`` times what the theory is told."""
+    from types import SimpleNamespace
+
+    from mlscale_lab import scaling as sc
+    from mlscale_lab.evidence import checkpoint
+
+    def simulate(policy, c, lam, s, n, seed, warmup=0.0):
+        return simulate_balancer(policy, c, lam, service_factor * s, n, seed, warmup=warmup)
+
+    stub = SimpleNamespace(mmc_mean_wait=sc.mmc_mean_wait, mm1_mean_wait=sc.mm1_mean_wait,
+                           simulate_balancer=simulate)
+    return {"sc": stub, "judge": judge, "checkpoint": checkpoint, "SEED": 0,
+            "record": lambda name, value: value}
+
+
+@pytest.mark.slow
+def test_lab05_theory_checkpoint_holds_for_the_simulator_and_fails_for_a_biased_one():
+    """Lab 05's check of the simulator against Erlang C and M/M/1 (batch means over 10^6
+    requests): the simulator passes, one whose service is 10 % slower than the theory's fails."""
+    from checkpoints import run_cells
+
+    ns = run_cells("05", ("lab05-37", "lab05-38"), _lab05_theory_namespace(1.0))
+    assert all(not v.refuted for v in ns["theory_verdicts"].values())
+    with pytest.raises(AssertionError, match="does not hold"):
+        run_cells("05", ("lab05-37", "lab05-38"), _lab05_theory_namespace(1.1))

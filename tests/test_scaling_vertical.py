@@ -151,3 +151,82 @@ def test_cost_table_marks_the_machines_past_the_measured_threads():
     rows = vertical_cost_table(0.3, 1000.0, 2**20, measured_up_to=2)
     assert [r["extrapolated"] for r in rows] == [r["vcpus"] > 2 for r in rows]
     assert not any(r["extrapolated"] for r in vertical_cost_table(0.3, 1000.0, 2**20))
+
+
+# Lab 05's checkpoints on thread scaling and on chunks, run on inputs a test chose: each fails
+# when its claim's input breaks, and says inconclusive where the machine cannot tell.
+
+def _lab05_threads(speedup, *, share=0.5, machine=None, rounds=8):
+    """What lab 05's cells before the Amdahl verdicts bind: two thread counts timed interleaved."""
+    from types import SimpleNamespace
+
+    from checkpoints import QuietMachine
+
+    from mlscale_lab import scaling as sc
+    from mlscale_lab.evidence import Interval, checkpoint, judge
+
+    rng = np.random.default_rng(0)
+    one = 0.1 * (1 + rng.normal(0, 0.01, rounds))
+    two = one / speedup * (1 + rng.normal(0, 0.01, rounds))
+    scaling = ThreadScaling((1, 2), (float(np.median(one)), float(np.median(two))),
+                            (tuple(one), tuple(two)))
+    return {"np": np, "sc": sc, "scaling": scaling, "judge": judge, "checkpoint": checkpoint,
+            "serial_share": Interval(share, share - 0.02, share + 0.02, 0.95, "parse share", 7),
+            "threads_check": SimpleNamespace(report=machine or QuietMachine(cpus=2)),
+            "record": lambda name, value: value,
+            "views": SimpleNamespace(plot_thread_scaling=lambda *a, **k: None)}
+
+
+def test_lab05_amdahl_checkpoint_fails_on_no_speedup_or_one_past_the_parsers_bound(capsys):
+    """The parser's share 0.48-0.52 bounds 2 threads at 1.35x: 1.25x passes both verdicts, no
+    speedup refutes the first, 1.7x the bound; a busy or one-CPU machine cannot tell."""
+    from checkpoints import BusyMachine, QuietMachine, run_cells
+
+    cells = ("lab05-8", "lab05-9")
+    ns = run_cells("05", cells, _lab05_threads(1.25))
+    assert ns["speedup_verdict"].holds and ns["bound_verdict"].holds
+    with pytest.raises(AssertionError, match="at least 5 % faster"):
+        run_cells("05", cells, _lab05_threads(1.0))
+    with pytest.raises(AssertionError, match="within Amdahl's bound"):
+        run_cells("05", cells, _lab05_threads(1.7))
+    busy = run_cells("05", cells, _lab05_threads(1.0, machine=BusyMachine()))
+    assert busy["speedup_verdict"].inconclusive
+    one_cpu = run_cells("05", cells, _lab05_threads(1.7, machine=QuietMachine(cpus=1)))
+    assert one_cpu["speedup_verdict"].inconclusive and one_cpu["bound_verdict"].inconclusive
+    assert "exactly determined" in capsys.readouterr().out, "two points: the lab says they test nothing"
+
+
+def _lab05_chunks(slowdown):
+    """Lab 05's cost-table inputs: one batch against 8 chunks timed interleaved (seconds)."""
+    from types import SimpleNamespace
+
+    import psutil
+    from checkpoints import QuietMachine
+
+    from mlscale_lab import scaling as sc
+    from mlscale_lab.evidence import Interval, Timings, checkpoint, judge
+    from mlscale_lab.prices import PRICE_UNIT
+
+    rng = np.random.default_rng(1)
+    whole = 0.05 * (1 + rng.normal(0, 0.01, 7))
+    timings = Timings({"one batch": whole, "8 chunks": whole * slowdown * (1 + rng.normal(0, 0.01, 7))},
+                      rounds=7, number=1)
+    return {"np": np, "sc": sc, "psutil": psutil, "Interval": Interval, "judge": judge,
+            "checkpoint": checkpoint, "PRICE_UNIT": PRICE_UNIT, "record": lambda n, v: v,
+            "workload": SimpleNamespace(rows=3000, bytes_per_row=2400.0),
+            "chunk_timings": timings, "chunk_slowdown": timings.ratio("8 chunks", "one batch"),
+            "serial_share": Interval(0.5, 0.48, 0.52, 0.95, "parse share", 7),
+            "scaling": ThreadScaling((1, 2), (0.1, 0.07)),
+            "chunk_check": SimpleNamespace(report=QuietMachine(cpus=2))}
+
+
+def test_lab05_chunk_cost_checkpoint_fails_when_chunks_are_too_slow_to_pay():
+    """Chunks on a small machine beat one batch on a big one while they run at about the same
+    speed per row; chunks 30x slower per row cost more, and the checkpoint says so."""
+    from checkpoints import run_cells
+
+    cells = ("lab05-11d", "lab05-11e")
+    ns = run_cells("05", cells, _lab05_chunks(1.1))
+    assert ns["saving_verdict"].holds and ns["any_way"]["chunks"] > 1
+    with pytest.raises(AssertionError, match="runs the batch in chunks|costs less per row"):
+        run_cells("05", cells, _lab05_chunks(30.0))

@@ -180,8 +180,12 @@ class GateRun:
         claim = f"the gate blocks the candidate on its {check} check"
         status = {REFUTED: HOLDS, INCONCLUSIVE: INCONCLUSIVE}.get(r.get("status"), REFUTED)
         interval = Interval(**r["interval"]) if r.get("interval") else None
-        why = r.get("verdict_reason") or r.get("reason", "")
-        return Verdict(status, claim, f"against its budget, {why}".rstrip("."), interval)
+        why = (r.get("verdict_reason") or r.get("reason", "")).rstrip(".")
+        # The check's own words judge the budget ("would read 'does not hold'" means the
+        # candidate missed it): say whose verdict they are, or they read as this claim's.
+        budget = r.get("status") or "not judged"
+        return Verdict(status, claim, f"the {check} budget's own verdict is '{budget}' ({why})",
+                       interval)
 
 
 _EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): ")

@@ -85,7 +85,8 @@ def components_table(X, targets: Iterable[float] = (0.90, 0.95, 0.99)) -> list[d
     Returns
     -------
     list of dict
-        Rows ``{"target", "components", "fraction_of_features"}``, in the order of ``targets``
+        Rows ``{"target", "components", "fraction_of_features", "rows"}`` (``rows``: the samples
+        the components were fitted on), in the order of ``targets``
         (what :func:`mlscale_lab.views.selection.plot_variance_curve` marks on the curve).
 
     Examples
@@ -98,9 +99,10 @@ def components_table(X, targets: Iterable[float] = (0.90, 0.95, 0.99)) -> list[d
     targets = [check_variance_target(t, func="components_table", name="targets")
                for t in targets]
     curve = explained_variance_curve(X)
-    n_features = np.asarray(X).shape[1]
+    n_rows, n_features = np.asarray(X).shape
     rows = []
     for t in targets:
         n = components_for_variance(curve, t)
-        rows.append({"target": t, "components": n, "fraction_of_features": n / n_features})
+        rows.append({"target": t, "components": n, "fraction_of_features": n / n_features,
+                     "rows": n_rows})
     return rows
