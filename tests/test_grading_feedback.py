@@ -51,3 +51,25 @@ def test_printed_hidden_code_is_removed_from_stdout():
     nb = _nb(1, "f(2) should be 4", extra_stdout='In: assert f(3) == 9, "secret case three"\nok\n')
     scrub_outputs(nb, HIDDEN)
     assert nb.cells[0].outputs[0].text == "public tests passed\nok\n"
+
+
+def test_a_cell_source_already_highlighted_is_not_highlighted_again_and_pages_stay_the_same(monkeypatch):
+    import nbconvert.filters.highlight as highlight
+
+    from mlscale_lab.harness.grading._feedback import feedback_html
+
+    calls = []
+    real = highlight._pygments_highlight
+    monkeypatch.setattr(highlight, "_pygments_highlight", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    nb = new_notebook(cells=[new_code_cell("def f(x):\n    return x * x"), new_code_cell("y = f(3)  # mine")])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    resources = {"nbgrader": {"notebook": "lab", "assignment": "lab", "student": "s", "score": 0,
+                              "max_score": 0, "late_penalty": 0}}
+    first = feedback_html(nb, resources, set())
+    nb.cells[1].source = "y = f(4)  # another learner"
+    second = feedback_html(nb, resources, set())
+    assert calls.count("def f(x):\n    return x * x") == 1  # the lab's cell, once for both pages
+    assert "y = f(4)  # another learner" in calls  # a new answer is highlighted
+    again = feedback_html(nb, resources, set())
+    assert again == second and again != first
+    assert "another" in again and "mine" in first

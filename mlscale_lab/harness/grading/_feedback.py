@@ -99,6 +99,8 @@ def scrub_outputs(nb, hidden: set[str]) -> None:
 
 
 _EXPORTER: list = []
+#: Highlighted cell sources a grading process keeps (a few labs' cells and their answers).
+HIGHLIGHTS_KEPT = 4096
 
 
 def exporter():
@@ -116,12 +118,29 @@ def exporter():
         from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
         from traitlets.config import Config
 
+        class RememberedHighlight(Highlight2HTML):
+            """The same cell source highlights the same: a class's submissions share most of
+            their cells with the lab, and Pygments took a third of a feedback page's time."""
+
+            def __init__(self, **kw):
+                super().__init__(**kw)
+                self.pages: dict = {}
+
+            def __call__(self, source, language=None, metadata=None):
+                key = (source, language, (metadata or {}).get("magics_language"))
+                if key not in self.pages:
+                    if len(self.pages) >= HIGHLIGHTS_KEPT:
+                        self.pages.clear()
+                    self.pages[key] = super().__call__(source, language, metadata)
+                return self.pages[key]
+
         class FeedbackExporter(HTMLExporter):
             def from_notebook_node(self, nb, resources=None, **kw):
                 langinfo = nb.metadata.get("language_info", {})
                 lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-                self.register_filter("highlight_code", self.filters.get(
-                    "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+                if getattr(self, "highlight", None) is None or self.highlight.pygments_lexer != lexer:
+                    self.highlight = RememberedHighlight(pygments_lexer=lexer, parent=self)
+                self.register_filter("highlight_code", self.filters.get("highlight_code", self.highlight))
                 resources = self._init_resources(resources)
                 self.register_filter("filter_data_type", WidgetsDataTypeFilter(
                     notebook_metadata=self._nb_metadata, parent=self, resources=resources))
