@@ -20,7 +20,7 @@ lab: $(STAMP)
 	$(BIN)/mlscale-lab start workspace
 
 # A pytest-xdist worker per CPU (at most 4); the labs' runs and gradings go to one worker, one
-# at a time, the browser's group to one, and the many short tests fill the rest (tests/lab_runs.py).
+# at a time, then the browser's renderings of them; the many short tests fill the rest (tests/lab_runs.py).
 PARALLEL := -n auto --dist loadgroup --no-loadscope-reorder
 
 test: $(STAMP)

@@ -19,8 +19,10 @@ the other waits for it. Two CPU-heavy jobs side by side on two cores take each o
 
 :func:`order` puts the tests of the ``labs`` xdist group (lab runs, then their gradings) first,
 so one worker works through them while the other takes the other files one at a time (a file's
-tests on one worker, so its module fixtures are made once), and the browser group last, when
-the runs it shows exist.
+tests on one worker, so its module fixtures are made once). The browser's renderings of the
+runs come last in the ``labs`` group: on their own group the scheduler gave them to the other
+worker behind its queue, and the labs' worker sat idle for the browser's two minutes (CI run,
+after every grading: 140 s idle on one worker while the other rendered).
 """
 
 from __future__ import annotations
@@ -272,8 +274,9 @@ def _group(item) -> str | None:
 
 
 def order(items) -> None:
-    """Reorder ``items`` in place: the ``labs`` group first (lab runs before gradings; labs that
-    run alone first, then the longest), the other tests as collected, the browser group last."""
+    """Reorder ``items`` in place: the ``labs`` group first (lab runs, labs that run alone first,
+    then the longest; then their gradings; then the browser's renderings, in lab order), the
+    other tests as collected."""
     budgets: dict[Path, float] = {}
 
     def budget(lab: Path) -> float:
@@ -282,14 +285,15 @@ def order(items) -> None:
             budgets[lab] = -1e9 if runs_alone(nb) else -nb.metadata["mlscale"]["budget"]["seconds"]
         return budgets[lab]
 
+    stages = {"test_labs": 0, "test_browser": 2}  # and the gradings between them
+
     def key(indexed):
         index, item = indexed
-        group = _group(item)
-        if group == "labs":
+        if _group(item) == "labs":
             lab = _lab_of(item)
-            is_run = item.module.__name__ == "test_labs"
-            return (0, 0 if is_run else 1, budget(lab) if lab else 0, index)
-        return (2 if group == "browser" else 1, 0, 0, index)
+            stage = stages.get(item.module.__name__, 1)
+            return (0, stage, budget(lab) if lab and stage < 2 else 0, index)
+        return (1, 0, 0, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
     # Every other test goes with its file (``--dist loadgroup``), as ``--dist loadscope`` would:

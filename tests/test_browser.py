@@ -46,8 +46,9 @@ from nbformat.sign import NotebookNotary
 
 from mlscale_lab.harness.labs import list_labs
 
-# One worker shows every lab, in one JupyterLab server and one Chromium.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+# One worker shows every lab, in one JupyterLab server and one Chromium: the worker that ran
+# the labs and graded them, once it has (tests/lab_runs.py).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("labs")]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
+import types
 
 import pytest
 from lab_runs import MachineShare, order
@@ -93,7 +94,7 @@ class _Item:
     """What order() reads of a collected test: its module, node id and xdist group."""
 
     def __init__(self, nodeid, group=None):
-        self.nodeid, self.module = nodeid, type("M", (), {"__name__": nodeid.split("::")[0]})
+        self.nodeid, self.module = nodeid, types.SimpleNamespace(__name__=nodeid.split("::")[0])
         self.marks = [pytest.mark.xdist_group(group).mark] if group else []
 
     def get_closest_marker(self, name):
@@ -103,13 +104,15 @@ class _Item:
         self.marks.append(mark.mark)
 
 
-def test_order_puts_the_labs_first_the_browser_last_and_each_file_in_its_group():
-    items = ([_Item("test_browser::t[a]", "browser"), _Item("test_browser::t[b]", "browser")]
-             + [_Item(f"test_f{i}::t") for i in range(6)] + [_Item("test_labs::x", "labs")])
+def test_order_puts_the_labs_runs_then_gradings_then_browser_first_and_each_file_in_its_group():
+    items = ([_Item("test_browser::t[a]", "labs"), _Item("test_browser::t[b]", "labs")]
+             + [_Item(f"test_f{i}::t") for i in range(6)] + [_Item("test_grading_labs::g", "labs"),
+                                                              _Item("test_labs::x", "labs")])
     order(items)
     ids = [i.nodeid for i in items]
-    # (halfway through the other files instead, the browser ran beside the gradings and a CI
-    # run took 36 s longer: 909 s against 873)
-    assert ids == ["test_labs::x", "test_f0::t", "test_f1::t", "test_f2::t", "test_f3::t",
-                   "test_f4::t", "test_f5::t", "test_browser::t[a]", "test_browser::t[b]"]
-    assert items[1].get_closest_marker("xdist_group").args == ("test_f0",)
+    # (the browser on a group of its own went to the other worker, behind its queue, while the
+    # labs' worker sat idle; halfway through the other files, it ran beside the gradings and a
+    # CI run took 36 s longer: 909 s against 873)
+    assert ids == ["test_labs::x", "test_grading_labs::g", "test_browser::t[a]", "test_browser::t[b]",
+                   "test_f0::t", "test_f1::t", "test_f2::t", "test_f3::t", "test_f4::t", "test_f5::t"]
+    assert items[4].get_closest_marker("xdist_group").args == ("test_f0",)
