@@ -95,7 +95,12 @@ def test_size_budget_bites(data):
     assert gate.check_size(data["good"], max_bytes=10**6).passed
 
 
-def test_latency_budget_is_scaled_to_the_model_it_replaces(data):
+def test_latency_budget_is_scaled_to_the_model_it_replaces(data, monkeypatch):
+    import mlscale_lab.evidence._machine as machine
+
+    # the budget's arithmetic, on a machine taken as quiet (a busy one makes every latency
+    # check inconclusive, not passed: the next test); the timings themselves are real
+    monkeypatch.setattr(machine.MachineCheck, "_reasons", lambda self, **kw: iter([]))
     good, X = data["good"], data["X"]
     same = gate.check_latency(good, data["stale"], X)  # same kind of model: ratio near 1
     assert same.passed and same.status == "holds" and 0.7 < same.value < 1.4, same
