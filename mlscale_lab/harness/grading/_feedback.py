@@ -10,6 +10,7 @@ printed ``In[-1]``) is removed.
 from __future__ import annotations
 
 import copy
+import functools
 import html
 import os
 import re
@@ -124,15 +125,13 @@ def exporter():
 
             def __init__(self, **kw):
                 super().__init__(**kw)
-                self.pages: dict = {}
+                # a cell's metadata matters to Pygments only through its magics_language
+                self.remembered = functools.lru_cache(maxsize=HIGHLIGHTS_KEPT)(
+                    lambda source, language, magics: Highlight2HTML.__call__(
+                        self, source, language, {"magics_language": magics} if magics else None))
 
             def __call__(self, source, language=None, metadata=None):
-                key = (source, language, (metadata or {}).get("magics_language"))
-                if key not in self.pages:
-                    if len(self.pages) >= HIGHLIGHTS_KEPT:
-                        self.pages.clear()
-                    self.pages[key] = super().__call__(source, language, metadata)
-                return self.pages[key]
+                return self.remembered(source, language, (metadata or {}).get("magics_language"))
 
         class FeedbackExporter(HTMLExporter):
             def from_notebook_node(self, nb, resources=None, **kw):
