@@ -127,7 +127,7 @@ def decode_torch(codec, n, bufs, depth):
             t.requires_grad_(True)
         if n[7] is not None:
             t.grad = codec.value(n[7], bufs, depth)
-        return codec.keep(n[1], t)
+        return codec.keep(n[1], t, torch=True)
     if tag == "Tm":
         with torch.random.fork_rng(devices=[]):  # building a layer must not move the test's RNG
             return _module(codec, n, layers(), bufs, depth)
@@ -160,7 +160,7 @@ def _module(codec, n, table, bufs, depth):
             raise CodecError(f"{name} has no buffer {key!r}")
         m._buffers[key] = value
     m.training = bool(training)
-    return codec.keep(cid, m)
+    return codec.keep(cid, m, torch=True)
 
 
 def transplant(original, new) -> bool:

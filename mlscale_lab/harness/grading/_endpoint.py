@@ -263,14 +263,14 @@ class Endpoint:
     def _updates(self) -> list:
         """``(copy id, object)`` of the layers and gradient-carrying tensors the test sent:
         copied back after each call, as a call in the notebook would have changed them."""
-        if "torch" not in sys.modules:
+        kept = list(self.codec.received_torch.values())  # only these: a test may send 10^5 lists
+        if not kept:
             return []
         import torch
 
-        received = [obj for _, obj in list(self.codec.received.values())]
-        layers = [o for o in received if isinstance(o, torch.nn.Module)]
+        layers = [o for _, o in kept if isinstance(o, torch.nn.Module)]
         inner = {id(x) for m in layers for x in (*m.modules(), *m.parameters(), *m.buffers()) if x is not m}
-        return [(cid, obj) for cid, obj in list(self.codec.received.values()) if id(obj) not in inner and (
+        return [(cid, obj) for cid, obj in kept if id(obj) not in inner and (
             isinstance(obj, torch.nn.Module) or (isinstance(obj, torch.Tensor) and obj.requires_grad))]
 
     def _run(self, op: str, target, args: list):
