@@ -201,7 +201,17 @@ class ReplayServer:
             theirs.close()
         self._tell(["job", {"tests": tests, "seed": seed, "timeout": timeout, "watch": sorted(watch),
                             "preload": sorted(preload)}])
-        self.ready = self._wait(lambda m: m == ["ready"], timeout + 60) is not None
+        self._ready: bool | None = None
+        self._ready_by = time.monotonic() + timeout + 60
+
+    @property
+    def ready(self) -> bool:
+        """Whether the driver has its job and its imports: waited for when first asked (before
+        the first test), so the driver starts while the submission's kernel does."""
+        if self._ready is None:
+            left = max(0.0, self._ready_by - time.monotonic())
+            self._ready = self._wait(lambda m: m == ["ready"], left) is not None
+        return self._ready
 
     def _tell(self, message, fds=()) -> bool:
         from mlscale_lab.harness.grading._codec import send_frame
