@@ -134,7 +134,7 @@ class Codec:
         self.sent: dict[int, object] = {}  # copy id -> our object sent by value
         self._sent_ids: dict[int, int] = {}  # id(our object) -> copy id
         self.received: dict[int, tuple[int, object]] = {}  # id(their copy here) -> (copy id, object)
-        self.received_torch: dict[int, tuple[int, object]] = {}  # the layers and tensors among them
+        self.received_torch: dict[int, tuple[int, object]] = {}  # those that are layers or tensors
         self._by_cid: dict[int, object] = {}  # their copy id -> our copy of it
         self._next = 1
         self.fresh = False  # while True, copies of the other side's objects are sent whole
@@ -248,11 +248,10 @@ class Codec:
         """The value a header node and its buffers describe (CodecError for anything else)."""
         return self.value(node, buffers, 0)
 
-    def keep(self, cid, obj, torch: bool = False):
+    def keep(self, cid, obj):
         """Remember ``obj`` as our copy of the other side's object ``cid`` and return it; when
         that object came before, the copy we have is brought up to date and returned instead
-        (the same object there is the same object here). ``torch``: a layer or a tensor, kept
-        apart too (what a call may change, copied back after each: the endpoint's updates)."""
+        (the same object there is the same object here)."""
         if not isinstance(cid, int):
             return obj
         old = self._by_cid.get(cid)
@@ -260,8 +259,6 @@ class Codec:
             return old
         self._by_cid[cid] = obj
         self.received[id(obj)] = (cid, obj)
-        if torch:
-            self.received_torch[id(obj)] = (cid, obj)
         return obj
 
     def value(self, n, bufs, depth):

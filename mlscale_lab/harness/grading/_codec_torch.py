@@ -15,6 +15,15 @@ from mlscale_lab.harness.grading._codec import CodecError
 _PLAIN = (int, float, bool, str, type(None))
 
 
+def _keep(codec, cid, obj):
+    """``codec.keep``; a layer or tensor newly kept is also noted apart (``received_torch``):
+    what a call may change, copied back after it, looked for among these alone."""
+    kept = codec.keep(cid, obj)
+    if kept is obj and isinstance(cid, int):
+        codec.received_torch[id(obj)] = (cid, obj)
+    return kept
+
+
 def layers() -> dict:
     """``name -> (class, settings of an instance, build from settings)`` for the layers that cross."""
     from torch import nn
@@ -127,7 +136,7 @@ def decode_torch(codec, n, bufs, depth):
             t.requires_grad_(True)
         if n[7] is not None:
             t.grad = codec.value(n[7], bufs, depth)
-        return codec.keep(n[1], t, torch=True)
+        return _keep(codec, n[1], t)
     if tag == "Tm":
         with torch.random.fork_rng(devices=[]):  # building a layer must not move the test's RNG
             return _module(codec, n, layers(), bufs, depth)
@@ -160,7 +169,7 @@ def _module(codec, n, table, bufs, depth):
             raise CodecError(f"{name} has no buffer {key!r}")
         m._buffers[key] = value
     m.training = bool(training)
-    return codec.keep(cid, m, torch=True)
+    return _keep(codec, cid, m)
 
 
 def transplant(original, new) -> bool:
