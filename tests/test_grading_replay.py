@@ -173,7 +173,7 @@ def test_the_driver_imports_no_ipython_and_no_nbgrader():
 
 def test_a_learner_call_costs_the_same_at_the_thousandth_call_as_at_the_first():
     """A test may call a learner function once per simulated request (lab 05's balancer policy:
-    30,000 times). Each call's arguments stay on the learner's side (an object sent back is the
+    20,000 times). Each call's arguments stay on the learner's side (an object sent back is the
     same object); what is copied back after a call is looked for among the layers and tensors
     only, so the cost of a call does not grow with the calls made before it (it did, with torch
     imported: 0.2 ms a call at first, 8 ms by the 4,000th)."""
@@ -190,13 +190,27 @@ def test_a_learner_call_costs_the_same_at_the_thousandth_call_as_at_the_first():
         double = endpoint.request("fetch", None, ["double"])["double"]
         blocks = []
         for _ in range(12):
-            started = time.perf_counter()
+            started = time.process_time()  # CPU of both sides (one process): no scheduler stalls
             for i in range(250):
                 double([i, 0, 1])  # a fresh list each call, as a simulator's queue lengths are
-            blocks.append(time.perf_counter() - started)
+            blocks.append(time.process_time() - started)
     finally:
         endpoint.notify("done")
         learner.join(timeout=10)
         theirs.close()
     early, late = min(blocks[:3]), min(blocks[-3:])
     assert late < 2.5 * early, f"calls 2250-3000 took {late:.3f} s a block of 250, calls 1-750 {early:.3f} s"
+
+
+def test_a_driver_ready_long_before_the_first_test_is_still_ready(tmp_path):
+    """The grader first asks whether the driver is ready when the kernel reaches its first test,
+    which may be past the driver's own start deadline: a ready already sent still counts."""
+    server = ReplayServer([], workdir=tmp_path, env={"PATH": "/usr/bin:/bin"}, sandbox_prefix=[],
+                          memory_bytes=None, timeout=3, seed=None, watch={"mlscale_lab"},
+                          preload=set(), log=tmp_path / "replay.log")
+    try:
+        time.sleep(1.0)
+        server._ready_by = time.monotonic() - 1  # as after a notebook slower than the deadline
+        assert server.ready, (tmp_path / "replay.log").read_text()
+    finally:
+        server.close()

@@ -209,7 +209,7 @@ class ReplayServer:
         """Whether the driver has its job and its imports: waited for when first asked (before
         the first test), so the driver starts while the submission's kernel does."""
         if self._ready is None:
-            left = max(0.0, self._ready_by - time.monotonic())
+            left = max(1.0, self._ready_by - time.monotonic())  # a ready long queued is still read
             self._ready = self._wait(lambda m: m == ["ready"], left) is not None
         return self._ready
 
