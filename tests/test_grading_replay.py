@@ -202,6 +202,45 @@ def test_a_learner_call_costs_the_same_at_the_thousandth_call_as_at_the_first():
     assert late < 2.5 * early, f"calls 2250-3000 took {late:.3f} s a block of 250, calls 1-750 {early:.3f} s"
 
 
+def test_a_call_copies_back_the_layers_and_gradient_tensors_it_changed_and_nothing_else():
+    """What a learner function does to a layer or a tensor that carries gradients (a training
+    step: weights set in place, gradients from ``backward``) reaches the test's own objects
+    after the call, as it would in the notebook; a plain tensor is data, sent as a copy and
+    never copied back (looking through every object sent after every call is what made calls
+    slow)."""
+    import torch
+
+    from mlscale_lab.harness.grading._endpoint import Endpoint
+    from mlscale_lab.harness.grading._proxy import make_proxy
+
+    learner = {"__name__": "__main__"}
+    exec("import torch\n"
+         "def step(layer, w, plain):\n"
+         "    with torch.no_grad():\n"
+         "        layer.weight.fill_(1.0)\n"
+         "        w.mul_(3)\n"
+         "        plain.mul_(5)\n"
+         "    (layer(w.detach()[None, :]).sum() + w.sum()).backward()\n"
+         "    return float(layer.bias.detach().sum())\n", learner)
+    ours, theirs = socket.socketpair()
+    thread = threading.Thread(target=serve_channel, args=(learner, ours, 60), daemon=True)
+    thread.start()
+    endpoint = Endpoint(theirs, "test", make_proxy, deadline=time.monotonic() + 60)
+    try:
+        step = endpoint.request("fetch", None, ["step"])["step"]
+        layer, w, plain = torch.nn.Linear(2, 2), torch.ones(2, requires_grad=True), torch.ones(2)
+        assert step(layer, w, plain) == pytest.approx(float(layer.bias.detach().sum()))
+    finally:
+        endpoint.notify("done")
+        thread.join(timeout=10)
+        theirs.close()
+    assert torch.equal(layer.weight.detach(), torch.ones(2, 2)), "the layer's new weights came back"
+    assert torch.equal(w.detach(), torch.full((2,), 3.0)), "the gradient tensor's new values came back"
+    assert torch.equal(w.grad, torch.ones(2)) and torch.equal(layer.weight.grad, torch.full((2, 2), 3.0)), (
+        "the gradients backward() left on the learner's side came back")
+    assert torch.equal(plain, torch.ones(2)), "a plain tensor is a copy: the learner's change stays there"
+
+
 def test_a_driver_ready_long_before_the_first_test_is_still_ready(tmp_path):
     """The grader first asks whether the driver is ready when the kernel reaches its first test,
     which may be past the driver's own start deadline: a ready already sent still counts."""
