@@ -18,9 +18,10 @@ the headless run is the rendering of widgets and plots, which is the same in bot
 Where the outputs come from: the suite executes each lab once (``tests/lab_runs.py``, the run
 ``tests/test_labs.py`` holds to its budget), keeping its outputs and its widgets' last state as
 nbclient saves them; the browser opens that executed notebook, trusted as ``jupyter trust``
-would, and JupyterLab draws its plots and its widgets from the saved state. A lab with a view
-that only a live session shows (``live_view``: it does nothing headless) is run here instead,
-through JupyterLab's own "Run All Cells" command, which keeps that path tested too.
+would, and JupyterLab draws its plots and its widgets from the saved state. The one view that
+only a live session shows (``live_view``, lab 01's memory gauge: it does nothing headless) runs
+here in a notebook of its own, through JupyterLab's "Run All Cells", and must move while its
+cell runs (a whole lab run live for it cost the suite a third execution of lab 01).
 
 Needs Debian's Chromium (``apt-get install chromium``) and Playwright's Python package; skips
 with the reason when Chromium is missing, except under ``CI=true`` where it fails.
@@ -30,8 +31,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -41,7 +42,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from lab_runs import machine_share
 from nbformat.sign import NotebookNotary
 
 from mlscale_lab.harness.labs import list_labs
@@ -55,10 +55,6 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("MLSCALE_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-# Seconds the browser may add to a lab's own budget: loading JupyterLab, starting a kernel,
-# rendering. Timings on a shared 2-core machine are noisy, hence the factor.
-BROWSER_OVERHEAD_S = 120
-BUDGET_FACTOR = 3
 
 
 def _require_browser() -> None:
@@ -261,20 +257,11 @@ _JS_SETTLED = """() => {
 }"""
 
 
-def runs_live(lab: Path) -> bool:
-    """A lab with a view only a live session shows (``live_view``, nothing headless) runs here."""
-    nb = nbformat.read(lab, as_version=4)
-    return any("live_view(" in c.source for c in nb.cells if c.cell_type == "code")
-
-
-def _open_as_run(lab: Path, server: dict, executed_labs) -> dict | None:
+def _open_as_run(lab: Path, server: dict, executed_labs) -> dict:
     """Put the lab in the workspace: the executed notebook of the suite's one run of it (trusted,
-    as ``jupyter trust`` does, so JupyterLab draws its widgets), or the source for a live run.
-    Returns the headless run's outcome ({"ok": ..., "seconds": ...}), None for a live run."""
+    as ``jupyter trust`` does, so JupyterLab draws its widgets). Returns the run's outcome
+    ({"ok": ..., "seconds": ...})."""
     target = server["workspace"] / lab.name
-    if runs_live(lab):
-        shutil.copyfile(lab, target)
-        return None
     executed = executed_labs.get(lab)
     nb = nbformat.read(executed.notebook, as_version=4)
     notary = NotebookNotary(data_dir=str(server["notary"]))
@@ -285,65 +272,80 @@ def _open_as_run(lab: Path, server: dict, executed_labs) -> dict | None:
     return {"ok": run.status == "ok", "error": run.error, "seconds": run.seconds}
 
 
-def _lab_timeout_s(lab: Path) -> float:
-    budget = nbformat.read(lab, as_version=4).metadata.get("mlscale", {}).get("budget", {})
-    return float(budget.get("seconds", 600)) * BUDGET_FACTOR + BROWSER_OVERHEAD_S
+# The output a learner looks at, in one call: the first live widget (a tqdm progress bar is a
+# widget too, but not the view a lab is about), else plot, else widget, else printed output.
+_JS_KEY_VIEW = """(cells) => {
+  const widgets = window.jupyterapp.shell.currentWidget.content.widgets;
+  const kinds = [
+    ['widget', '.jp-OutputArea-output:not(:has(.widget-hprogress)) .jupyter-widgets'],
+    ['plot', '.jp-OutputArea-output img'],
+    ['widget', '.jupyter-widgets'],
+    ['output', '.jp-OutputArea-output'],
+  ];
+  for (const [kind, selector] of kinds)
+    for (const index of cells)
+      if (widgets[index].node.querySelector(selector)) return {kind, index, selector};
+  return null;
+}"""
 
 
 def _key_view(page, cells: list[dict]):
-    """The output a learner looks at: the first live widget, else plot, else printed output."""
-    panel = "window.jupyterapp.shell.currentWidget.content.widgets"
-    # A progress bar (tqdm) is a widget too, but not the view a lab is about.
-    for kind, selector in (
-        ("widget", ".jp-OutputArea-output:not(:has(.widget-hprogress)) .jupyter-widgets"),
-        ("plot", ".jp-OutputArea-output img"),
-        ("widget", ".jupyter-widgets"),
-        ("output", ".jp-OutputArea-output"),
-    ):
-        for c in cells:
-            handle = page.evaluate_handle(
-                f"() => {panel}[{c['index']}].node.querySelector({json.dumps(selector)})"
-            ).as_element()
-            if handle is not None:
-                return kind, c, handle
-    return "top", None, None
+    """The key view's kind, its cell and its element (``("top", None, None)`` if none)."""
+    found = page.evaluate(_JS_KEY_VIEW, [c["index"] for c in cells])
+    if found is None:
+        return "top", None, None
+    handle = page.evaluate_handle(
+        "([i, sel]) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.querySelector(sel)",
+        [found["index"], found["selector"]]).as_element()
+    return found["kind"], next(c for c in cells if c["index"] == found["index"]), handle
 
 
-@pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
-def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser, executed_labs, request):
-    timeout_s = _lab_timeout_s(lab)
-    headless = _open_as_run(lab, jupyterlab, executed_labs)
+def _new_page(browser, server: dict, name: str):
+    """A page with JupyterLab open on notebook ``name`` of the workspace, its kernel idle, and
+    the list the page's JavaScript errors go to."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     console_errors: list[str] = []
     page.on("pageerror", lambda exc: console_errors.append(str(exc)))
-    try:
-        page.goto(
-            f"{jupyterlab['url']}/lab/tree/{lab.name}?token={jupyterlab['token']}",
-            wait_until="domcontentloaded",
-        )
-        page.wait_for_function(_JS_READY, arg=lab.name, timeout=120_000, polling=500)
-        if headless is None:  # run it here, through JupyterLab's own command
-            # a lab's run, like the suite's others: never beside another heavy job
-            with machine_share(request.config).heavy(f"browser runs {lab.stem}"):
-                started = time.monotonic()
-                page.evaluate(_JS_RUN_ALL)
-                page.wait_for_function(
-                    "() => window.__mlscaleDone !== null", timeout=timeout_s * 1000, polling=500
-                )
-                done = page.evaluate("() => window.__mlscaleDone")
-                seconds = time.monotonic() - started
-            # Widgets and images render asynchronously after the kernel replies.
-            page.wait_for_function(_JS_READY, arg=lab.name, timeout=60_000, polling=500)
-            page.wait_for_timeout(1500)
-        else:  # outputs and widget state from the suite's run of the lab
-            done, seconds = headless, headless["seconds"]
-            from playwright.sync_api import TimeoutError as StillLoading
+    page.goto(f"{server['url']}/lab/tree/{name}?token={server['token']}", wait_until="domcontentloaded")
+    page.wait_for_function(_JS_READY, arg=name, timeout=120_000, polling=500)
+    return page, console_errors
 
-            try:
-                page.wait_for_function(_JS_SETTLED, timeout=60_000, polling=250)
-            except StillLoading:  # inspected below: the assertions say what did not render
-                pass
-            page.wait_for_timeout(500)
+
+def _assert_rendered(name: str, cells: list[dict], console_errors: list[str]) -> None:
+    """Every output the kernel sent is on the page: no errors, widgets live, plots decoded."""
+    errors = [f"cell {c['index']} ({c['source']!r}): {o['error']}"
+              for c in cells for o in c["outputs"] if o["error"]]
+    assert not errors, f"{name}: error outputs in the browser:\n" + "\n".join(errors)
+    not_run = [c["index"] for c in cells if c["executionCount"] is None]
+    assert not not_run, f"{name}: cells never ran: {not_run}"
+    for c in cells:
+        where = f"{name} cell {c['index']} ({c['source']!r})"
+        for o in c["outputs"]:
+            assert o["rendered"], f"{where}: an output the kernel sent is not on the page"
+            if o["widget"]:
+                assert not o["widgetError"], f"{where}: Error displaying widget"
+                assert not o["textFallback"], f"{where}: widget fell back to its text repr"
+                # Live, or empty because the lab closed it (a finished tqdm bar, leave=False).
+                assert o["live"] or o["empty"], f"{where}: widget output is not a live widget"
+            if o["image"]:
+                assert o["images"] >= 1 and o["decoded"] == o["images"], (
+                    f"{where}: a plot did not render as an image"
+                )
+    assert not console_errors, f"{name}: JavaScript errors in the page: {console_errors}"
+
+
+@pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
+def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser, executed_labs):
+    done = _open_as_run(lab, jupyterlab, executed_labs)
+    page, console_errors = _new_page(browser, jupyterlab, lab.name)
+    try:
+        from playwright.sync_api import TimeoutError as StillLoading
+
+        try:  # widgets drawn from the run's saved state, images decoded
+            page.wait_for_function(_JS_SETTLED, timeout=60_000, polling=250)
+        except StillLoading:  # inspected below: the assertions say what did not render
+            pass
+        page.wait_for_timeout(500)
         cells = page.evaluate(_JS_INSPECT, WIDGET_MIME)
 
         kind, key_cell, element = _key_view(page, cells)
@@ -358,8 +360,8 @@ def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser, executed_labs, 
         outputs = [o for c in cells for o in c["outputs"]]
         summary = {
             "lab": lab.stem,
-            "ran": "live in JupyterLab" if headless is None else "headless, shown in JupyterLab",
-            "seconds": round(seconds, 1),
+            "ran": "headless, shown in JupyterLab",
+            "seconds": round(done["seconds"], 1),
             "code_cells": len(cells),
             "live_widgets": sum(o["widget"] and o["live"] for o in outputs),
             "closed_widgets": sum(o["widget"] and o["empty"] for o in outputs),
@@ -371,32 +373,62 @@ def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser, executed_labs, 
         (SCREENSHOTS / f"{lab.stem}.json").write_text(
             json.dumps({**summary, "cells": cells}, indent=1)
         )
+        assert done.get("ok") is True, f"{lab.stem}: the suite's headless run did not succeed: {done}"
+        _assert_rendered(lab.stem, cells, console_errors)
+    finally:
+        page.close()
+        _shutdown_kernels(jupyterlab)
 
-        errors = [
-            f"cell {c['index']} ({c['source']!r}): {o['error']}"
-            for c in cells
-            for o in c["outputs"]
-            if o["error"]
-        ]
-        assert not errors, f"{lab.stem}: error outputs in the browser:\n" + "\n".join(errors)
-        what = "Run All Cells" if headless is None else "the suite's headless run"
-        assert done.get("ok") is True, f"{lab.stem}: {what} did not succeed: {done}"
-        not_run = [c["index"] for c in cells if c["executionCount"] is None]
-        assert not not_run, f"{lab.stem}: cells never ran: {not_run}"
-        for c in cells:
-            where = f"{lab.stem} cell {c['index']} ({c['source']!r})"
-            for o in c["outputs"]:
-                assert o["rendered"], f"{where}: an output the kernel sent is not on the page"
-                if o["widget"]:
-                    assert not o["widgetError"], f"{where}: Error displaying widget"
-                    assert not o["textFallback"], f"{where}: widget fell back to its text repr"
-                    # Live, or empty because the lab closed it (a finished tqdm bar, leave=False).
-                    assert o["live"] or o["empty"], f"{where}: widget output is not a live widget"
-                if o["image"]:
-                    assert o["images"] >= 1 and o["decoded"] == o["images"], (
-                        f"{where}: a plot did not render as an image"
-                    )
-        assert not console_errors, f"{lab.stem}: JavaScript errors in the page: {console_errors}"
+
+#: Lab 01's live memory gauge on a workload of its own: two phases, 300 MB held in the first.
+LIVE_VIEW_CELLS = (
+    "import time\n\nimport numpy as np\n\nfrom mlscale_lab.constraints import ResourceMonitor\n"
+    "from mlscale_lab.views.monitor import live_view",
+    "with ResourceMonitor(interval=0.1) as mon:\n"
+    "    view = live_view(mon)\n"
+    "    mon.mark('allocate')\n"
+    "    block = np.ones(300 * 1024**2 // 8)\n"
+    "    time.sleep(1.5)\n"
+    "    mon.mark('release')\n"
+    "    del block\n"
+    "    time.sleep(1.0)\n"
+    "assert view is not None, 'live_view showed nothing in a live JupyterLab session'",
+)
+
+# What the gauge's cell shows now: its description, reading and the phase it last drew.
+_JS_GAUGE = """() => {
+  const cell = window.jupyterapp.shell.currentWidget.content.widgets[1];
+  return cell.outputArea.node.innerText;
+}"""
+
+
+def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterlab, browser):
+    """``live_view`` does nothing headless, so no executed notebook shows it: it runs here, live,
+    through JupyterLab's own "Run All Cells", and its gauge must have drawn the phase that began
+    after the first second of the cell (updates sent from the monitor's thread while it ran)."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    name = "live_view.ipynb"
+    nb = new_notebook(cells=[new_code_cell(src) for src in LIVE_VIEW_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(jupyterlab["workspace"] / name))
+    page, console_errors = _new_page(browser, jupyterlab, name)
+    try:
+        page.evaluate(_JS_RUN_ALL)
+        page.wait_for_function("() => window.__mlscaleDone !== null", timeout=120_000, polling=250)
+        done = page.evaluate("() => window.__mlscaleDone")
+        assert done.get("ok") is True, f"Run All Cells did not succeed: {done}"
+        # Widget views render asynchronously after the kernel replies.
+        page.wait_for_function(_JS_READY, arg=name, timeout=60_000, polling=250)
+        page.wait_for_function(f"() => /release/.test(({_JS_GAUGE})() || '')", timeout=30_000, polling=250)
+        gauge = page.evaluate(_JS_GAUGE)
+        assert "memory" in gauge and "MB" in gauge, f"the gauge shows no memory reading: {gauge!r}"
+        print(json.dumps({"live_view": gauge}))
+        low, high = (float(v.replace(",", "")) for v in re.search(r"memory \(MB, ([\d,]+) to ([\d,]+)\)", gauge).groups())
+        assert high - low > 250, f"the timeline missed the 300 MB the cell held: {gauge!r}"
+        cells = page.evaluate(_JS_INSPECT, WIDGET_MIME)
+        assert sum(o["widget"] and o["live"] for c in cells for o in c["outputs"]) == 1, cells
+        _assert_rendered(name, cells, console_errors)
     finally:
         page.close()
         _shutdown_kernels(jupyterlab)
