@@ -24,9 +24,11 @@ Prints, with the machine's load average before each part (the budgets hold on a 
   notebook: executing, with no kernel start), and beyond run_lab's whole run. Budget: the
   first <= 0.3 s.
 - class: ``mlscale-lab grade --workers W`` (W = the CPU count) on ``--class-size`` copies
-  and on 1 worker (``--no-class-speedup`` skips it): the whole command's speedup there, its start
-  included, is the speedup's budget: >= 0.9 of the ceiling. Budget: 200 lab-00 submissions on 2
-  cores in <= 60 s.
+  and on 1 worker (``--no-class-speedup`` skips it), in ``--class-rounds`` interleaved rounds:
+  the whole command's speedup there, its start included, is the speedup's budget: >= 0.9 of
+  the W-process ceiling, with a paired interval and a verdict from two rounds on (the machine
+  watched by the evidence core's ``MachineCheck``: a busy neighbour makes it inconclusive).
+  Budget: 200 lab-00 submissions on 2 cores in <= 60 s.
 - rerun: the same command again with nothing new (every result kept). Budget: <= 5 s.
 """
 
@@ -43,6 +45,7 @@ import time
 from pathlib import Path
 
 from mlscale_lab._core.tempdirs import owned_tempdir, remove_tempdir
+from mlscale_lab.evidence import MachineCheck, MachineReport, judge, ratio_interval
 from mlscale_lab.harness.grading import grade_submissions
 from mlscale_lab.harness.labs import resolve_labs
 from mlscale_lab.harness.runner import run_lab
@@ -78,33 +81,26 @@ def _load() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def _busy_cpus() -> float:
-    """CPU seconds the whole machine has been busy so far (every process, psutil's count)."""
-    import psutil
-
-    t = psutil.cpu_times()
-    # Linux counts guest time inside user time too
-    return sum(t) - t.idle - sum(getattr(t, f, 0.0) for f in ("iowait", "guest", "guest_nice"))
-
-
-#: CPUs the machine kept busy on average during each ``_grade_cli`` run, by (workers, n).
-BUSY: dict = {}
-
-
-def _grade_cli(subs: Path, out: Path, workers: int, n: int) -> float:
-    """Wall seconds of ``mlscale-lab grade`` from a cold start; checks every result. The CPUs
-    the machine kept busy meanwhile go to ``BUSY``: a worker's kernel, replay and sandboxes run
-    beside it, so one worker keeps more than one CPU busy."""
+def _grade_cli(subs: Path, out: Path, workers: int, n: int) -> tuple[float, MachineReport]:
+    """Wall seconds of ``mlscale-lab grade`` from a cold start, checking every result, and what
+    the machine did meanwhile (the evidence core's :class:`MachineCheck`: the CPUs the command's
+    process tree kept busy, those of other processes, steal): a worker's kernel, replay and
+    sandboxes run beside it, so one worker keeps more than one CPU busy."""
     cmd = [sys.executable, "-m", "mlscale_lab", "grade", str(subs), "--out", str(out),
            "--workers", str(workers), "--json"]
-    busy0, t0 = _busy_cpus(), time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    t0 = time.perf_counter()
+    with MachineCheck(interval=0.25) as check:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    BUSY[workers, n] = (_busy_cpus() - busy0) / wall
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(proc.stdout)
     assert len(results) == n and all(r["status"] == "graded" for r in results)
-    return wall
+    return wall, check.report
+
+
+def _cpus(report: MachineReport) -> str:
+    return (f"the command kept {report.ours_cores:.2f} CPUs busy, other processes {report.others_cores:.2f}"
+            + ("" if report.trusted else "; machine not to be trusted: " + "; ".join(report.reasons)))
 
 
 #: The ceiling's work: a pure-Python loop of about a second on this machine.
@@ -120,14 +116,53 @@ def _spin(copies: int) -> float:
     return time.perf_counter() - t0
 
 
-def two_process_ceiling(rounds: int) -> float:
-    """The machine's raw speedup of two processes over one (median of interleaved rounds)."""
+def process_ceiling(copies: int, rounds: int) -> float:
+    """The machine's raw speedup of ``copies`` processes over one (``copies * t_one / t_copies``,
+    median of interleaved rounds): the most ``copies`` workers could gain."""
     _spin(1)  # warm: the interpreter's files in the page cache
     ratios = []
     for _ in range(rounds):
-        one, two = _spin(1), _spin(2)
-        ratios.append(2 * one / two)
+        one, many = _spin(1), _spin(copies)
+        ratios.append(copies * one / many)
     return statistics.median(ratios)
+
+
+def _class(lab: Path, tmp: Path, args, ceiling: float) -> None:
+    """The class of ``--class-size`` on W workers (W = the CPU count) and, for the speedup, on 1,
+    in interleaved rounds; then the rerun with nothing new."""
+    subs = _submissions(lab, tmp / "class", args.class_size)
+    workers = os.cpu_count() or 2
+    if workers != 2:  # the ceiling of as many processes as workers
+        ceiling = process_ceiling(workers, args.repeat)
+        print(f"raw {workers}-process ceiling (pure Python) {ceiling:6.2f} x")
+    print(_load())
+    walls, ones, reports = [], [], []
+    for r in range(args.class_rounds):
+        wall, report = _grade_cli(subs, tmp / f"class-out-{r}", workers, args.class_size)
+        walls.append(wall)
+        reports.append(report)
+        print(f"{args.class_size} submissions, {workers} workers      {wall:6.2f} s   (budget <= 60 s for 200 on "
+              f"2 cores; {_cpus(report)})")
+        if args.class_speedup:
+            one, report = _grade_cli(subs, tmp / f"class-out-1-{r}", 1, args.class_size)
+            ones.append(one)
+            reports.append(report)
+            print(f"{args.class_size} submissions, 1 worker       {one:6.2f} s   speedup {one / wall:.2f} x = "
+                  f"{one / wall / ceiling:.2f} of the ceiling ({_cpus(report)})")
+    if len(ones) >= 2:
+        speedup = ratio_interval(ones, walls)  # paired: a round's two runs side by side in time
+        print(f"speedup {speedup}")
+        print(judge(speedup.scaled(1 / ceiling, digits=3), f"{workers} workers reach 0.9 of the raw {workers}-process speedup (the command's "
+                    "start included)", above=0.9, machine=_worst(reports)))
+    elif ones:
+        print("one round: no interval on the speedup (pass --class-rounds 3 for one and a verdict)")
+    rerun, _ = _grade_cli(subs, tmp / "class-out-0", workers, args.class_size)
+    print(f"rerun, nothing new                    {rerun:6.2f} s   (budget <= 5 s)")
+
+
+def _worst(reports: list[MachineReport]) -> MachineReport:
+    """The first report of a run the machine spoiled, else the last (all trusted)."""
+    return next((r for r in reports if not r.trusted), reports[-1])
 
 
 def main(argv=None) -> int:
@@ -138,6 +173,9 @@ def main(argv=None) -> int:
     ap.add_argument("--class-size", type=int, default=200, help="submissions in the class run (0: skip)")
     ap.add_argument("--no-class-speedup", dest="class_speedup", action="store_false",
                     help="grade the class on W workers only, not on 1 worker too (saves about 80 s)")
+    ap.add_argument("--class-rounds", type=int, default=1,
+                    help="interleaved rounds of the class on W workers and on 1 (default 1; 3 or more "
+                         "give the speedup an interval and a verdict)")
     args = ap.parse_args(argv)
     (lab,) = resolve_labs([args.lab])
     tmp = owned_tempdir("bench-grading")
@@ -165,7 +203,7 @@ def main(argv=None) -> int:
         print(f"overhead, one submission graded alone {overhead:6.2f} s   (the class's own start included)")
 
         print(_load())
-        ceiling = two_process_ceiling(args.repeat)
+        ceiling = process_ceiling(2, args.repeat)
         print(f"raw two-process ceiling (pure Python) {ceiling:6.2f} x")
 
         sizes = (args.n, 2 * args.n)
@@ -175,7 +213,7 @@ def main(argv=None) -> int:
         for r in range(args.repeat):  # interleaved rounds, the median of each
             for w in (1, 2):
                 for n in sizes:
-                    runs.setdefault((w, n), []).append(_grade_cli(subs[n], tmp / f"many-out-{w}-{n}-{r}", w, n))
+                    runs.setdefault((w, n), []).append(_grade_cli(subs[n], tmp / f"many-out-{w}-{n}-{r}", w, n)[0])
         walls = {key: statistics.median(v) for key, v in runs.items()}
         for (w, n), wall in walls.items():
             print(f"{n} submissions, {w} worker{'s' if w > 1 else ' '}          {wall:6.2f} s")
@@ -197,19 +235,7 @@ def main(argv=None) -> int:
               f"{each - statistics.median(plain):.2f} s")
 
         if args.class_size:
-            subs = _submissions(lab, tmp / "class", args.class_size)
-            workers = os.cpu_count() or 2
-            print(_load())
-            wall = _grade_cli(subs, tmp / "class-out", workers, args.class_size)
-            print(f"{args.class_size} submissions, {workers} workers      {wall:6.2f} s   (budget <= 60 s for 200 on 2 cores; "
-                  f"{BUSY[workers, args.class_size]:.2f} CPUs busy)")
-            if args.class_speedup:
-                one = _grade_cli(subs, tmp / "class-out-1", 1, args.class_size)
-                print(f"{args.class_size} submissions, 1 worker       {one:6.2f} s   speedup {one / wall:.2f} x = "
-                      f"{one / wall / ceiling:.2f} of the ceiling (the command's start included; budget >= 0.9); "
-                      f"1 worker kept {BUSY[1, args.class_size]:.2f} CPUs busy")
-            rerun = _grade_cli(subs, tmp / "class-out", workers, args.class_size)
-            print(f"rerun, nothing new                    {rerun:6.2f} s   (budget <= 5 s)")
+            _class(lab, tmp, args, ceiling)
         print(_load())
     finally:
         remove_tempdir(tmp)
