@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
-import psutil
 import pytest
 from grading_kit import (
     SECRET,
+    dask_cluster,
     make_source_lab,
     sandbox_kw,
     solved,
@@ -150,53 +146,16 @@ def test_private_test_for_an_unknown_exercise_is_refused(lab, tmp_path):
                           tests=private, **KW, **sandbox_kw())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_workers(address: str, n: int, deadline: float) -> None:
-    from distributed import Client
-
-    with Client(address, timeout=30) as client:
-        client.wait_for_workers(n, timeout=max(1.0, deadline - time.monotonic()))
-
-
 def test_a_class_graded_on_a_dask_cluster_gets_the_same_rows_as_a_local_run(lab, tmp_path):
     subs = _class(lab, tmp_path)
     write_submission(subs, "dee", solved(lab["student"], answers={
         "lab99-double": "int = lambda *a: 4\ndef double(x):\n    return 3 * x"}))
     local = grade_submissions(subs, tmp_path / "local", labs_directory=lab["labs"].parent, **KW, **sandbox_kw())
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(Path(sys.executable).with_name("dask"))
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
            "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "dask")}  # not dask-scratch-space in /tmp
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--dashboard-address", ":0", "--no-show"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    try:
-        for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
-                                           "--host", "127.0.0.1", "--dashboard-address", ":0",
-                                           "--no-nanny"], env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True))
-        _wait_for_workers(address, 2, time.monotonic() + 90)
+    with dask_cluster(2, env) as (address, procs):
         remote = grade_submissions(subs, tmp_path / "remote", labs_directory=lab["labs"].parent,
                                    scheduler=address, **KW, **sandbox_kw())
-    finally:
-        for p in procs:
-            for child in psutil.Process(p.pid).children(recursive=True) if p.poll() is None else []:
-                child.kill()
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
     assert all(p.poll() is not None for p in procs), "no scheduler or worker is left running"
     assert [(r.student, r.status, r.points) for r in remote] == [(r.student, r.status, r.points) for r in local]
     assert _rows(tmp_path / "remote") == _rows(tmp_path / "local")

@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
-from grading_kit import make_source_lab, sandbox_kw, solved, write_submission
+from grading_kit import dask_cluster, make_source_lab, sandbox_kw, solved, write_submission
 
 from mlscale_lab.harness.grading import generate_student_version, grade_submissions
 
@@ -57,46 +52,6 @@ class _Wedge:
 
 sys.meta_path.insert(0, _Wedge())
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def dask_cluster(workers: int, env: dict):
-    """A scheduler and ``workers`` single-threaded workers; yields (address, their processes)."""
-    from distributed import Client
-
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(Path(sys.executable).with_name("dask"))
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True, "env": env}
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--dashboard-address", ":0", "--no-show"], **quiet)]
-    try:
-        for _ in range(workers):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
-                                           "--host", "127.0.0.1", "--dashboard-address", ":0", "--no-nanny"],
-                                          **quiet))
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(workers, timeout=90)
-        yield address, procs
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        # One deadline for all: a worker whose task thread is still wedged (the test's wedge
-        # sleeps in it) never finishes its graceful close, and waiting 20 s a worker added 40 s.
-        deadline = time.monotonic() + 5
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
 
 
 def _tree(procs) -> list[psutil.Process]:
