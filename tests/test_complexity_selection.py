@@ -232,6 +232,9 @@ def test_compare_selectors_reports_each_selector(digits):
     for r in rows:
         assert len(r["features"]) == 20 and len(set(r["features"])) == 20
         assert 0.8 < r["accuracy"] <= 1.0
+        iv = r["accuracy_interval"]  # exact binomial on the split's held-out rows
+        assert iv.low < r["accuracy"] <= iv.high and iv.n == r["test_rows"]
+        assert r["train_rows"] + r["test_rows"] == len(y)
         assert 0 <= r["overlap_with_first"] <= 20
     assert rows[0]["overlap_with_first"] == 20
 
@@ -487,13 +490,14 @@ def test_selector_timing_checkpoint_fails_on_a_slow_chi2_and_is_inconclusive_on_
     fast = rng.normal(0.004, 0.0002, 4)
 
     def ns(chi2_seconds, machine):
-        compare = [{"method": m, "features": list(range(16))} for m in ("chi2", "mutual_info", "l1")]
+        compare = [{"method": m, "features": list(range(16)), "train_rows": 1010, "test_rows": 337}
+                   for m in ("chi2", "mutual_info", "l1")]
         times = {"chi2": chi2_seconds, "mutual_info": fast * 60, "l1": fast * 40}
         for row in compare:
             row["select_samples"] = tuple(times[row["method"]])
         return {"checkpoint": evidence.checkpoint, "judge": evidence.judge,
                 "ratio_interval": evidence.ratio_interval, "compare": compare, "K_SMALL": 16,
-                "machine": machine, "l1_same": True}
+                "machine": machine, "l1_same": True, "X_dev": np.zeros((1347, 64))}
 
     from types import SimpleNamespace
 
@@ -507,6 +511,11 @@ def test_selector_timing_checkpoint_fails_on_a_slow_chi2_and_is_inconclusive_on_
     assert capsys.readouterr().out.startswith("inconclusive: chi-squared fits at least 5x faster")
     with pytest.raises(AssertionError, match="same pixels"):
         run_checkpoint("02", "lab02-42", {**ns(fast, quiet), "l1_same": False})
+    # the selectors compared on a split of all the digits: the held-out quarter was seen
+    leaky = ns(fast, quiet)
+    leaky["compare"] = [{**r, "train_rows": 1347, "test_rows": 450} for r in leaky["compare"]]
+    with pytest.raises(AssertionError, match="held-out quarter stays unseen"):
+        run_checkpoint("02", "lab02-42", leaky)
 
 
 class _TrustedQuiet:

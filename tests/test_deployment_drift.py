@@ -246,15 +246,40 @@ def test_lab04_detector_checkpoint_fails_on_a_slow_or_jumpy_or_deaf_detector():
 
     from mlscale_lab import evidence
 
-    ns = {"checkpoint": evidence.checkpoint, "judge": evidence.judge}
+    ns = {"checkpoint": evidence.checkpoint, "judge": evidence.judge,
+          "proportion_interval": evidence.proportion_interval}
     good = [90 + 7 * (i % 5) for i in range(20)]
     run_checkpoint("04", "lab04-20", {**ns, "ph_scores": _scores(good, 0)})
+    run_checkpoint("04", "lab04-20", {**ns, "ph_scores": _scores(good[:18], 0)})  # two missed: shown
     with pytest.raises(AssertionError, match="mean detection delay is under 300"):
         run_checkpoint("04", "lab04-20", {**ns, "ph_scores": _scores([d + 400 for d in good], 0)})
     with pytest.raises(AssertionError, match="fewer than 1 false alarm per 10,000"):
         run_checkpoint("04", "lab04-20", {**ns, "ph_scores": _scores(good, 60)})
-    with pytest.raises(AssertionError, match="finds at least 80 %"):
+    with pytest.raises(AssertionError, match="finds more than two thirds"):
         run_checkpoint("04", "lab04-20", {**ns, "ph_scores": _scores(good[:8], 0)})
+
+
+def test_lab04_detection_rate_bar_is_one_twenty_streams_show_for_a_sound_detector():
+    """The reference detector found 199 of 200 drifts on the lab's kind of streams (95 % CI 0.972
+    to 1; measured when the bar was set). A detector that finds 97 % of drifts shows lab04-20's
+    bar of two thirds on 20 streams in about 98 % of draws (up to two misses); a bar of 80 %
+    only when all 20 are found, in 54 % of draws: the edge of what 20 streams can show."""
+    from checkpoints import cell_source
+    from scipy.stats import binom
+
+    from mlscale_lab.evidence import proportion_interval
+
+    source = cell_source("04", "lab04-20")
+    assert "RATE_BAR = 2 / 3" in source and "above=RATE_BAR" in source
+    setup = cell_source("04", "lab04-2")
+    k = int(next(ln for ln in setup.splitlines() if ln.startswith("K_DRIFT")).split("=")[1].split(",")[0])
+
+    def shown(bar, p=0.97):  # chance that k streams show "rate above bar" for a detector finding p
+        return sum(binom.pmf(found, k, p) for found in range(k + 1)
+                   if proportion_interval(found, k).low > bar)
+
+    assert shown(2 / 3) >= 0.97, shown(2 / 3)
+    assert shown(0.8) < 0.6  # why the bar is not 80 % with these streams
 
 
 @pytest.mark.slow

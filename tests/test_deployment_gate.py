@@ -437,7 +437,7 @@ def test_lab04_latency_regression_checkpoint_fails_when_the_gate_lets_the_slow_c
                                "value": 70.0}}
         run = gate.GateRun(not failed, 1 if failed else 0, checks, results=results)
         return {"checkpoint": evidence.checkpoint, "blocked": run.blocked_by("latency"),
-                "slow_run": run, "registry": SimpleNamespace(production="v2"), "v2": "v2"}
+                "slow_run": run, "registry": SimpleNamespace(production="v2"), "serving": "v2"}
 
     run_checkpoint("04", "lab04-slow-check", ns("does not hold"))
     run_checkpoint("04", "lab04-slow-check", ns("inconclusive"))  # blocked, not shown at fault
@@ -459,3 +459,85 @@ def test_a_blocked_verdict_says_the_budget_s_verdict_is_the_budget_s():
     assert verdict.inconclusive
     assert verdict.reason.startswith("the latency budget's own verdict is 'inconclusive' "
                                      "(would read 'does not hold'"), verdict.reason
+
+
+def _run(checks, results=None, returncode=None, summary=""):
+    """A GateRun with these test outcomes ({"latency": "failed", ...}) and check results."""
+    tests = {f"test_{name}": {"outcome": outcome, "message": f"{name} {outcome}"}
+             for name, outcome in checks.items()}
+    passed = all(o == "passed" for o in checks.values())
+    code = returncode if returncode is not None else (0 if passed else 1)
+    return gate.GateRun(passed and code == 0, code, tests, summary=summary, results=results or {})
+
+
+def test_gate_verdict_reads_a_gate_as_passed_blocked_or_not_shown_at_fault():
+    ok = gate.CheckResult("accuracy", True, 0.9, 0.8, "accuracy 0.900 >= required 0.800")
+    slow = gate.CheckResult("latency", False, 3.0, 1.5, "ratio 3", status="does not hold",
+                            verdict_reason="the interval lies above 1.5")
+    busy = gate.CheckResult("latency", False, 1.6, 1.5, "ratio 1.6", status="inconclusive",
+                            verdict_reason="would read 'does not hold', but this machine is busy")
+    assert gate.gate_verdict([ok]).holds
+    assert gate.gate_verdict([ok, slow]).refuted
+    v = gate.gate_verdict([ok, busy], "the gate passes v2")
+    assert v.inconclusive and v.claim == "the gate passes v2"
+    assert "latency check could not tell" in v.reason and "machine is busy" in v.reason
+    # one budget shown not to hold is the candidate's fault, whatever else could not tell
+    assert gate.gate_verdict([busy, gate.CheckResult("schema", False, 8, 10, "8 features")]).refuted
+    # the same from a run of the gate file: its results say which failures could not tell
+    assert gate.gate_verdict(_run({"accuracy": "passed", "latency": "passed"})).holds
+    assert gate.gate_verdict(_run({"accuracy": "passed", "latency": "failed"},
+                                  {"latency": busy.as_dict()})).inconclusive
+    assert gate.gate_verdict(_run({"accuracy": "passed", "latency": "failed"},
+                                  {"latency": slow.as_dict()})).refuted
+    # a test that failed without a result (an error in the gate) counts as shown
+    assert gate.gate_verdict(_run({"accuracy": "error", "latency": "passed"})).refuted
+    # a gate that timed out measured nothing: blocked, not shown at fault
+    timed_out = _run({"gate": "error"}, returncode=-1, summary="did not finish within 300 s")
+    assert gate.gate_verdict(timed_out).inconclusive
+
+
+def _lab04_gate_cells(tmp_path, latency_status, promote_by_hand=False):
+    """Run lab 04's first gate cells (lab04-30, -32, -33) with the latency check's verdict chosen:
+    the registry, models and other checks are real."""
+    from checkpoints import run_cells
+
+    from mlscale_lab import evidence, record
+
+    def run_checks(candidate, production, X, y, config=None):
+        checks = gate.run_checks(candidate, production, X, y, config)
+        status = latency_status if all(c.passed for c in checks if c.name != "latency") else None
+        if status is None:  # a broken candidate (lab04-32): its real checks
+            return checks
+        latency = gate.CheckResult("latency", status == "holds", 1.0, 1.5, f"ratio 1.0: {status}",
+                                   status=status, verdict_reason=f"the latency verdict is {status}")
+        return [latency if c.name == "latency" else c for c in checks]
+
+    import time
+
+    ns = {"checkpoint": evidence.checkpoint, "record": record, "time": time, "SEED": 0,
+          "WORKSPACE": tmp_path, "make_stream": make_stream, "full_retrain": full_retrain,
+          "ModelRegistry": gate.ModelRegistry, "GateConfig": gate.GateConfig,
+          "run_checks": run_checks, "gate_verdict": gate.gate_verdict}
+    ns = run_cells("04", ["lab04-30", "lab04-32"], ns)
+    if promote_by_hand:  # an operator overrides the gate
+        ns["registry"].promote(ns["v2"])
+    return run_cells("04", ["lab04-33"], ns)
+
+
+def test_lab04_first_gate_checkpoint_fails_on_a_wrong_block_or_promotion_not_on_a_busy_machine(
+        tmp_path, capsys):
+    ns = _lab04_gate_cells(tmp_path / "quiet", "holds")
+    assert ns["registry"].production == ns["v2"] == ns["serving"] and ns["first_gate"].holds
+    # a busy machine: the latency check could not tell; v2 is blocked, v1 serves, the cell says why
+    capsys.readouterr()
+    ns = _lab04_gate_cells(tmp_path / "busy", "inconclusive")
+    out = capsys.readouterr().out
+    assert ns["registry"].production == ns["v1"] == ns["serving"]
+    assert "inconclusive: the gate passes the model retrained after the drift" in out
+    assert "latency check could not tell" in out
+    # a gate that refuses the good model on a quiet machine is wrong: the checkpoint fails
+    with pytest.raises(AssertionError, match="does not hold: the gate passes the model retrained"):
+        _lab04_gate_cells(tmp_path / "wrong", "does not hold")
+    # a promotion the gate did not grant fails
+    with pytest.raises(AssertionError, match="a model it blocked must not"):
+        _lab04_gate_cells(tmp_path / "override", "inconclusive", promote_by_hand=True)

@@ -369,25 +369,56 @@ def _series(mean, n=5000, seed=0):
     return (rng.random(n) < 0.5 + mean / 2).astype(float) - (rng.random(n) < 0.5 - mean / 2)
 
 
-def test_lab04_strategy_checkpoint_fails_on_a_small_gain_a_gap_before_the_drift_or_cheap_online():
-    from checkpoints import BusyMachine, run_checkpoint
+def test_lab04_strategy_checkpoint_fails_on_a_small_gain_or_a_gap_before_the_drift():
+    from checkpoints import run_checkpoint
 
-    from mlscale_lab.evidence import Interval, batch_means_interval, judge
+    from mlscale_lab.evidence import batch_means_interval
 
-    def ns(after, before, cpu_ratio, machine=None):
-        verdict = judge(Interval(cpu_ratio, cpu_ratio * 0.9, cpu_ratio * 1.1, 0.95, "test", 5),
-                        "online spends more CPU", above=1.0, machine=machine)
+    def ns(after, before):
         return {**_lab04_ns(), "after_gain": batch_means_interval(_series(after)),
-                "before_gap": batch_means_interval(_series(before, n=3000)), "cpu_verdict": verdict}
+                "before_gap": batch_means_interval(_series(before, n=3000))}
 
-    run_checkpoint("04", "lab04-11", ns(0.2, 0.0, 1.7))
+    run_checkpoint("04", "lab04-11", ns(0.2, 0.0))
     with pytest.raises(AssertionError, match="beats the static model by more than 5 points"):
-        run_checkpoint("04", "lab04-11", ns(0.0, 0.0, 1.7))
+        run_checkpoint("04", "lab04-11", ns(0.0, 0.0))
     with pytest.raises(AssertionError, match="within 5 points"):
-        run_checkpoint("04", "lab04-11", ns(0.2, 0.2, 1.7))
-    with pytest.raises(AssertionError, match="online spends more CPU"):
-        run_checkpoint("04", "lab04-11", ns(0.2, 0.0, 0.5))
-    run_checkpoint("04", "lab04-11", ns(0.2, 0.0, 0.5, machine=BusyMachine()))  # cannot tell
+        run_checkpoint("04", "lab04-11", ns(0.2, 0.2))
+
+
+def test_lab04_cpu_comparison_is_a_finding_printed_either_way_never_a_failed_checkpoint(capsys):
+    """Online against periodic CPU is per-call overhead against compiled epochs: a correct run
+    can read either way on some machine, so lab04-10 prints the verdict and lab04-11 does not
+    checkpoint it (a "does not hold" on a quiet machine must not stop the notebook)."""
+    from types import SimpleNamespace
+
+    from checkpoints import BusyMachine, QuietMachine, run_cells
+
+    from mlscale_lab.evidence import Interval, batch_means_interval
+
+    def ns(cpu_ratio, machine):
+        names = ["static", "periodic retrain", "online partial_fit", "online + drift detector"]
+        rng = np.random.default_rng(0)
+        static = (rng.random(6000) < 0.7).astype(float)
+        online = np.r_[static[:3000], rng.random(3000) < 0.9].astype(float)  # adapts at 3000
+        rows = [{"strategy": n, "after_drift": 0.6 if n == "static" else 0.9, "retrains": 9}
+                for n in names]
+        results = [SimpleNamespace(name=n, correct=online if n == "online partial_fit" else static)
+                   for n in names]
+        ratio = Interval(cpu_ratio, cpu_ratio * 0.9, cpu_ratio * 1.1, 0.95, "paired bootstrap", 5)
+        return {**_lab04_ns(), "rows": rows, "results": results, "WARMUP": 1000, "drift": 3000,
+                "cpu": SimpleNamespace(ratio=lambda a, b: ratio), "record": lambda name, v: v,
+                "cpu_machine": SimpleNamespace(report=machine),
+                "batch_means_interval": batch_means_interval}
+
+    for cpu_ratio, machine, status, words in [
+            (1.7, QuietMachine(), "holds", "adds up to more CPU than a few retrains"),
+            (0.5, QuietMachine(), "does not hold", "add up to less CPU than the retrains"),
+            (0.5, BusyMachine(), "inconclusive", "cannot tell which of the two spends more CPU")]:
+        out = run_cells("04", ["lab04-10", "lab04-11"], ns(cpu_ratio, machine))
+        printed = capsys.readouterr().out
+        assert out["cpu_verdict"].status == status
+        assert f"{status}: over the whole stream, online partial_fit spends more CPU" in printed
+        assert words in printed, printed
 
 
 def test_lab04_step_schedule_checkpoint_fails_when_the_decaying_step_keeps_up():
@@ -420,10 +451,61 @@ def test_lab04_delivery_checkpoint_fails_when_an_update_costs_a_retrain_and_not_
     def ns(update, machine=None):
         return {**_lab04_ns(), "ratio": ratio_interval(update, retrain), "delivery_machine":
                 type("M", (), {"report": machine})(),
-                "routes": [{"passed": True, "gate_s": 1.2, "train_s": 0.05},
-                           {"passed": True, "gate_s": 1.1, "train_s": 0.001}]}
+                "routes": [{"passed": True, "gate_s": 1.2, "train_s": 0.05, "verdict": _route_verdict()},
+                           {"passed": True, "gate_s": 1.1, "train_s": 0.001, "verdict": _route_verdict()}],
+                "first_gate": _route_verdict()}
 
     run_checkpoint("04", "lab04-47", ns(retrain * 0.013))
     with pytest.raises(AssertionError, match="at most 5 % of a full retrain"):
         run_checkpoint("04", "lab04-47", ns(retrain * 0.2))
     run_checkpoint("04", "lab04-47", ns(retrain * 0.2, BusyMachine()))  # inconclusive, says why
+
+
+def _route_verdict(latency=None, accuracy="passed"):
+    """The verdict lab04-44 reads from a route's gate run: its latency check's status chosen."""
+    from mlscale_lab.deployment import GateRun, gate_verdict
+
+    checks = {"test_accuracy": {"outcome": accuracy, "message": ""},
+              "test_latency": {"outcome": "passed" if latency in (None, "holds") else "failed",
+                               "message": ""}}
+    results = {"latency": {"name": "latency", "status": latency or "holds", "reason": "ratio",
+                           "verdict_reason": f"latency {latency}"},
+               "accuracy": {"name": "accuracy", "status": "holds" if accuracy == "passed"
+                            else "does not hold", "reason": "accuracy 0.61 < required 0.80"}}
+    passed = all(c["outcome"] == "passed" for c in checks.values())
+    return gate_verdict(GateRun(passed, 0 if passed else 1, checks, results=results),
+                        "the gate passes the model the route made")
+
+
+def test_lab04_delivery_routes_fail_when_the_gate_blocks_a_good_model_not_on_a_busy_machine(capsys):
+    from checkpoints import run_checkpoint
+
+    from mlscale_lab.evidence import ratio_interval
+
+    rng = np.random.default_rng(1)
+    retrain = rng.normal(0.05, 0.002, 8)
+
+    def ns(full, incremental, first=None):
+        return {**_lab04_ns(), "ratio": ratio_interval(retrain * 0.013, retrain),
+                "delivery_machine": type("M", (), {"report": None})(),
+                "routes": [{"gate_s": 1.2, "train_s": 0.05, "verdict": full},
+                           {"gate_s": 1.1, "train_s": 0.001, "verdict": incremental}],
+                "first_gate": _route_verdict() if first is None else first}
+
+    run_checkpoint("04", "lab04-47", ns(_route_verdict(), _route_verdict()))
+    # the gate blocks a route's good model on a budget it showed not to hold: the cell fails
+    with pytest.raises(AssertionError, match="does not hold: the gate passes the model the route"):
+        run_checkpoint("04", "lab04-47", ns(_route_verdict("does not hold"), _route_verdict()))
+    with pytest.raises(AssertionError, match="does not hold: the gate passes the model the route"):
+        run_checkpoint("04", "lab04-47", ns(_route_verdict(), _route_verdict(accuracy="failed")))
+    # a busy machine: both routes blocked for a latency check that could not tell, said, not failed
+    capsys.readouterr()
+    busy = _route_verdict("inconclusive")
+    run_checkpoint("04", "lab04-47", ns(busy, busy))
+    assert capsys.readouterr().out.count("inconclusive: the gate passes the model the route made") == 2
+    # the first gate could not tell: v1 served, so the incremental route updated v1, not v2, and
+    # its gate is not held to the claim (the full retrain route, which starts from data, still is)
+    run_checkpoint("04", "lab04-47", ns(_route_verdict(), _route_verdict(accuracy="failed"), busy))
+    assert "not judged: the incremental route updated v1" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="does not hold: the gate passes the model the route"):
+        run_checkpoint("04", "lab04-47", ns(_route_verdict(accuracy="failed"), _route_verdict(), busy))

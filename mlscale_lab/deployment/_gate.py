@@ -188,6 +188,61 @@ class GateRun:
                        interval)
 
 
+def gate_verdict(outcome, claim: str = "the gate passes the candidate") -> Verdict:
+    """Whether a gate passed its candidate, as a three-valued verdict (the gate fails closed).
+
+    Holds when every check passed; does not hold when a check showed its budget does not hold
+    (or failed without a measurement: a model that cannot predict); inconclusive when every
+    check that failed could not tell (a latency interval straddling its budget, a busy
+    machine): the candidate is held back all the same, but not shown to be at fault, and the
+    gate should be rerun where the machine is quiet.
+
+    Parameters
+    ----------
+    outcome : GateRun or iterable of CheckResult
+        A run of the gate file (:func:`run_gate`) or the checks :func:`run_checks` returned.
+    claim : str
+        The claim in a learner's words.
+
+    Returns
+    -------
+    Verdict
+
+    Examples
+    --------
+    >>> from mlscale_lab.deployment import CheckResult
+    >>> ok = CheckResult("accuracy", True, 0.9, 0.8, "accuracy 0.900 >= required 0.800")
+    >>> busy = CheckResult("latency", False, 1.6, 1.5, "ratio 1.6", status="inconclusive")
+    >>> gate_verdict([ok]).status, gate_verdict([ok, busy]).status
+    ('holds', 'inconclusive')
+    """
+    if isinstance(outcome, GateRun):
+        if outcome.passed:
+            return Verdict(HOLDS, claim, f"every check passed ({len(outcome.checks)})")
+        if outcome.returncode == -1:  # it measured nothing: it cannot show the candidate at fault
+            return Verdict(INCONCLUSIVE, claim, f"blocked, not shown at fault: {outcome.summary}")
+        failing = []
+        for test, c in outcome.checks.items():
+            if c["outcome"] != "passed":
+                r = outcome.results.get(test.removeprefix("test_"), {})
+                failing.append((test.removeprefix("test_"), r.get("status") or REFUTED,
+                                r.get("verdict_reason") or r.get("reason") or c["message"]))
+        if not failing:
+            failing = [("gate", REFUTED, outcome.summary or f"exit code {outcome.returncode}")]
+    else:
+        checks = list(outcome)
+        failing = [(c.name, c.status, c.verdict_reason or c.reason) for c in checks if not c.passed]
+        if not failing:
+            return Verdict(HOLDS, claim, f"every check passed ({len(checks)})")
+    shown = [f for f in failing if f[1] != INCONCLUSIVE]
+    why = "; ".join(f"{name}: {reason.rstrip('.')}" for name, _, reason in (shown or failing))
+    if shown:
+        return Verdict(REFUTED, claim, f"blocked by a budget shown not to hold ({why})")
+    return Verdict(INCONCLUSIVE, claim, "blocked, not shown at fault: the "
+                   + ", ".join(name for name, _, _ in failing)
+                   + f" check could not tell ({why}); rerun the gate where the machine is quiet")
+
+
 _EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception)): ")
 
 

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from mlscale_lab.complexity.selection._checks import check_k, check_nonnegative, check_xy
 from mlscale_lab.complexity.selection._pipelines import SELECTORS, selection_pipeline
-from mlscale_lab.evidence import interleave
+from mlscale_lab.evidence import interleave, proportion_interval
 from mlscale_lab.validation import check_choice, check_fraction, check_int
 
 
@@ -88,8 +88,11 @@ def compare_selectors(X, y, k: int, methods: Sequence[str] = ("chi2", "mutual_in
     list of dict
         One row per method: ``method``, ``k``, ``select_seconds`` (fitting the selector alone,
         the median of ``rounds`` fits), ``select_samples`` (the seconds of each round, aligned
-        across methods, for :func:`mlscale_lab.evidence.ratio_interval`), ``accuracy`` (held
-        out), ``overlap_with_first`` (features in common with the first method's choice) and
+        across methods, for :func:`mlscale_lab.evidence.ratio_interval`), ``accuracy`` on the
+        split's held-out rows with ``accuracy_interval`` (exact binomial, an
+        :class:`~mlscale_lab.evidence.Interval`), ``train_rows`` and ``test_rows`` (the split of
+        the rows given: pass development rows only, and nothing held out elsewhere is touched),
+        ``overlap_with_first`` (features in common with the first method's choice) and
         ``features`` (the kept column indices).
 
     Examples
@@ -122,11 +125,13 @@ def compare_selectors(X, y, k: int, methods: Sequence[str] = ("chi2", "mutual_in
             kept = selector.get_support(indices=True)
             # The selector is fitted already; fit the rest of the pipeline on its output.
             rest = Pipeline(pipe.steps[1:]).fit(selector.transform(X_tr), y_tr)
-            acc = float(rest.score(selector.transform(X_te), y_te))
+            right = int(np.sum(rest.predict(selector.transform(X_te)) == y_te))
+            acc = right / len(y_te)
             first = set(kept) if first is None else first
             rows.append({"method": m, "k": k, "select_seconds": timings.median(m),
                          "select_samples": tuple(float(t) for t in timings.samples[m]),
-                         "accuracy": acc,
+                         "accuracy": acc, "accuracy_interval": proportion_interval(right, len(y_te)),
+                         "train_rows": len(y_tr), "test_rows": len(y_te),
                          "overlap_with_first": len(first & set(kept)),
                          "features": [int(i) for i in kept]})
     return rows
