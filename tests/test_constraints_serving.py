@@ -2,6 +2,7 @@
 each request's latency from when it was due, the workers' memory, and no process left behind."""
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import psutil
@@ -175,7 +176,9 @@ def test_a_script_without_a_main_guard_raises_instead_of_hanging(tmp_path):
 
 
 # Lab 01's serving checkpoints, on open-loop runs a test made up (Poisson arrivals, gamma
-# service, a real FCFS queue): each fails when its claim's input breaks.
+# service, a real FCFS queue): each fails when its claim's input breaks. The lab's own serving
+# cell (lab01-25) runs on them, with the made-up run standing in for what measure_serving_load
+# measures, so the cells after it see exactly what the lab binds.
 
 def _made_up_load(scv, *, extra_wait_means=0.0, queue=True, workers=2, rho=0.75, n=1000,
                   mean=0.01, seed=0):
@@ -190,30 +193,63 @@ def _made_up_load(scv, *, extra_wait_means=0.0, queue=True, workers=2, rho=0.75,
                        np.zeros(n))
 
 
-def _lab01_serving(load, machine=None):
-    """What lab 01's cells before its serving verdicts bind, from ``load``."""
-    from types import SimpleNamespace
+class _Forest:
+    def set_params(self, **params):
+        return self
 
-    from checkpoints import QuietMachine
+
+def _lab01_serving(load, machine=None, *, cpus=None):
+    """Lab 01's serving cell run on a machine of ``cpus`` CPUs (its budget and MachineCheck),
+    ``load`` standing in for the open-loop run; the cell must ask for ``load.workers``."""
+    from checkpoints import FixedCheck, QuietMachine, run_cells
 
     from mlscale_lab.capacity import evaluate_plan
-    from mlscale_lab.evidence import Verdict, bootstrap_interval, checkpoint, judge
+    from mlscale_lab.evidence import (
+        NotEnoughData,
+        Verdict,
+        bootstrap_interval,
+        checkpoint,
+        judge,
+        quantile_interval,
+    )
     from mlscale_lab.prices import EXAMPLE_MACHINES, PRICE_UNIT
     from mlscale_lab.queueing import ggc_latency_quantile, mmc_latency_quantile
 
-    return {"np": np, "MB": MB, "load": load, "WORKERS": load.workers, "service": load.service(),
-            "svc_p95": load.service_quantile(0.95),
-            "latency": {q: load.latency_quantile(q) for q in (0.5, 0.95, 0.99)},
-            "serving_check": SimpleNamespace(report=machine or QuietMachine(cpus=4)),
-            "bootstrap_interval": bootstrap_interval, "fcfs_waits": fcfs_waits,
-            "ggc_latency_quantile": ggc_latency_quantile, "evaluate_plan": evaluate_plan,
-            "mmc_latency_quantile": mmc_latency_quantile, "judge": judge, "Verdict": Verdict,
-            "checkpoint": checkpoint, "EXAMPLE_MACHINES": EXAMPLE_MACHINES,
-            "PRICE_UNIT": PRICE_UNIT, "record": lambda name, value: value}
+    cpus = cpus or getattr(machine, "cpus", None) or (4 if load.workers > 1 else 2)
+    machine = machine or QuietMachine(cpus=cpus)
+    asked = []
+
+    def measure_serving_load(model, X, *, workers, **kwargs):
+        asked.append(workers)
+        assert workers == load.workers, f"the lab asked for {workers} worker(s) on {cpus} CPU(s)"
+        return load
+
+    ns = {"np": np, "MB": MB, "SEED": 0, "forest": _Forest(), "X_digits": np.zeros((300, 64)),
+          "budget": SimpleNamespace(usable_cpus=int(cpus)), "MachineCheck": FixedCheck(machine),
+          "measure_serving_load": measure_serving_load, "quantile_interval": quantile_interval,
+          "NotEnoughData": NotEnoughData, "bootstrap_interval": bootstrap_interval,
+          "fcfs_waits": fcfs_waits, "ggc_latency_quantile": ggc_latency_quantile,
+          "evaluate_plan": evaluate_plan, "mmc_latency_quantile": mmc_latency_quantile,
+          "judge": judge, "Verdict": Verdict, "checkpoint": checkpoint,
+          "EXAMPLE_MACHINES": EXAMPLE_MACHINES, "PRICE_UNIT": PRICE_UNIT,
+          "record": lambda name, value: value}
+    ns = run_cells("01", ("lab01-25",), ns)
+    assert asked == [load.workers]
+    return ns
 
 
 MODEL_CELLS = ("lab01-25b", "lab01-25c")
 MACHINE_CELLS = ("lab01-27", "lab01-cheapest-machine-29", "lab01-31", "lab01-31b")
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 1), (2, 1), (3, 2), (16, 2)])
+def test_lab01_leaves_the_load_generator_a_cpu(cpus, workers):
+    """One worker fewer than the CPUs, two at most, and one on one CPU (the helper fails when
+    the lab's serving cell asks for any other number)."""
+    ns = _lab01_serving(_made_up_load(0.05, workers=workers), cpus=cpus)
+    assert ns["WORKERS"] == workers
+    assert set(ns["latency"]) == {0.5, 0.95}, "the p99 is shown, not judged"
+    assert ns["p99"].method == "order statistics"
 
 
 def test_lab01_queue_model_checkpoint_fails_on_exponential_service_or_a_queue_it_does_not_predict():
@@ -229,17 +265,53 @@ def test_lab01_queue_model_checkpoint_fails_on_exponential_service_or_a_queue_it
     late = _made_up_load(0.05, extra_wait_means=3.0)
     with pytest.raises(AssertionError, match="within 25 %"):
         run_cells("01", MODEL_CELLS, _lab01_serving(late))
-    assert run_cells("01", MODEL_CELLS, _lab01_serving(late, BusyMachine()))["model_verdict"].inconclusive
+    busy = _lab01_serving(late, BusyMachine(), cpus=4)
+    assert run_cells("01", MODEL_CELLS, busy)["model_verdict"].inconclusive
 
 
-def test_lab01_machine_checkpoint_fails_when_the_measured_run_meets_the_budget_on_capacity_alone():
-    """The capacity-sized machine's two workers at 75 % miss the p95 budget in the model and in
-    the open-loop run (or the run cannot tell); a run whose requests never queued (what a closed loop shows) meets the
-    budget on two workers, and the checkpoint refuses it."""
-    from checkpoints import run_cells
+def test_lab01s_queue_model_can_conclude_on_two_cpus_and_says_why_not_on_one():
+    """On 2 CPUs the lab runs one worker and the generator has the other CPU: the M/G/1 check
+    is judged on its interval (a queue M/G/1 does not predict fails it). On one CPU (Binder)
+    the worker and the generator took turns: inconclusive, and the verdict says why."""
+    from checkpoints import QuietMachine, run_cells
 
-    ns = run_cells("01", MACHINE_CELLS, _lab01_serving(_made_up_load(0.05)))
-    assert ns["by_capacity"].vcpus == 2 and ns["chosen"].vcpus > 2
-    assert not ns["capacity_verdict"].refuted  # 1,000 requests: a p95 of a queue is wide
+    late = _made_up_load(0.05, workers=1, extra_wait_means=6.0)
+    with pytest.raises(AssertionError, match="within 25 %"):
+        run_cells("01", MODEL_CELLS, _lab01_serving(late, cpus=2))
+    sound = run_cells("01", MODEL_CELLS, _lab01_serving(_made_up_load(0.05, workers=1, seed=1), cpus=2))
+    assert sound["model_verdict"].holds
+    binder = run_cells("01", MODEL_CELLS, _lab01_serving(late, QuietMachine(cpus=1)))
+    assert binder["model_verdict"].inconclusive
+    assert "1 CPU(s) only, and the claim needs 2" in binder["model_verdict"].reason
+
+
+def test_lab01_capacity_checkpoint_is_judged_on_the_measured_tail_at_the_load_the_run_achieved():
+    """The run is the capacity-sized machine: its measured p95 is held to the budget. One worker
+    75 % busy on 2 CPUs misses it, measured; the same run with no queue (a closed loop's) meets
+    it, and the checkpoint fails. A run that landed lighter than planned (two workers 66 % busy,
+    where M/G/c meets the budget) is inconclusive, though its measured p95 meets the budget: it
+    tests a lighter machine. One CPU (Binder), or a busy machine, cannot tell."""
+    from checkpoints import BusyMachine, QuietMachine, run_cells
+
+    def machine_cells(load, machine=None, **kwargs):
+        return run_cells("01", ("lab01-25b", *MACHINE_CELLS), _lab01_serving(load, machine, **kwargs))
+
+    ns = machine_cells(_made_up_load(0.05, workers=1), cpus=2)
+    assert ns["REQUESTS_PER_S"] == ns["load"].rate
+    assert ns["by_capacity"].vcpus == 1 and ns["chosen"].vcpus == 2
+    assert ns["capacity_verdict"].holds, ns["capacity_verdict"]
     with pytest.raises(AssertionError, match="misses the p95 budget"):
-        run_cells("01", MACHINE_CELLS, _lab01_serving(_made_up_load(0.05, queue=False)))
+        machine_cells(_made_up_load(0.05, workers=1, queue=False), cpus=2)
+    with pytest.raises(AssertionError, match="misses the p95 budget"):
+        machine_cells(_made_up_load(0.05, queue=False), cpus=4)
+
+    light = machine_cells(_made_up_load(0.02, rho=0.66, n=4000), cpus=4)
+    assert light["by_capacity"].vcpus == 2 and light["capacity_plan"].meets_target
+    assert light["latency"][0.95].high < light["TARGET_S"], "measured, the light run meets the budget"
+    assert light["capacity_verdict"].inconclusive and "does not test" in light["capacity_verdict"].reason
+
+    binder = machine_cells(_made_up_load(0.05, workers=1, queue=False), QuietMachine(cpus=1))
+    assert binder["capacity_verdict"].inconclusive  # the worker and the generator took turns
+    assert "1 CPU(s) only" in binder["capacity_verdict"].reason
+    busy = machine_cells(_made_up_load(0.05, workers=1), BusyMachine(), cpus=2)
+    assert busy["capacity_verdict"].inconclusive  # noise favours "misses"
