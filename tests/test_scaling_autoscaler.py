@@ -101,9 +101,9 @@ def test_trace_family_is_repeatable_and_varies_its_spike():
 
 @pytest.mark.slow
 def test_target_chosen_on_validation_days_holds_on_unseen_days():
-    """The lab's exercise 3: the least-cost target meeting the SLO on every one of n validation
-    days misses it on an exchangeable new day with probability about 1/(n + 1); over M unseen
-    days its misses stay within the beta-binomial(M, 1, n) 99 % quantile the lab's test allows."""
+    """The exchangeability behind the lab's exercise 3: the least-cost target meeting the SLO on
+    every one of n validation days misses it on a new day with probability about 1/(n + 1);
+    over M unseen days its misses stay within the beta-binomial(M, 1, n) 99 % quantile."""
     from scipy import stats
 
     targets = (0.7, 0.75, 0.8, 0.85, 0.9)

@@ -12,7 +12,8 @@ the simulators need only NumPy; dask and scikit-learn load inside the functions 
   :func:`request_trace_family`, :func:`simulate_autoscaler`
 - vertical: :func:`measure_thread_scaling` (interleaved rounds, pools pinned by
   :func:`threads_limited`; its parts timed alone predict the pass), :func:`fit_amdahl_rounds`
-  (with its interval and what it can test), :func:`holdout_ratio` (the law on a held-out count), :func:`vertical_cost_table` (example prices from :mod:`mlscale_lab.prices`),
+  (with its interval and what it can test), :func:`holdout_ratio` (the law on a held-out
+  count), :func:`vertical_cost_table` (example prices from :mod:`mlscale_lab.prices`),
   :class:`CsvMlpWorkload` (in one go or in chunks, its serial share)
 - horizontal on Dask: :func:`local_cluster`, :func:`connect`, :func:`partitioned_predict`,
   :func:`measure_worker_speedup`, :func:`partition_overhead`, :func:`dask_grid_search`,
