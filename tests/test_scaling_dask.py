@@ -127,8 +127,8 @@ def _lab05_partitions(seconds, machine=None, rounds=8):
 
 
 def test_lab05_partition_checkpoint_fails_when_tiny_partitions_cost_nothing(capsys):
-    """64 tiny partitions slower than 8 and 8 faster than 1 pass; 64 faster than 8, or 1 as
-    fast as 8, fail (a busy machine: cannot tell); the fastest count is shown, not judged."""
+    """64 tiny partitions slower than 8 and 2 faster than 1 pass; 64 faster than 8, or 1 as
+    fast as 2, fail (a busy machine: cannot tell); the fastest count is shown, not judged."""
     from checkpoints import BusyMachine, run_cells
 
     cells = ("lab05-19", "lab05-19b")
@@ -138,7 +138,7 @@ def test_lab05_partition_checkpoint_fails_when_tiny_partitions_cost_nothing(caps
     assert "lowest median here: 8 partitions" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="64 tiny partitions take longer than 8"):
         run_cells("05", cells, _lab05_partitions({**base, 64: 0.2}))
-    with pytest.raises(AssertionError, match="8 partitions run faster than 1"):
+    with pytest.raises(AssertionError, match="2 partitions .* run faster than 1"):
         run_cells("05", cells, _lab05_partitions({**base, 1: 0.25}))
     busy = run_cells("05", cells, _lab05_partitions({**base, 64: 0.2, 1: 0.25}, BusyMachine()))
     assert busy["tiny_verdict"].inconclusive and busy["idle_verdict"].inconclusive
@@ -163,15 +163,15 @@ def _lab05_dask(one, two, machine=None, rounds=8):
 
 
 def test_lab05_dask_speedup_checkpoint_fails_when_two_workers_gain_nothing(capsys):
-    """Two workers 1.7x as fast pass; as fast as one fail the checkpoint; a busy machine or
+    """Two workers 1.7x as fast pass; slower than one fail the checkpoint; a busy machine or
     one CPU says inconclusive; the lab prints the verdict, never a bare speedup."""
     from checkpoints import BusyMachine, QuietMachine, run_cells
 
     cells = ("lab05-16", "lab05-16b")
     assert run_cells("05", cells, _lab05_dask(1.0, 0.6))["dask_verdict"].holds
     assert "speedup with 2 workers" not in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="at least 1.2x as fast"):
-        run_cells("05", cells, _lab05_dask(1.0, 1.0))
-    assert run_cells("05", cells, _lab05_dask(1.0, 1.0, BusyMachine()))["dask_verdict"].inconclusive
+    with pytest.raises(AssertionError, match="2 workers run the partitioned job faster than 1"):
+        run_cells("05", cells, _lab05_dask(1.0, 1.1))
+    assert run_cells("05", cells, _lab05_dask(1.0, 1.1, BusyMachine()))["dask_verdict"].inconclusive
     assert run_cells("05", cells, _lab05_dask(1.0, 0.6, QuietMachine(cpus=1)))["dask_verdict"].inconclusive
 
