@@ -66,7 +66,8 @@ def _predict_partition(model, seed: int, rows: int, n_features: int) -> np.ndarr
 
 
 def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, seed: int = 0,
-                        workers: Sequence[str] | None = None, timeout: float = 120.0):
+                        workers: Sequence[str] | None = None, spread: bool = False,
+                        timeout: float = 120.0):
     """Predict ``total_rows`` rows split into ``n_partitions`` partitions across the cluster.
 
     Each partition is generated on its worker from ``seed + index`` (as if read from its own
@@ -86,6 +87,10 @@ def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, se
         Partition ``i`` is generated from ``seed + i``.
     workers : sequence of str, optional
         Pin the work to these worker addresses.
+    spread : bool, default False
+        With ``workers``: pin partition ``i`` to ``workers[i % len(workers)]``, so each worker
+        gets its share whatever the scheduler would decide (for timing a worker count, not the
+        scheduler's placement).
     timeout : float
         Seconds before a ``TimeoutError`` instead of a hung cell.
 
@@ -103,7 +108,14 @@ def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, se
     from distributed import Future, wait
 
     sizes = [len(a) for a in np.array_split(np.empty(total_rows, dtype=np.int8), n_partitions)]
-    pin = {"workers": list(workers), "allow_other_workers": False} if workers else {}
+    workers = list(workers) if workers else []
+
+    def pin(i):
+        if not workers:
+            return {}
+        return {"workers": [workers[i % len(workers)]] if spread else workers,
+                "allow_other_workers": False}
+
     if isinstance(model, Future):
         model_future = model
         n_features = client.submit(_n_features, model, pure=False).result(timeout=timeout)
@@ -113,7 +125,8 @@ def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, se
         model_future = client.scatter(model, broadcast=True, hash=False)
     start = time.perf_counter()
     futures = [
-        client.submit(_predict_partition, model_future, seed + i, rows, n_features, pure=False, **pin)
+        client.submit(_predict_partition, model_future, seed + i, rows, n_features, pure=False,
+                      **pin(i))
         for i, rows in enumerate(sizes)
     ]
     wait(futures, timeout=timeout)  # a TimeoutError, never a hung cell
@@ -203,7 +216,9 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
     """Time the same partitioned inference pinned to the first ``k`` workers, for each ``k``,
     in interleaved rounds.
 
-    One cluster serves every count (no restarts). Every worker imports scikit-learn and
+    One cluster serves every count (no restarts); partition ``i`` runs on worker ``i % k``, so
+    the timing is of ``k`` workers' shares, not of where the scheduler chose to put the tasks
+    (it can leave one worker with all of them). Every worker imports scikit-learn and
     unpickles the model first; then each round runs every count once, in an order that
     rotates from round to round (:func:`mlscale_lab.evidence.interleave`), so a slow moment of
     the machine slows both counts alike, and the paired rounds give the speedup an interval.
@@ -237,7 +252,8 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
     shared = client.scatter(model, broadcast=True, hash=False)
 
     def job(k):
-        return lambda: partitioned_predict(client, shared, total_rows, n_partitions, workers=addrs[:k])
+        return lambda: partitioned_predict(client, shared, total_rows, n_partitions,
+                                           workers=addrs[:k], spread=True)
 
     counts = tuple(worker_counts)
     timings = interleave({str(k): job(k) for k in counts}, rounds=rounds, warmup=0)
