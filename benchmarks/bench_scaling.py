@@ -13,10 +13,11 @@ and auto-scaling claims only where these figures hold):
 - Dask on 2 workers: at least 1.6x speedup on CPU-bound partitions;
 - auto-scaling: cost at most 0.6 of static-at-peak with at most 1% SLO violations;
 - lab 05's exercise 3 (tuning an auto-scaler on validation days), with ``--calibrate N``: over
-  N days of the trace family, the sound method (least-cost target meeting the SLO on each of 4
-  validation days) passes the unseen-days test (at most the beta-binomial(10, 1, 4) 99% quantile
-  of 10 unseen days missed) in at least 99% of draws; the per-day miss rate is near 1/5
-  (exchangeability), and the one-day and average-day methods are shown for contrast.
+  N >= 44 days of the trace family, the unseen-days test (a setting on 40 unseen days: a
+  one-sided exact binomial test at 1 % on the days only one of them misses, against the first
+  grid target the validation days reject) passes a setting at least as safe as the sound one in
+  at least 99% of draws; its power against the one-day and average-day methods and targets one
+  or two steps too far is reported; the per-day miss rate is near 1/5 (exchangeability).
 """
 
 from __future__ import annotations
@@ -78,8 +79,16 @@ def bench_autoscale() -> None:
           f"goal <=0.6 and <=1%: {'PASS' if ok else 'FAIL'}")
 
 
-def bench_robust_target(n_days: int, draws: int = 4000, n_val: int = 4, n_unseen: int = 10) -> None:
-    """Exercise 3's grading, replayed on random draws of validation and unseen days."""
+def bench_robust_target(n_days: int, draws: int = 4000, n_val: int = 4, n_unseen: int = 40) -> None:
+    """Exercise 3's unseen-days comparison, replayed on random draws of validation and unseen days.
+
+    A setting is compared with the first grid target the validation days reject, on the same
+    unseen days: on the days only one of the two misses, a one-sided exact binomial test at 1 %.
+    (In grading, a target alone that meets every validation day lies below that one and is not
+    simulated: it has more headroom on every day.) Settings at least as safe as the sound method
+    must pass in >= 99 % of draws; how often the comparison catches the one-day and average-day
+    methods, and one and two steps too far, is its power.
+    """
     from scipy import stats
 
     targets = np.round(np.arange(0.6, 0.951, 0.05), 2)
@@ -88,49 +97,69 @@ def bench_robust_target(n_days: int, draws: int = 4000, n_val: int = 4, n_unseen
                       for t in targets] for d in sc.request_trace_family(n_days, seed=7)])
     print(f"{n_days} days x {targets.size} targets simulated in {time.perf_counter() - t0:.0f} s "
           f"wall, {time.process_time() - c0:.0f} s CPU")
-    allowed = int(stats.betabinom(n_unseen, 1, n_val).ppf(0.99))
+    if n_days < n_val + n_unseen:
+        raise SystemExit(f"--calibrate needs at least {n_val + n_unseen} days, got {n_days}")
     rng = np.random.default_rng(0)
 
     def highest_ok(v):  # cost falls as the target rises: the least-cost target within the SLO
         ok = np.where(v <= 0.01)[0]
         return int(ok.max()) if ok.size else None
 
-    methods = {"sound (every validation day)": lambda val: highest_ok(val.max(axis=0)),
+    def rejected(mine, ref):
+        only_mine, only_ref = int(np.sum(mine & ~ref)), int(np.sum(ref & ~mine))
+        if only_mine + only_ref == 0:
+            return False
+        return stats.binomtest(only_mine, only_mine + only_ref, 0.5,
+                               alternative="greater").pvalue < 0.01
+
+    sound_pick = lambda val: highest_ok(val.max(axis=0))  # noqa: E731
+    methods = {"sound (every validation day)": sound_pick,
+               "one step of headroom": lambda val: max(0, sound_pick(val) - 1),
                "one day": lambda val: highest_ok(val[0]),
-               "average day": lambda val: highest_ok(val.mean(axis=0))}
-    passed = dict.fromkeys(methods, 0)
+               "average day": lambda val: highest_ok(val.mean(axis=0)),
+               "one step too far": lambda val: min(targets.size - 1, sound_pick(val) + 1),
+               "two steps too far": lambda val: min(targets.size - 1, sound_pick(val) + 2)}
+    caught = dict.fromkeys(methods, 0)
+    differs = dict.fromkeys(methods, 0)
     day_misses = dict.fromkeys(methods, 0)
     n = 0
     for _ in range(draws):
         idx = rng.choice(n_days, n_val + n_unseen, replace=False)
-        val, unseen = viol[idx[:n_val]], viol[idx[n_val:]]
-        picks = {m: f(val) for m, f in methods.items()}
-        if any(j is None for j in picks.values()):
+        val, unseen = viol[idx[:n_val]], viol[idx[n_val:]] > 0.01
+        if sound_pick(val) is None or any(f(val) is None for f in methods.values()):
             continue
         n += 1
-        for m, j in picks.items():
-            misses = int(np.sum(unseen[:, j] > 0.01))
-            day_misses[m] += misses
-            passed[m] += misses <= allowed
+        reference = unseen[:, min(targets.size - 1, sound_pick(val) + 1)]  # first rejected
+        for m, f in methods.items():
+            j = f(val)
+            day_misses[m] += int(unseen[:, j].sum())
+            differs[m] += j != sound_pick(val)
+            caught[m] += rejected(unseen[:, j], reference)
     for m in methods:
         print(f"  {m:30s}: misses an unseen day {day_misses[m] / (n * n_unseen):.1%} of the time; "
-              f"passes the unseen-days test (<= {allowed} of {n_unseen}) in {passed[m] / n:.1%} "
-              f"of {n} draws")
-    sound = passed["sound (every validation day)"] / n
-    print(f"sound method pass rate {sound:.1%} (exchangeability: miss rate <= 1/{n_val + 1})  "
-          f"goal >=99%: {'PASS' if sound >= 0.99 else 'FAIL'}")
+              f"differs from the sound pick in {differs[m] / n:.1%} of {n} draws; the unseen-days "
+              f"test ({n_unseen} days) fails it in {caught[m] / n:.1%} of draws"
+              + (f", {caught[m] / differs[m]:.1%} of those where it differs" if differs[m] else ""))
+    safe = 1 - caught["one step of headroom"] / n
+    print(f"a setting safer than the sound method passes in {safe:.1%} of draws  goal >=99%: "
+          f"{'PASS' if safe >= 0.99 else 'FAIL'}")
+    print(f"power: the comparison fails the one-day method in {caught['one day'] / n:.1%} of draws "
+          f"and two steps too far in {caught['two steps too far'] / n:.1%} (reported, no goal: "
+          "the public check on the validation days already rejects both)")
 
 
-def bench_dask(repeats: int) -> None:
+def bench_dask(rounds: int) -> None:
     import psutil
 
     t0 = time.perf_counter()
     model = sc.make_model(seed=0)
     with sc.local_cluster(n_workers=2, threads_per_worker=1) as (_, client):
         print(f"cluster up and model fitted in {time.perf_counter() - t0:.1f} s")
-        sp = sc.measure_worker_speedup(client, model, 160_000, 8, (1, 2), repeats=repeats)
-        print(f"Dask partitioned inference: 1 worker {sp.seconds[0]:.2f} s, 2 workers {sp.seconds[1]:.2f} s, "
-              f"speedup {sp.speedup[1]:.2f}x  goal >=1.6x: {'PASS' if sp.speedup[1] >= 1.6 else 'FAIL'}"
+        sp = sc.measure_worker_speedup(client, model, 160_000, 8, (1, 2), rounds=rounds)
+        iv = sp.speedup_interval(2)
+        print(f"Dask partitioned inference: 1 worker {sp.seconds[0]:.2f} s, 2 workers {sp.seconds[1]:.2f} s "
+              f"(medians of {rounds} interleaved rounds), speedup {iv}  goal >=1.6x: "
+              f"{'PASS' if iv.low >= 1.6 else 'FAIL'}"
               f"  (CPUs: {psutil.cpu_count()}, load average {psutil.getloadavg()[0]:.1f})")
         over = sc.partition_overhead(client, model, 20_000, [1, 2, 8, 32, 128, 512], rounds=5)
         print("partition overhead (20k rows, median of 5 interleaved rounds):",
@@ -140,9 +169,9 @@ def bench_dask(repeats: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask speedup (simulators only)")
-    ap.add_argument("--repeats", type=int, default=3, help="Dask timings: best of this many runs")
+    ap.add_argument("--rounds", type=int, default=8, help="Dask timings: interleaved rounds")
     ap.add_argument("--calibrate", type=int, default=0, metavar="N",
-                    help="replay lab 05's exercise 3 grading over N simulated days (80: ~30 s CPU)")
+                    help="replay lab 05's exercise 3 grading over N >= 44 simulated days (100: ~30 s CPU)")
     args = ap.parse_args()
     bench_theory()
     bench_tail()
@@ -151,7 +180,7 @@ def main() -> None:
     if args.calibrate:
         bench_robust_target(args.calibrate)
     if not args.no_dask:
-        bench_dask(args.repeats)
+        bench_dask(args.rounds)
 
 
 if __name__ == "__main__":  # Dask starts worker processes: keep the guard

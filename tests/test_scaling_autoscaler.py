@@ -101,9 +101,9 @@ def test_trace_family_is_repeatable_and_varies_its_spike():
 
 @pytest.mark.slow
 def test_target_chosen_on_validation_days_holds_on_unseen_days():
-    """The lab's exercise 3: the least-cost target meeting the SLO on every one of n validation
-    days misses it on an exchangeable new day with probability about 1/(n + 1); over M unseen
-    days its misses stay within the beta-binomial(M, 1, n) 99 % quantile the lab's test allows."""
+    """The exchangeability behind the lab's exercise 3: the least-cost target meeting the SLO on
+    every one of n validation days misses it on a new day with probability about 1/(n + 1);
+    over M unseen days its misses stay within the beta-binomial(M, 1, n) 99 % quantile."""
     from scipy import stats
 
     targets = (0.7, 0.75, 0.8, 0.85, 0.9)
@@ -119,3 +119,69 @@ def test_target_chosen_on_validation_days_holds_on_unseen_days():
     too_far = sum(simulate_autoscaler(d, target_utilisation=0.95).slo_violation_rate > 0.01
                   for d in unseen)
     assert too_far > int(stats.betabinom(len(unseen), 1, len(val)).ppf(0.99))
+
+
+# Lab 05's exercise 3 grading on the unseen days, run on a simulator a test chose: a target alone
+# that meets every validation day is not simulated; other knobs that fit the four days but miss
+# far more unseen days than the first rejected target fail; ones at least as safe pass.
+
+def _lab05_grading(settings, unseen_miss):
+    """The grading cell's inputs: 4 validation days safe up to target 0.8, a fake simulator whose
+    unseen day ``i`` is missed when ``unseen_miss(kwargs, i)``; returns (namespace, calls)."""
+    from types import SimpleNamespace
+
+    targets = np.round(np.arange(0.6, 0.951, 0.05), 2)
+    calls = []
+
+    def simulate(day, strategy, **kw):
+        kind, i = day
+        calls.append((kind, dict(kw)))
+        t = kw.get("target_utilisation", 0.6)
+        if kind == "val":
+            viol = 0.005 if t <= 0.8 + 1e-9 or len(kw) > 1 else 0.02
+        else:
+            viol = 0.02 if unseen_miss(kw, i) else 0.005
+        return SimpleNamespace(slo_violation_rate=viol, replica_seconds=0.55 - 0.5 * t)
+
+    sc = SimpleNamespace(simulate_autoscaler=simulate,
+                         request_trace_family=lambda n, seed: [("unseen", i) for i in range(n)])
+    sweep_violation = np.array([[0.005 if t <= 0.8 + 1e-9 else 0.02 for t in targets]] * 4)
+    ns = {"np": np, "sc": sc, "targets": targets, "val_days": [("val", i) for i in range(4)],
+          "val_peak": np.ones(4), "sweep_violation": sweep_violation,
+          "sweep_cost": np.tile(0.55 - 0.5 * targets, (4, 1)), "AUTOSCALER_SETTINGS": settings}
+    return ns, calls
+
+
+def test_lab05_unseen_days_fail_a_setting_that_fits_the_validation_days_too_closely():
+    from checkpoints import run_cells
+
+    cell = ("lab05-autoscaler-settings-tests-52",)
+
+    def first_rejected(i):  # target 0.85, the first the validation days reject, misses 30 %
+        return i % 10 < 3
+
+    def unseen(risky):
+        def miss(kw, i):
+            if kw.get("target_utilisation") == 0.85 and len(kw) == 1:
+                return first_rejected(i)
+            return (i % 10 < 8) if risky else (i % 10 < 2)
+        return miss
+
+    ns, calls = _lab05_grading({"target_utilisation": 0.8}, unseen(True))
+    run_cells("05", cell, ns)
+    assert not [c for c in calls if c[0] == "unseen"], "a target meeting every day is not simulated"
+    knobs = {"target_utilisation": 0.85, "stabilization_window": 900}
+    with pytest.raises(AssertionError, match="unseen days"):
+        run_cells("05", cell, _lab05_grading(knobs, unseen(True))[0])
+    ns, calls = _lab05_grading(knobs, unseen(False))
+    run_cells("05", cell, ns)
+    assert len([c for c in calls if c[0] == "unseen"]) == 80, "40 unseen days, two settings"
+
+
+@pytest.mark.slow
+def test_a_lower_target_misses_only_days_a_higher_one_misses():
+    """What exercise 3's grading rests on when it passes a target without simulating it."""
+    days = request_trace_family(8, seed=11)
+    missed = np.array([[simulate_autoscaler(d, target_utilisation=t).slo_violation_rate > 0.01
+                        for d in days] for t in (0.8, 0.83, 0.85, 0.9)])
+    assert np.all(missed[:-1] <= missed[1:]) and missed.any()

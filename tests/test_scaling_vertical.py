@@ -156,8 +156,12 @@ def test_cost_table_marks_the_machines_past_the_measured_threads():
 # Lab 05's checkpoints on thread scaling and on chunks, run on inputs a test chose: each fails
 # when its claim's input breaks, and says inconclusive where the machine cannot tell.
 
-def _lab05_threads(speedup, *, share=0.5, machine=None, rounds=8):
-    """What lab 05's cells before the Amdahl verdicts bind: two thread counts timed interleaved."""
+def _lab05_threads(speedup, *, share=0.5, machine=None, rounds=8, prediction=1.0, counts=(1, 2),
+                   last=1.0):
+    """What lab 05's cells before the Amdahl verdicts bind: thread counts timed interleaved, with
+    the parse and the matrix products timed alone. ``prediction`` scales the measured 2-thread
+    pass against what its parts predict; ``last`` scales the most threads' time against the law
+    (more than two counts: the MLP parallel as the 2-thread speedup says)."""
     from types import SimpleNamespace
 
     from checkpoints import QuietMachine
@@ -166,14 +170,27 @@ def _lab05_threads(speedup, *, share=0.5, machine=None, rounds=8):
     from mlscale_lab.evidence import Interval, checkpoint, judge
 
     rng = np.random.default_rng(0)
-    one = 0.1 * (1 + rng.normal(0, 0.01, rounds))
-    two = one / speedup * (1 + rng.normal(0, 0.01, rounds))
-    scaling = ThreadScaling((1, 2), (float(np.median(one)), float(np.median(two))),
-                            (tuple(one), tuple(two)))
+
+    def noisy(x):
+        return x * (1 + rng.normal(0, 0.01, rounds))
+
+    one = noisy(np.full(rounds, 0.1))
+    two = noisy(one / speedup)
+    parse = noisy(share * one)
+    mlp1 = one - parse
+    mlp2 = noisy(two / prediction - parse)
+    # the law through 1 and 2 threads (T1 s + T1 (1 - s) / p) for counts past 2
+    s_fit = 2 / speedup - 1
+    others = [noisy(one * (s_fit + (1 - s_fit) / p)) * (last if p == max(counts) else 1)
+              for p in counts[2:]]
+    x = (one, two, *others)
+    scaling = ThreadScaling(tuple(counts), tuple(float(np.median(v)) for v in x),
+                            tuple(tuple(v) for v in x),
+                            {("parse", 1): tuple(parse), ("mlp", 1): tuple(mlp1), ("mlp", 2): tuple(mlp2)})
     return {"np": np, "sc": sc, "scaling": scaling, "judge": judge, "checkpoint": checkpoint,
             "serial_share": Interval(share, share - 0.02, share + 0.02, 0.95, "parse share", 7),
-            "threads_check": SimpleNamespace(report=machine or QuietMachine(cpus=2)),
-            "record": lambda name, value: value,
+            "threads_check": SimpleNamespace(report=machine or QuietMachine(cpus=max(counts))),
+            "CPUS": max(counts), "record": lambda name, value: value,
             "views": SimpleNamespace(plot_thread_scaling=lambda *a, **k: None)}
 
 
@@ -193,7 +210,69 @@ def test_lab05_amdahl_checkpoint_fails_on_no_speedup_or_one_past_the_parsers_bou
     assert busy["speedup_verdict"].inconclusive
     one_cpu = run_cells("05", cells, _lab05_threads(1.7, machine=QuietMachine(cpus=1)))
     assert one_cpu["speedup_verdict"].inconclusive and one_cpu["bound_verdict"].inconclusive
-    assert "exactly determined" in capsys.readouterr().out, "two points: the lab says they test nothing"
+    out = capsys.readouterr().out
+    assert "exactly determined" in out, "two points: the lab says they test nothing"
+    assert "No held-out thread count" in out, "two counts: the lab says why nothing is held out"
+
+
+def test_lab05_prediction_from_the_parts_fails_when_the_pass_is_far_from_them(capsys):
+    """The 2-thread pass is held to parse + MLP(2) both ways: 30 % slower or 30 % faster than
+    its parts predict fails the checkpoint (within the parser's bound and with a speedup, so
+    only this verdict can); a busy machine says inconclusive, as does one CPU."""
+    from checkpoints import BusyMachine, QuietMachine, run_cells
+
+    cells = ("lab05-8", "lab05-9")
+    assert run_cells("05", cells, _lab05_threads(1.25))["prediction_verdict"].holds
+    for off in (1.3, 0.7):
+        with pytest.raises(AssertionError, match="the time its parts predict"):
+            run_cells("05", cells, _lab05_threads(1.25, prediction=off))
+    busy = run_cells("05", cells, _lab05_threads(1.25, prediction=1.3, machine=BusyMachine()))
+    assert busy["prediction_verdict"].inconclusive and "cannot be trusted" in busy["prediction_verdict"].reason
+    one_cpu = run_cells("05", cells, _lab05_threads(1.25, prediction=1.3, machine=QuietMachine(cpus=1)))
+    assert one_cpu["prediction_verdict"].inconclusive
+
+
+def test_lab05_held_out_thread_count_fails_when_the_law_mispredicts_it():
+    """On four CPUs, the law fitted on 1-3 threads predicts 4: timings on the law hold, a
+    4-thread time 30 % off fails the checkpoint, and a busy machine cannot tell."""
+    from checkpoints import BusyMachine, run_cells
+
+    cells = ("lab05-8", "lab05-9")
+    ns = run_cells("05", cells, _lab05_threads(1.25, counts=(1, 2, 3, 4)))
+    assert ns["holdout_verdict"].holds
+    with pytest.raises(AssertionError, match="predicts the 4-thread time"):
+        run_cells("05", cells, _lab05_threads(1.25, counts=(1, 2, 3, 4), last=1.3))
+    busy = run_cells("05", cells, _lab05_threads(1.25, counts=(1, 2, 3, 4), last=1.3,
+                                                 machine=BusyMachine()))
+    assert busy["holdout_verdict"].inconclusive
+
+
+def test_lab05_matrix_products_finding_needs_a_quiet_machine(capsys):
+    """An inflated fitted s prints "do not scale perfectly" only on a trusted machine: a
+    neighbour holding one CPU slows only the 2-thread arm."""
+    from checkpoints import BusyMachine, run_cells
+
+    cells = ("lab05-8",)
+    quiet = run_cells("05", cells, _lab05_threads(1.1, share=0.3))
+    assert quiet["matrix_verdict"].holds and "do not scale perfectly" in capsys.readouterr().out
+    busy = run_cells("05", cells, _lab05_threads(1.1, share=0.3, machine=BusyMachine()))
+    assert busy["matrix_verdict"].inconclusive
+    assert "do not scale perfectly" not in capsys.readouterr().out
+
+
+def test_threads_parts_predict_the_pass_and_the_held_out_count():
+    calls = []
+    r = measure_thread_scaling(lambda: calls.append("w"), (1, 2), rounds=3, warmup=0,
+                               parts={"a": (lambda: calls.append("a"), [1]),
+                                      "b": (lambda: calls.append("b"), [1, 2])})
+    assert calls.count("w") == 6 and calls.count("a") == 3 and calls.count("b") == 6
+    assert set(r.parts) == {("a", 1), ("b", 1), ("b", 2)}
+    assert r.predicted_seconds(2).shape == (3,)
+    assert 0 < r.part_share("a").estimate < 1
+    from mlscale_lab.evidence import NotEnoughData
+    from mlscale_lab.scaling import holdout_ratio
+    with pytest.raises(NotEnoughData, match="three or more"):
+        holdout_ratio(r)
 
 
 def _lab05_chunks(slowdown):

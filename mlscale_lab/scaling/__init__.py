@@ -11,8 +11,9 @@ the simulators need only NumPy; dask and scikit-learn load inside the functions 
 - auto-scaling: :func:`hpa_desired_replicas`, :func:`make_request_trace`,
   :func:`request_trace_family`, :func:`simulate_autoscaler`
 - vertical: :func:`measure_thread_scaling` (interleaved rounds, pools pinned by
-  :func:`threads_limited`), :func:`fit_amdahl_rounds` (with its interval and what it can
-  test), :func:`vertical_cost_table` (example prices from :mod:`mlscale_lab.prices`),
+  :func:`threads_limited`; its parts timed alone predict the pass), :func:`fit_amdahl_rounds`
+  (with its interval and what it can test), :func:`holdout_ratio` (the law on a held-out
+  count), :func:`vertical_cost_table` (example prices from :mod:`mlscale_lab.prices`),
   :class:`CsvMlpWorkload` (in one go or in chunks, its serial share)
 - horizontal on Dask: :func:`local_cluster`, :func:`connect`, :func:`partitioned_predict`,
   :func:`measure_worker_speedup`, :func:`partition_overhead`, :func:`dask_grid_search`,
@@ -34,6 +35,7 @@ from mlscale_lab.scaling._amdahl import (
     amdahl_speedup,
     fit_amdahl,
     fit_amdahl_rounds,
+    holdout_ratio,
 )
 from mlscale_lab.scaling._autoscaler import (
     STRATEGIES,
@@ -101,6 +103,7 @@ __all__ = [
     "fit_amdahl",
     "fit_amdahl_rounds",
     "heterogeneous_means",
+    "holdout_ratio",
     "hpa_desired_replicas",
     "increasing_keys",
     "local_cluster",

@@ -18,7 +18,8 @@ import numpy as np
 
 from mlscale_lab.validation import check_fraction, check_int
 
-__all__ = ["AmdahlFit", "amdahl_ceiling", "amdahl_speedup", "fit_amdahl", "fit_amdahl_rounds"]
+__all__ = ["AmdahlFit", "amdahl_ceiling", "amdahl_speedup", "fit_amdahl", "fit_amdahl_rounds",
+           "holdout_ratio"]
 
 
 def amdahl_speedup(workers, serial_fraction: float):
@@ -222,3 +223,75 @@ def fit_amdahl_rounds(scaling, *, level: float = 0.95, n_resamples: int = 1000,
     lo, hi = np.quantile(fits, [(1 - level) / 2, (1 + level) / 2])
     iv = Interval(est, float(lo), float(hi), level, "bootstrap over timing rounds", int(x.shape[1]))
     return AmdahlFit(iv, threads)
+
+
+def holdout_ratio(scaling, held_out: int | None = None, *, level: float = 0.95,
+                  n_resamples: int = 1000, seed: int = 0):
+    """Test the law on a thread count it was not fitted on: measured over predicted seconds.
+
+    The line of median seconds on ``1/p`` is fitted to every count but ``held_out`` (default:
+    the most threads), and predicts ``T(held_out)``; the interval resamples the timing rounds
+    (all counts of a round together), refitting each time, so it carries the fit's
+    uncertainty and the measurement's. 1 means the law predicted the held-out count.
+
+    Parameters
+    ----------
+    scaling : ThreadScaling
+        With per-round samples at three or more thread counts.
+    held_out : int, optional
+        The count to predict; default the largest.
+    level, n_resamples, seed
+        As in :func:`fit_amdahl_rounds`.
+
+    Returns
+    -------
+    Interval
+
+    Raises
+    ------
+    NotEnoughData
+        With fewer than three thread counts: a fit on the others needs two.
+
+    Examples
+    --------
+    >>> from mlscale_lab.scaling import ThreadScaling
+    >>> p = (1, 2, 3, 4)
+    >>> rounds = [[2.0 * (0.25 + 0.75 / q) * (1 + 0.01 * r) for r in range(6)] for q in p]
+    >>> iv = holdout_ratio(ThreadScaling(p, tuple(np.median(r) for r in rounds), tuple(map(tuple, rounds))))
+    >>> round(iv.estimate, 3)
+    1.0
+    """
+    from mlscale_lab.evidence import Interval, NotEnoughData
+
+    func = "holdout_ratio"
+    level = check_fraction(func, "level", level, low_open=True, high_open=True)
+    n_resamples = check_int(func, "n_resamples", n_resamples, low=100)
+    threads = tuple(getattr(scaling, "threads", ()))
+    samples = getattr(scaling, "samples", ())
+    if len(set(threads)) < 3:
+        raise NotEnoughData(f"{func}: needs timings at three or more thread counts (fit on two, "
+                            f"predict a third), got {list(threads)}")
+    if not samples:
+        raise ValueError(f"{func}(scaling=...): expected per-round samples (measure with "
+                         "measure_thread_scaling)")
+    k = max(threads) if held_out is None else int(held_out)
+    if k not in threads:
+        raise ValueError(f"{func}(held_out={held_out!r}): expected one of {list(threads)}")
+    x = np.asarray(samples, dtype=float)  # thread counts x rounds
+    p = np.asarray(threads, dtype=float)
+    fit_rows = p != k
+    design = np.column_stack([np.ones(int(fit_rows.sum())), 1 / p[fit_rows]])
+
+    def ratio(cols):
+        med = np.median(x[:, cols], axis=1)
+        (a, b), *_ = np.linalg.lstsq(design, med[fit_rows], rcond=None)
+        return float(med[threads.index(k)] / (a + b / k))
+
+    est = ratio(np.arange(x.shape[1]))
+    rng = np.random.default_rng(seed)
+    boot = [ratio(i) for i in rng.integers(0, x.shape[1], (n_resamples, x.shape[1]))]
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    fitted = ", ".join(str(t) for t in threads if t != k)
+    return Interval(est, float(lo), float(hi), level,
+                    f"{k}-thread seconds over the law fitted on {fitted}, bootstrap over rounds",
+                    int(x.shape[1]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -66,7 +66,8 @@ def _predict_partition(model, seed: int, rows: int, n_features: int) -> np.ndarr
 
 
 def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, seed: int = 0,
-                        workers: Sequence[str] | None = None, timeout: float = 120.0):
+                        workers: Sequence[str] | None = None, spread: bool = False,
+                        timeout: float = 120.0):
     """Predict ``total_rows`` rows split into ``n_partitions`` partitions across the cluster.
 
     Each partition is generated on its worker from ``seed + index`` (as if read from its own
@@ -86,6 +87,10 @@ def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, se
         Partition ``i`` is generated from ``seed + i``.
     workers : sequence of str, optional
         Pin the work to these worker addresses.
+    spread : bool, default False
+        With ``workers``: pin partition ``i`` to ``workers[i % len(workers)]``, so each worker
+        gets its share whatever the scheduler would decide (for timing a worker count, not the
+        scheduler's placement).
     timeout : float
         Seconds before a ``TimeoutError`` instead of a hung cell.
 
@@ -103,7 +108,14 @@ def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, se
     from distributed import Future, wait
 
     sizes = [len(a) for a in np.array_split(np.empty(total_rows, dtype=np.int8), n_partitions)]
-    pin = {"workers": list(workers), "allow_other_workers": False} if workers else {}
+    workers = list(workers) if workers else []
+
+    def pin(i):
+        if not workers:
+            return {}
+        return {"workers": [workers[i % len(workers)]] if spread else workers,
+                "allow_other_workers": False}
+
     if isinstance(model, Future):
         model_future = model
         n_features = client.submit(_n_features, model, pure=False).result(timeout=timeout)
@@ -113,7 +125,8 @@ def partitioned_predict(client, model, total_rows: int, n_partitions: int, *, se
         model_future = client.scatter(model, broadcast=True, hash=False)
     start = time.perf_counter()
     futures = [
-        client.submit(_predict_partition, model_future, seed + i, rows, n_features, pure=False, **pin)
+        client.submit(_predict_partition, model_future, seed + i, rows, n_features, pure=False,
+                      **pin(i))
         for i, rows in enumerate(sizes)
     ]
     wait(futures, timeout=timeout)  # a TimeoutError, never a hung cell
@@ -158,33 +171,57 @@ def _warm_up(client, model, workers, timeout: float = 120.0) -> None:
 
 @dataclass(frozen=True)
 class WorkerSpeedup:
-    """Seconds of the same partitioned job on each worker count.
+    """Seconds of the same partitioned job on each worker count, round by round.
 
     Attributes
     ----------
     workers : tuple of int
     seconds : tuple of float
+        The median seconds at each worker count.
+    samples : tuple of tuple of float
+        Per worker count, the seconds of each timed round; rounds are aligned across counts
+        (round ``i`` ran every count on the same machine state).
 
     Examples
     --------
     >>> WorkerSpeedup((1, 2), (2.0, 1.25)).speedup
     (1.0, 1.6)
+    >>> r = WorkerSpeedup((1, 2), (2.0, 1.0), ((2.0, 2.2, 1.8), (1.0, 1.1, 0.9)))
+    >>> print(r.speedup_interval(2))
+    2 (95 % CI 2 to 2, paired bootstrap of the ratio, n=3)
     """
 
     workers: tuple[int, ...]
     seconds: tuple[float, ...]
+    samples: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
 
     @property
     def speedup(self) -> tuple[float, ...]:
-        """Speedup against the first worker count."""
+        """Speedup of the medians against the first worker count."""
         return tuple(self.seconds[0] / s for s in self.seconds)
+
+    def speedup_interval(self, workers: int, level: float = 0.95):
+        """Paired bootstrap interval of the speedup at ``workers`` over the first count."""
+        from mlscale_lab.evidence import ratio_interval
+
+        if workers not in self.workers or not self.samples:
+            raise ValueError(f"WorkerSpeedup.speedup_interval(workers={workers!r}): expected one "
+                             f"of {list(self.workers)}, timed in rounds (measure_worker_speedup)")
+        i = self.workers.index(workers)
+        return ratio_interval(self.samples[0], self.samples[i], level, paired=True)
 
 
 def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
-                           worker_counts: Sequence[int] = (1, 2), *, repeats: int = 1) -> WorkerSpeedup:
-    """Time the same partitioned inference pinned to the first ``k`` workers, for each ``k``.
+                           worker_counts: Sequence[int] = (1, 2), *, rounds: int = 8) -> WorkerSpeedup:
+    """Time the same partitioned inference pinned to the first ``k`` workers, for each ``k``,
+    in interleaved rounds.
 
-    One cluster serves every count (no restarts); the best of ``repeats`` runs is kept.
+    One cluster serves every count (no restarts); partition ``i`` runs on worker ``i % k``, so
+    the timing is of ``k`` workers' shares, not of where the scheduler chose to put the tasks
+    (it can leave one worker with all of them). Every worker imports scikit-learn and
+    unpickles the model first; then each round runs every count once, in an order that
+    rotates from round to round (:func:`mlscale_lab.evidence.interleave`), so a slow moment of
+    the machine slows both counts alike, and the paired rounds give the speedup an interval.
 
     Parameters
     ----------
@@ -194,14 +231,17 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
         As in :func:`partitioned_predict`.
     worker_counts : sequence of int
         Worker counts to time, each at most the cluster's workers.
-    repeats : int
-        Runs per count; the fastest is kept (the others met a noisy neighbour).
+    rounds : int, default 8
+        Timed rounds (>= 2): one run per count each (a paired bootstrap of a median ratio
+        covers about 95 % from 8 rounds, about 82 % from 4).
 
     Returns
     -------
     WorkerSpeedup
     """
-    repeats = check_int("measure_worker_speedup", "repeats", repeats, low=1)
+    from mlscale_lab.evidence import interleave
+
+    rounds = check_int("measure_worker_speedup", "rounds", rounds, low=2)
     addrs = connected_workers(client, max(worker_counts))
     if max(worker_counts) > len(addrs):
         raise ValueError(
@@ -210,12 +250,15 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
         )
     _warm_up(client, model, addrs)
     shared = client.scatter(model, broadcast=True, hash=False)
-    seconds = []
-    for k in worker_counts:
-        best = min(partitioned_predict(client, shared, total_rows, n_partitions, workers=addrs[:k])[1]
-                   for _ in range(repeats))
-        seconds.append(best)
-    return WorkerSpeedup(tuple(worker_counts), tuple(seconds))
+
+    def job(k):
+        return lambda: partitioned_predict(client, shared, total_rows, n_partitions,
+                                           workers=addrs[:k], spread=True)
+
+    counts = tuple(worker_counts)
+    timings = interleave({str(k): job(k) for k in counts}, rounds=rounds, warmup=0)
+    samples = tuple(tuple(float(x) for x in timings.samples[str(k)]) for k in counts)
+    return WorkerSpeedup(counts, tuple(float(np.median(x)) for x in samples), samples)
 
 
 def partition_overhead(client, model, total_rows: int, partition_counts: Sequence[int], *,

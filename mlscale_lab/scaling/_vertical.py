@@ -14,7 +14,7 @@ import contextlib
 import math
 import sys
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +38,10 @@ class ThreadScaling:
     samples : tuple of tuple of float
         Per thread count, the seconds of each timed round; rounds are aligned across thread
         counts (round ``i`` ran every count on the same machine state).
+    parts : dict of (str, int) to tuple of float
+        Pieces of the workload timed on their own in the same rounds: ``(name, threads)`` to
+        the seconds of each round. A part timed at one thread count only is serial: its time
+        is the same on any number of threads.
 
     Examples
     --------
@@ -51,6 +55,7 @@ class ThreadScaling:
     threads: tuple[int, ...]
     seconds: tuple[float, ...]
     samples: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
+    parts: dict = field(default_factory=dict, repr=False)
 
     @property
     def speedup(self) -> tuple[float, ...]:
@@ -69,6 +74,53 @@ class ThreadScaling:
                              "(measure with measure_thread_scaling)")
         i = self.threads.index(threads)
         return ratio_interval(self.samples[0], self.samples[i], level, paired=True)
+
+    def _part(self, name: str, threads: int) -> np.ndarray:
+        counts = sorted(n for part, n in self.parts if part == name)
+        if not counts:
+            raise ValueError(f"ThreadScaling: no part {name!r} was timed; the parts are "
+                             f"{sorted({part for part, _ in self.parts})}")
+        if threads not in counts and len(counts) > 1:
+            raise ValueError(f"ThreadScaling: part {name!r} was timed at {counts} threads, "
+                             f"not at {threads}")
+        return np.asarray(self.parts[(name, threads if threads in counts else counts[0])])
+
+    def predicted_seconds(self, threads: int) -> np.ndarray:
+        """Per round, the sum of the parts' seconds at ``threads``: what the whole pass should
+        take if it is nothing but its parts (a serial part counts its one-thread time)."""
+        names = sorted({part for part, _ in self.parts})
+        if not names:
+            raise ValueError("ThreadScaling.predicted_seconds: no parts were timed (pass parts= "
+                             "to measure_thread_scaling)")
+        return np.sum([self._part(name, threads) for name in names], axis=0)
+
+    def part_share(self, name: str, threads: int = 1, level: float = 0.95):
+        """Paired bootstrap interval of part ``name``'s share of the sum of the parts."""
+        from mlscale_lab.evidence import ratio_interval
+
+        iv = ratio_interval(self._part(name, threads), self.predicted_seconds(threads), level)
+        return type(iv)(iv.estimate, iv.low, iv.high, iv.level,
+                        f"share of {name} in the parts, {iv.method}", iv.n)
+
+    def part_speedup(self, name: str, threads: int, level: float = 0.95):
+        """Paired bootstrap interval of part ``name``'s speedup at ``threads`` over its fewest."""
+        from mlscale_lab.evidence import ratio_interval
+
+        first = min(n for part, n in self.parts if part == name) if self.parts else threads
+        return ratio_interval(self._part(name, first), self._part(name, threads), level)
+
+    def prediction_ratio(self, threads: int, level: float = 0.95):
+        """Paired bootstrap interval of the whole pass's measured seconds at ``threads`` over
+        the time its parts predict (:meth:`predicted_seconds`): 1 when the law's form holds."""
+        from mlscale_lab.evidence import ratio_interval
+
+        if threads not in self.threads:
+            raise ValueError(f"ThreadScaling.prediction_ratio(threads={threads!r}): expected "
+                             f"one of the thread counts measured, {list(self.threads)}")
+        measured = self.samples[self.threads.index(threads)]
+        iv = ratio_interval(measured, self.predicted_seconds(threads), level, paired=True)
+        return type(iv)(iv.estimate, iv.low, iv.high, iv.level,
+                        f"measured over predicted, {iv.method}", iv.n)
 
     def as_dict(self) -> dict:
         """Threads, seconds and speedups as lists (for JSON)."""
@@ -112,7 +164,7 @@ def threads_limited(n: int):
 
 def measure_thread_scaling(
     workload: Callable[[], object], threads: Sequence[int] = (1, 2), *, rounds: int = 8,
-    warmup: int = 1,
+    warmup: int = 1, parts: Mapping[str, tuple[Callable[[], object], Sequence[int]]] | None = None,
 ) -> ThreadScaling:
     """Time ``workload()`` at each thread count in ``threads``, in interleaved rounds.
 
@@ -132,6 +184,11 @@ def measure_thread_scaling(
         Timed rounds (>= 2): one call per thread count each.
     warmup : int, default 1
         Rounds run first and discarded (caches, lazy initialisation).
+    parts : mapping of str to (callable, sequence of int), optional
+        Pieces of the workload to time on their own in the same rounds, each at the thread
+        counts given: ``{"parse": (parse, [1]), "mlp": (forward, [1, 2])}``. A part given one
+        count is taken as serial. Their sum predicts the whole pass
+        (:meth:`ThreadScaling.prediction_ratio`).
 
     Returns
     -------
@@ -168,18 +225,30 @@ def measure_thread_scaling(
                            "would be timed with the workload; call tracemalloc.stop() first")
     controller = ThreadpoolController()
 
-    def at(n):
-        def call():
-            restore = _set_threads(n, controller)  # microseconds, beside the workload's time
-            try:
-                workload()
-            finally:
-                restore()
-        return call
-
-    timings = interleave({str(n): at(n) for n in threads}, rounds=rounds, warmup=warmup)
+    # setting the pools takes microseconds, beside the workload's time
+    arms = {str(n): _pinned(workload, n, controller) for n in threads}
+    part_arms = {}
+    for name, (fn, counts) in (parts or {}).items():
+        if not callable(fn):
+            raise TypeError(f"{func}(parts={{{name!r}: ...}}): expected (callable, thread counts)")
+        for n in counts:
+            n = check_int(func, f"parts[{name!r}] threads", n, low=1)
+            arms[f"{name}@{n}"] = _pinned(fn, n, controller)
+            part_arms[(name, n)] = f"{name}@{n}"
+    timings = interleave(arms, rounds=rounds, warmup=warmup)
     samples = tuple(tuple(float(x) for x in timings.samples[str(n)]) for n in threads)
-    return ThreadScaling(threads, tuple(float(np.median(x)) for x in samples), samples)
+    timed = {key: tuple(float(x) for x in timings.samples[arm]) for key, arm in part_arms.items()}
+    return ThreadScaling(threads, tuple(float(np.median(x)) for x in samples), samples, timed)
+
+
+def _pinned(fn, n: int, controller):
+    def call():
+        restore = _set_threads(n, controller)
+        try:
+            fn()
+        finally:
+            restore()
+    return call
 
 
 def vertical_cost_table(
