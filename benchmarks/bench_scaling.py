@@ -161,7 +161,8 @@ def bench_dask(rounds: int) -> None:
               f"(medians of {rounds} interleaved rounds), speedup {iv}  goal >=1.6x: "
               f"{'PASS' if iv.low >= 1.6 else 'FAIL'}"
               f"  (CPUs: {psutil.cpu_count()}, load average {psutil.getloadavg()[0]:.1f})")
-        over = sc.partition_overhead(client, model, 20_000, [1, 2, 8, 32, 128, 512], rounds=5)
+        over = sc.partition_overhead(client, model, 20_000, [1, 2, 8, 32, 128, 512], rounds=5,
+                                      spread=True)
         print("partition overhead (20k rows, median of 5 interleaved rounds):",
               ", ".join(f"{k}: {over.median(k):.3f} s" for k in over.samples))
 

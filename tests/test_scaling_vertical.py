@@ -232,16 +232,20 @@ def test_lab05_prediction_from_the_parts_fails_when_the_pass_is_far_from_them(ca
     assert one_cpu["prediction_verdict"].inconclusive
 
 
-def test_lab05_held_out_thread_count_fails_when_the_law_mispredicts_it():
-    """On four CPUs, the law fitted on 1-3 threads predicts 4: timings on the law hold, a
-    4-thread time 30 % off fails the checkpoint, and a busy machine cannot tell."""
+def test_lab05_held_out_thread_count_is_a_finding_about_the_machine(capsys):
+    """On four CPUs, the law fitted on 1-3 threads predicts 4: timings on the law hold; a
+    4-thread time 30 % off does not hold and the lab says what about the machine can cause it
+    (hyperthreads, performance and efficiency cores), without stopping: a sound laptop can show
+    it; a busy machine cannot tell."""
     from checkpoints import BusyMachine, run_cells
 
     cells = ("lab05-8", "lab05-9")
     ns = run_cells("05", cells, _lab05_threads(1.25, counts=(1, 2, 3, 4)))
     assert ns["holdout_verdict"].holds
-    with pytest.raises(AssertionError, match="predicts the 4-thread time"):
-        run_cells("05", cells, _lab05_threads(1.25, counts=(1, 2, 3, 4), last=1.3))
+    assert "A finding about this machine" not in capsys.readouterr().out
+    off = run_cells("05", cells, _lab05_threads(1.25, counts=(1, 2, 3, 4), last=1.3))
+    assert off["holdout_verdict"].refuted
+    assert "A finding about this machine, not an error" in capsys.readouterr().out
     busy = run_cells("05", cells, _lab05_threads(1.25, counts=(1, 2, 3, 4), last=1.3,
                                                  machine=BusyMachine()))
     assert busy["holdout_verdict"].inconclusive

@@ -262,7 +262,7 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
 
 
 def partition_overhead(client, model, total_rows: int, partition_counts: Sequence[int], *,
-                       rounds: int = 5):
+                       rounds: int = 5, spread: bool = False):
     """Seconds to predict the same ``total_rows`` split into each of ``partition_counts``.
 
     Few partitions leave workers idle; many tiny ones pay the per-task cost (scheduling,
@@ -279,6 +279,10 @@ def partition_overhead(client, model, total_rows: int, partition_counts: Sequenc
     partition_counts : sequence of int
     rounds : int, default 5
         Timed rounds (>= 2).
+    spread : bool, default False
+        Pin partition ``i`` to worker ``i % workers`` (as :func:`partitioned_predict`'s
+        ``spread``): two partitions then run on two workers whatever the scheduler would decide,
+        so "2 partitions beat 1" times the partitions, not the scheduler's placement.
 
     Returns
     -------
@@ -290,10 +294,12 @@ def partition_overhead(client, model, total_rows: int, partition_counts: Sequenc
     rounds = check_int("partition_overhead", "rounds", rounds, low=2)
     counts = [check_int("partition_overhead", "partition_counts[...]", n, low=1)
               for n in partition_counts]
-    _warm_up(client, model, worker_addresses(client))
+    addresses = worker_addresses(client)
+    _warm_up(client, model, addresses)
     shared = client.scatter(model, broadcast=True, hash=False)
+    pinned = {"workers": addresses, "spread": True} if spread else {}
 
     def job(n):
-        return lambda: partitioned_predict(client, shared, total_rows, n)
+        return lambda: partitioned_predict(client, shared, total_rows, n, **pinned)
 
     return interleave({n: job(n) for n in counts}, rounds=rounds, warmup=1)
