@@ -491,9 +491,10 @@ def test_gate_verdict_reads_a_gate_as_passed_blocked_or_not_shown_at_fault():
                                   {"latency": slow.as_dict()})).refuted
     # a test that failed without a result (an error in the gate) counts as shown
     assert gate.gate_verdict(_run({"accuracy": "error", "latency": "passed"})).refuted
-    # a gate that timed out measured nothing: blocked, not shown at fault
+    # a gate that timed out measured nothing: blocked, and the reason names both causes
     timed_out = _run({"gate": "error"}, returncode=-1, summary="did not finish within 300 s")
-    assert gate.gate_verdict(timed_out).inconclusive
+    verdict = gate.gate_verdict(timed_out)
+    assert verdict.inconclusive and "hangs" in verdict.reason and "busy" in verdict.reason
 
 
 def _lab04_gate_cells(tmp_path, latency_status, promote_by_hand=False):

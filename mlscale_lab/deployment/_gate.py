@@ -219,8 +219,10 @@ def gate_verdict(outcome, claim: str = "the gate passes the candidate") -> Verdi
     if isinstance(outcome, GateRun):
         if outcome.passed:
             return Verdict(HOLDS, claim, f"every check passed ({len(outcome.checks)})")
-        if outcome.returncode == -1:  # it measured nothing: it cannot show the candidate at fault
-            return Verdict(INCONCLUSIVE, claim, f"blocked, not shown at fault: {outcome.summary}")
+        if outcome.returncode == -1:  # timed out: a candidate that hangs, or a machine too busy
+            return Verdict(INCONCLUSIVE, claim, "blocked: the gate did not finish in its time, which a "
+                           "candidate that hangs and a machine too busy to run it both cause (rerun it "
+                           f"on a quiet machine to tell them apart): {outcome.summary}")
         failing = []
         for test, c in outcome.checks.items():
             if c["outcome"] != "passed":
