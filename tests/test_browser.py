@@ -388,7 +388,7 @@ LIVE_VIEW_CELLS = (
     "    view = live_view(mon)\n"
     "    mon.mark('allocate')\n"
     "    block = np.ones(300 * 1024**2 // 8)\n"
-    "    time.sleep(1.5)\n"
+    "    time.sleep(3.0)\n"
     "    mon.mark('release')\n"
     "    del block\n"
     "    time.sleep(1.0)\n"
@@ -404,8 +404,9 @@ _JS_GAUGE = """() => {
 
 def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterlab, browser):
     """``live_view`` does nothing headless, so no executed notebook shows it: it runs here, live,
-    through JupyterLab's own "Run All Cells", and its gauge must have drawn the phase that began
-    after the first second of the cell (updates sent from the monitor's thread while it ran)."""
+    through JupyterLab's own "Run All Cells"; its gauge must show the first phase while the cell
+    still runs (updates sent from the monitor's thread), then the phase begun after three seconds
+    and the 300 MB the cell held."""
     from nbformat.v4 import new_code_cell, new_notebook
 
     name = "live_view.ipynb"
@@ -414,10 +415,15 @@ def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterla
     nbformat.write(nb, str(jupyterlab["workspace"] / name))
     page, console_errors = _new_page(browser, jupyterlab, name)
     try:
+        # Watch the page while the cell runs: the gauge must show the first phase before the end.
+        page.evaluate(f"""() => {{ window.__mlscaleSeen = false; window.__mlscaleWatch = setInterval(() => {{
+            if (window.__mlscaleDone === null && /allocate/.test(({_JS_GAUGE})() || ''))
+                window.__mlscaleSeen = true; }}, 100); }}""")
         page.evaluate(_JS_RUN_ALL)
         page.wait_for_function("() => window.__mlscaleDone !== null", timeout=120_000, polling=250)
-        done = page.evaluate("() => window.__mlscaleDone")
+        done = page.evaluate("() => { clearInterval(window.__mlscaleWatch); return window.__mlscaleDone; }")
         assert done.get("ok") is True, f"Run All Cells did not succeed: {done}"
+        assert page.evaluate("() => window.__mlscaleSeen"), "the gauge showed nothing while its cell ran"
         # Widget views render asynchronously after the kernel replies.
         page.wait_for_function(_JS_READY, arg=name, timeout=60_000, polling=250)
         page.wait_for_function(f"() => /release/.test(({_JS_GAUGE})() || '')", timeout=30_000, polling=250)
