@@ -5,6 +5,7 @@ and for learner code that hangs, dies, raises or returns something that is not p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -239,6 +240,36 @@ def test_a_call_copies_back_the_layers_and_gradient_tensors_it_changed_and_nothi
     assert torch.equal(w.grad, torch.ones(2)) and torch.equal(layer.weight.grad, torch.full((2, 2), 3.0)), (
         "the gradients backward() left on the learner's side came back")
     assert torch.equal(plain, torch.ones(2)), "a plain tensor is a copy: the learner's change stays there"
+
+
+def test_a_learner_whose_caller_gave_up_stops_serving_quietly(monkeypatch):
+    """The test's side closes the channel while a learner call still runs (a test that timed
+    out): when the call ends, its answer has nowhere to go, and the learner's side stops serving
+    instead of dying on the broken pipe (a warning in every suite run, from another test)."""
+    from mlscale_lab.harness.grading._endpoint import Endpoint
+    from mlscale_lab.harness.grading._proxy import make_proxy
+
+    raised = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    learner = {"__name__": "__main__", "slow": lambda: time.sleep(1.0) or 1}
+    ours, theirs = socket.socketpair()
+    thread = threading.Thread(target=serve_channel, args=(learner, ours, 60), daemon=True)
+    thread.start()
+    endpoint = Endpoint(theirs, "test", make_proxy, deadline=time.monotonic() + 60)
+    slow = endpoint.request("fetch", None, ["slow"])["slow"]
+    def call():
+        with contextlib.suppress(Exception):  # the test's side: its channel is closed under it
+            slow()
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    time.sleep(0.3)  # the call is running on the learner's side
+    theirs.shutdown(socket.SHUT_RDWR)
+    theirs.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the learner's side still serves a channel nobody holds"
+    assert raised == [], f"the learner's side died on the closed channel: {raised!r}"
+    ours.close()
 
 
 def test_a_driver_ready_long_before_the_first_test_is_still_ready(tmp_path):

@@ -241,6 +241,8 @@ class Endpoint:
         except CodecError as exc:
             self._reply_error(TypeError(f"returned a {type(result).__name__}, which cannot cross as plain "
                                         f"data ({exc})"))
+        except OSError:  # the other side closed the channel (it gave up on a slow call): stop serving
+            self.done = True
 
     def _reply_error(self, exc: BaseException) -> None:
         tb = "".join(traceback.format_exception(exc)[-12:]) if self.side == "learner" else ""
