@@ -24,10 +24,12 @@ Prints, with the machine's load average before each part (the budgets hold on a 
   notebook: executing, with no kernel start), and beyond run_lab's whole run. Budget: the
   first <= 0.3 s.
 - class: ``mlscale-lab grade --workers W`` (W = the CPU count) on ``--class-size`` copies
-  and on 1 worker (``--no-class-speedup`` skips it), in ``--class-rounds`` interleaved rounds:
+  and on 1 worker (``--no-class-speedup`` skips it), in ``--class-rounds`` interleaved rounds
+  (W then 1, then 1 then W):
   the whole command's speedup there, its start included, is the speedup's budget: >= 0.9 of
   the W-process ceiling, with a paired interval and a verdict from two rounds on (the machine
-  watched by the evidence core's ``MachineCheck``: a busy neighbour makes it inconclusive).
+  watched by the evidence core's ``MachineCheck`` in an idle second before each run: a busy
+  neighbour makes it inconclusive).
   Budget: 200 lab-00 submissions on 2 cores in <= 60 s.
 - rerun: the same command again with nothing new (every result kept). Budget: <= 5 s.
 """
@@ -81,13 +83,16 @@ def _load() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def _grade_cli(subs: Path, out: Path, workers: int, n: int) -> tuple[float, MachineReport]:
+def _grade_cli(subs: Path, out: Path, workers: int, n: int) -> tuple[float, MachineReport, float]:
     """Wall seconds of ``mlscale-lab grade`` from a cold start, checking every result, and what
-    the machine did meanwhile (the evidence core's :class:`MachineCheck`: the CPUs the command's
-    process tree kept busy, those of other processes, steal): a worker's kernel, replay and
-    sandboxes run beside it, so one worker keeps more than one CPU busy."""
+    the machine did meanwhile (the evidence core's :class:`MachineCheck`). Its split between
+    the command and other processes is not used: a submission's kernel, replay and sandboxes
+    live about 0.3 s, between two samples, so their CPU shows as other processes'. The
+    machine's whole busy share is (a worker's processes beside it keep more than one CPU busy),
+    and whether others were busy is read in an idle second before the run (:func:`_quiet`)."""
     cmd = [sys.executable, "-m", "mlscale_lab", "grade", str(subs), "--out", str(out),
            "--workers", str(workers), "--json"]
+    before = _quiet()
     t0 = time.perf_counter()
     with MachineCheck(interval=0.25) as check:
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -95,12 +100,23 @@ def _grade_cli(subs: Path, out: Path, workers: int, n: int) -> tuple[float, Mach
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(proc.stdout)
     assert len(results) == n and all(r["status"] == "graded" for r in results)
-    return wall, check.report
+    return wall, before, check.report.ours_cores + check.report.others_cores
 
 
-def _cpus(report: MachineReport) -> str:
-    return (f"the command kept {report.ours_cores:.2f} CPUs busy, other processes {report.others_cores:.2f}"
-            + ("" if report.trusted else "; machine not to be trusted: " + "; ".join(report.reasons)))
+def _quiet() -> MachineReport:
+    """One second with nothing of ours running: whether other processes were busy (any quarter
+    of a CPU counts here: two workers need both CPUs, where a lab's check tolerates a neighbour
+    that leaves one idle)."""
+    with MachineCheck(interval=0.1) as check:
+        time.sleep(1.0)
+    if check.report.others_cores > 0.25:
+        check.flag(f"other processes took {check.report.others_cores:.2f} CPUs in an idle second before the run")
+    return check.report
+
+
+def _cpus(report: MachineReport, busy: float) -> str:
+    return (f"machine busy {busy:.2f} CPUs; " + ("quiet before it" if report.trusted
+            else "not to be trusted before it: " + "; ".join(report.reasons)))
 
 
 #: The ceiling's work: a pure-Python loop of about a second on this machine.
@@ -138,17 +154,24 @@ def _class(lab: Path, tmp: Path, args, ceiling: float) -> None:
     print(_load())
     walls, ones, reports = [], [], []
     for r in range(args.class_rounds):
-        wall, report = _grade_cli(subs, tmp / f"class-out-{r}", workers, args.class_size)
-        walls.append(wall)
-        reports.append(report)
-        print(f"{args.class_size} submissions, {workers} workers      {wall:6.2f} s   (budget <= 60 s for 200 on "
-              f"2 cores; {_cpus(report)})")
-        if args.class_speedup:
-            one, report = _grade_cli(subs, tmp / f"class-out-1-{r}", 1, args.class_size)
-            ones.append(one)
+        # W workers then 1, then 1 then W: a drift of the machine does not favour one arm
+        order = (workers, 1) if r % 2 == 0 else (1, workers)
+        wall = one = None
+        for w in order if args.class_speedup else (workers,):
+            seconds, report, busy = _grade_cli(subs, tmp / f"class-out-{w}-{r}", w, args.class_size)
             reports.append(report)
-            print(f"{args.class_size} submissions, 1 worker       {one:6.2f} s   speedup {one / wall:.2f} x = "
-                  f"{one / wall / ceiling:.2f} of the ceiling ({_cpus(report)})")
+            if w == workers:
+                wall = seconds
+                print(f"{args.class_size} submissions, {workers} workers      {wall:6.2f} s   (budget <= 60 s "
+                      f"for 200 on 2 cores; {_cpus(report, busy)})")
+            else:
+                one = seconds
+                print(f"{args.class_size} submissions, 1 worker       {one:6.2f} s   ({_cpus(report, busy)})")
+        walls.append(wall)
+        if one is not None:
+            ones.append(one)
+            print(f"round {r + 1}: speedup {one / wall:.2f} x = {one / wall / ceiling:.2f} of the ceiling "
+                  "(the command's start included; budget >= 0.9)")
     if len(ones) >= 2:
         speedup = ratio_interval(ones, walls)  # paired: a round's two runs side by side in time
         print(f"speedup {speedup}")
@@ -156,7 +179,7 @@ def _class(lab: Path, tmp: Path, args, ceiling: float) -> None:
                     "start included)", above=0.9, machine=_worst(reports)))
     elif ones:
         print("one round: no interval on the speedup (pass --class-rounds 3 for one and a verdict)")
-    rerun, _ = _grade_cli(subs, tmp / "class-out-0", workers, args.class_size)
+    rerun, _, _ = _grade_cli(subs, tmp / f"class-out-{workers}-0", workers, args.class_size)
     print(f"rerun, nothing new                    {rerun:6.2f} s   (budget <= 5 s)")
 
 
