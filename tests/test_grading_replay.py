@@ -172,6 +172,25 @@ def test_the_driver_imports_no_ipython_and_no_nbgrader():
     assert json.loads(out.replace("'", '"')) == []
 
 
+@contextlib.contextmanager
+def _learner_channel(namespace: dict):
+    """The test's endpoint of a channel served from ``namespace`` by a thread of this process,
+    as the submission's kernel serves it; told ``done`` and closed at the end."""
+    from mlscale_lab.harness.grading._endpoint import Endpoint
+    from mlscale_lab.harness.grading._proxy import make_proxy
+
+    ours, theirs = socket.socketpair()
+    thread = threading.Thread(target=serve_channel, args=(namespace, ours, 60), daemon=True)
+    thread.start()
+    endpoint = Endpoint(theirs, "test", make_proxy, deadline=time.monotonic() + 60)
+    try:
+        yield endpoint
+    finally:
+        endpoint.notify("done")
+        thread.join(timeout=10)
+        theirs.close()
+
+
 def test_a_learner_call_costs_the_same_at_the_thousandth_call_as_at_the_first():
     """A test may call a learner function once per simulated request (lab 05's balancer policy:
     20,000 times). Each call's arguments stay on the learner's side (an object sent back is the
@@ -180,14 +199,7 @@ def test_a_learner_call_costs_the_same_at_the_thousandth_call_as_at_the_first():
     imported: 0.2 ms a call at first, 8 ms by the 4,000th)."""
     import torch  # noqa: F401 (what makes the learner's side look for layers to copy back)
 
-    from mlscale_lab.harness.grading._endpoint import Endpoint
-    from mlscale_lab.harness.grading._proxy import make_proxy
-
-    ours, theirs = socket.socketpair()
-    learner = threading.Thread(target=serve_channel, args=(LEARNER, ours, 60), daemon=True)
-    learner.start()
-    endpoint = Endpoint(theirs, "test", make_proxy, deadline=time.monotonic() + 60)
-    try:
+    with _learner_channel(LEARNER) as endpoint:
         double = endpoint.request("fetch", None, ["double"])["double"]
         blocks = []
         for _ in range(12):
@@ -195,10 +207,6 @@ def test_a_learner_call_costs_the_same_at_the_thousandth_call_as_at_the_first():
             for i in range(250):
                 double([i, 0, 1])  # a fresh list each call, as a simulator's queue lengths are
             blocks.append(time.process_time() - started)
-    finally:
-        endpoint.notify("done")
-        learner.join(timeout=10)
-        theirs.close()
     early, late = min(blocks[:3]), min(blocks[-3:])
     assert late < 2.5 * early, f"calls 2250-3000 took {late:.3f} s a block of 250, calls 1-750 {early:.3f} s"
 
@@ -211,9 +219,6 @@ def test_a_call_copies_back_the_layers_and_gradient_tensors_it_changed_and_nothi
     slow)."""
     import torch
 
-    from mlscale_lab.harness.grading._endpoint import Endpoint
-    from mlscale_lab.harness.grading._proxy import make_proxy
-
     learner = {"__name__": "__main__"}
     exec("import torch\n"
          "def step(layer, w, plain):\n"
@@ -223,18 +228,10 @@ def test_a_call_copies_back_the_layers_and_gradient_tensors_it_changed_and_nothi
          "        plain.mul_(5)\n"
          "    (layer(w.detach()[None, :]).sum() + w.sum()).backward()\n"
          "    return float(layer.bias.detach().sum())\n", learner)
-    ours, theirs = socket.socketpair()
-    thread = threading.Thread(target=serve_channel, args=(learner, ours, 60), daemon=True)
-    thread.start()
-    endpoint = Endpoint(theirs, "test", make_proxy, deadline=time.monotonic() + 60)
-    try:
+    with _learner_channel(learner) as endpoint:
         step = endpoint.request("fetch", None, ["step"])["step"]
         layer, w, plain = torch.nn.Linear(2, 2), torch.ones(2, requires_grad=True), torch.ones(2)
         assert step(layer, w, plain) == pytest.approx(float(layer.bias.detach().sum()))
-    finally:
-        endpoint.notify("done")
-        thread.join(timeout=10)
-        theirs.close()
     assert torch.equal(layer.weight.detach(), torch.ones(2, 2)), "the layer's new weights came back"
     assert torch.equal(w.detach(), torch.full((2,), 3.0)), "the gradient tensor's new values came back"
     assert torch.equal(w.grad, torch.ones(2)) and torch.equal(layer.weight.grad, torch.full((2, 2), 3.0)), (

@@ -201,28 +201,42 @@ def fit_amdahl_rounds(scaling, *, level: float = 0.95, n_resamples: int = 1000,
     >>> round(fit.serial_fraction.estimate, 3), fit.exactly_determined
     (0.25, False)
     """
-    from mlscale_lab.evidence import Interval
-
     func = "fit_amdahl_rounds"
-    level = check_fraction(func, "level", level, low_open=True, high_open=True)
-    n_resamples = check_int(func, "n_resamples", n_resamples, low=100)
     threads = tuple(getattr(scaling, "threads", ()))
-    samples = getattr(scaling, "samples", ())
     if len(set(threads)) < 2:
         raise ValueError(f"{func}(scaling=...): expected timings at two or more thread counts, "
                          f"got {list(threads)}: nothing to fit")
+    x, p = _round_samples(func, scaling)
+
+    def fit(cols):
+        return _fit_seconds(p, np.median(x[:, cols], axis=1))
+
+    iv = _over_rounds(func, fit, x.shape[1], level, n_resamples, seed, "bootstrap over timing rounds")
+    return AmdahlFit(iv, threads)
+
+
+def _round_samples(func: str, scaling) -> tuple[np.ndarray, np.ndarray]:
+    """``scaling``'s per-round seconds (thread counts x rounds) and its thread counts."""
+    samples = getattr(scaling, "samples", ())
     if not samples:
         raise ValueError(f"{func}(scaling=...): expected per-round samples (measure with "
                          "measure_thread_scaling); without rounds there is no interval")
-    x = np.asarray(samples, dtype=float)  # thread counts x rounds
-    p = np.asarray(threads, dtype=float)
-    est = _fit_seconds(p, np.median(x, axis=1))
+    return np.asarray(samples, dtype=float), np.asarray(scaling.threads, dtype=float)
+
+
+def _over_rounds(func: str, statistic, rounds: int, level: float, n_resamples: int, seed: int,
+                 method: str):
+    """``statistic(columns)`` on every round, with a bootstrap interval that resamples whole
+    rounds (all thread counts of a round together)."""
+    from mlscale_lab.evidence import Interval
+
+    level = check_fraction(func, "level", level, low_open=True, high_open=True)
+    n_resamples = check_int(func, "n_resamples", n_resamples, low=100)
+    est = statistic(np.arange(rounds))
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.shape[1], (n_resamples, x.shape[1]))
-    fits = np.array([_fit_seconds(p, np.median(x[:, i], axis=1)) for i in idx])
-    lo, hi = np.quantile(fits, [(1 - level) / 2, (1 + level) / 2])
-    iv = Interval(est, float(lo), float(hi), level, "bootstrap over timing rounds", int(x.shape[1]))
-    return AmdahlFit(iv, threads)
+    boot = [statistic(i) for i in rng.integers(0, rounds, (n_resamples, rounds))]
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(est), float(lo), float(hi), level, method, int(rounds))
 
 
 def holdout_ratio(scaling, held_out: int | None = None, *, level: float = 0.95,
@@ -261,24 +275,17 @@ def holdout_ratio(scaling, held_out: int | None = None, *, level: float = 0.95,
     >>> round(iv.estimate, 3)
     1.0
     """
-    from mlscale_lab.evidence import Interval, NotEnoughData
+    from mlscale_lab.evidence import NotEnoughData
 
     func = "holdout_ratio"
-    level = check_fraction(func, "level", level, low_open=True, high_open=True)
-    n_resamples = check_int(func, "n_resamples", n_resamples, low=100)
     threads = tuple(getattr(scaling, "threads", ()))
-    samples = getattr(scaling, "samples", ())
     if len(set(threads)) < 3:
         raise NotEnoughData(f"{func}: needs timings at three or more thread counts (fit on two, "
                             f"predict a third), got {list(threads)}")
-    if not samples:
-        raise ValueError(f"{func}(scaling=...): expected per-round samples (measure with "
-                         "measure_thread_scaling)")
+    x, p = _round_samples(func, scaling)
     k = max(threads) if held_out is None else int(held_out)
     if k not in threads:
         raise ValueError(f"{func}(held_out={held_out!r}): expected one of {list(threads)}")
-    x = np.asarray(samples, dtype=float)  # thread counts x rounds
-    p = np.asarray(threads, dtype=float)
     fit_rows = p != k
     design = np.column_stack([np.ones(int(fit_rows.sum())), 1 / p[fit_rows]])
 
@@ -287,11 +294,6 @@ def holdout_ratio(scaling, held_out: int | None = None, *, level: float = 0.95,
         (a, b), *_ = np.linalg.lstsq(design, med[fit_rows], rcond=None)
         return float(med[threads.index(k)] / (a + b / k))
 
-    est = ratio(np.arange(x.shape[1]))
-    rng = np.random.default_rng(seed)
-    boot = [ratio(i) for i in rng.integers(0, x.shape[1], (n_resamples, x.shape[1]))]
-    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     fitted = ", ".join(str(t) for t in threads if t != k)
-    return Interval(est, float(lo), float(hi), level,
-                    f"{k}-thread seconds over the law fitted on {fitted}, bootstrap over rounds",
-                    int(x.shape[1]))
+    return _over_rounds(func, ratio, x.shape[1], level, n_resamples, seed,
+                        f"{k}-thread seconds over the law fitted on {fitted}, bootstrap over rounds")
