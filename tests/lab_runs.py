@@ -15,7 +15,7 @@ the other waits for it. Two CPU-heavy jobs side by side on two cores take each o
   worker's tests from starting meanwhile (a test already running is waited for);
 - every other test, lab runs included, shares the machine with at most one other test, and a
   lab run never has another heavy job beside it (:meth:`MachineShare.heavy`: the grading of a
-  lab, whose two submissions run on two workers).
+  lab, which executes the whole lab again in the sandbox).
 
 :func:`order` puts the tests of the ``labs`` xdist group (lab runs, then their gradings) first,
 so one worker works through them while the other takes the other files one at a time (a file's
@@ -94,8 +94,8 @@ class MachineShare:
 
     @contextlib.contextmanager
     def heavy(self, label: str = "heavy job"):
-        """One heavy job at a time (a lab run, the grading of a lab's two submissions on two
-        workers): a lab's timed run never has the grading of another lab beside it. How long
+        """One heavy job at a time (a lab run, the grading of a lab): a lab's timed run never has
+        the grading of another lab beside it. How long
         each waited and ran goes to the run's timeline (:func:`timeline_report`)."""
         if not self.active:
             yield
