@@ -1,7 +1,8 @@
 """The labs as a learner sees them: JupyterLab in a real (headless) Chromium.
 
-One JupyterLab server serves a workspace; each lab is opened in Chromium with its cells' outputs
-in place, and then:
+One JupyterLab server serves a workspace, and one Chromium page of it stays open for the module;
+each lab is opened in that page, as a learner opens the next lab, with its cells' outputs in
+place (and a kernel of its own, shut down before the next lab), and then:
 
 - no cell has an error output;
 - every ipywidgets view renders as a live widget (not "Error displaying widget", not the
@@ -300,15 +301,46 @@ def _key_view(page, cells: list[dict]):
     return found["kind"], next(c for c in cells if c["index"] == found["index"]), handle
 
 
-def _new_page(browser, server: dict, name: str):
-    """A page with JupyterLab open on notebook ``name`` of the workspace, its kernel idle, and
-    the list the page's JavaScript errors go to."""
+@pytest.fixture(scope="module")
+def lab_page(browser, jupyterlab):
+    """One JupyterLab page for the module: JupyterLab boots once (2-3 s of a quiet machine's
+    time, more beside the suite) and each notebook opens in it as a learner opens the next lab.
+    Yields ``(page, errors)``: the list the page's JavaScript errors go to, emptied by
+    :func:`_open_in_page` for each notebook."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    console_errors: list[str] = []
-    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
-    page.goto(f"{server['url']}/lab/tree/{name}?token={server['token']}", wait_until="domcontentloaded")
-    page.wait_for_function(_JS_READY, arg=name, timeout=120_000, polling=500)
-    return page, console_errors
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{jupyterlab['url']}/lab?token={jupyterlab['token']}", wait_until="domcontentloaded")
+    page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)",
+                           timeout=120_000, polling=250)
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    try:
+        yield page, errors
+    finally:
+        page.close()
+
+
+# Close every open document without a dialog (a notebook JupyterLab marked dirty would ask).
+_JS_CLOSE_ALL = """() => {
+  for (const w of [...window.jupyterapp.shell.widgets('main')]) w.dispose();
+}"""
+_JS_CLOSE_OTHERS = """() => {
+  const shell = window.jupyterapp.shell;
+  for (const w of [...shell.widgets('main')]) if (w !== shell.currentWidget) w.dispose();
+}"""
+
+
+def _open_in_page(lab_page, server: dict, name: str):
+    """Notebook ``name`` of the workspace open in the module's page, the only open document, its
+    kernel idle; returns the page and the JavaScript errors raised since it was asked for."""
+    page, errors = lab_page
+    page.evaluate(_JS_CLOSE_ALL)
+    _shutdown_kernels(server)
+    errors.clear()
+    page.evaluate("(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", name)
+    page.wait_for_function(_JS_READY, arg=name, timeout=120_000, polling=250)
+    page.evaluate(_JS_CLOSE_OTHERS)  # the Launcher JupyterLab opens in an empty main area
+    return page, errors
 
 
 def _assert_rendered(name: str, cells: list[dict], console_errors: list[str]) -> None:
@@ -335,9 +367,9 @@ def _assert_rendered(name: str, cells: list[dict], console_errors: list[str]) ->
 
 
 @pytest.mark.parametrize("lab", list_labs(), ids=lambda p: p.stem)
-def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser, executed_labs):
+def test_lab_renders_in_a_real_browser(lab, jupyterlab, lab_page, executed_labs):
     done = _open_as_run(lab, jupyterlab, executed_labs)
-    page, console_errors = _new_page(browser, jupyterlab, lab.name)
+    page, console_errors = _open_in_page(lab_page, jupyterlab, lab.name)
     try:
         from playwright.sync_api import TimeoutError as StillLoading
 
@@ -376,7 +408,7 @@ def test_lab_renders_in_a_real_browser(lab, jupyterlab, browser, executed_labs):
         assert done.get("ok") is True, f"{lab.stem}: the suite's headless run did not succeed: {done}"
         _assert_rendered(lab.stem, cells, console_errors)
     finally:
-        page.close()
+        page.evaluate(_JS_CLOSE_ALL)  # the lab's kernel (and its memory) go before the next lab
         _shutdown_kernels(jupyterlab)
 
 
@@ -402,7 +434,7 @@ _JS_GAUGE = """() => {
 }"""
 
 
-def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterlab, browser):
+def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterlab, lab_page):
     """``live_view`` does nothing headless, so no executed notebook shows it: it runs here, live,
     through JupyterLab's own "Run All Cells"; its gauge must show the first phase while the cell
     still runs (updates sent from the monitor's thread), then the phase begun after three seconds
@@ -413,7 +445,7 @@ def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterla
     nb = new_notebook(cells=[new_code_cell(src) for src in LIVE_VIEW_CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(jupyterlab["workspace"] / name))
-    page, console_errors = _new_page(browser, jupyterlab, name)
+    page, console_errors = _open_in_page(lab_page, jupyterlab, name)
     try:
         # Watch the page while the cell runs: the gauge must show the first phase before the end.
         page.evaluate(f"""() => {{ window.__mlscaleSeen = false; window.__mlscaleWatch = setInterval(() => {{
@@ -436,5 +468,5 @@ def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterla
         assert sum(o["widget"] and o["live"] for c in cells for o in c["outputs"]) == 1, cells
         _assert_rendered(name, cells, console_errors)
     finally:
-        page.close()
+        page.evaluate(_JS_CLOSE_ALL)
         _shutdown_kernels(jupyterlab)
