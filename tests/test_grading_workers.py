@@ -54,11 +54,11 @@ def test_a_hung_worker_is_killed_with_its_processes_and_the_class_still_graded(t
     monkeypatch.setattr(_run, "WORKER_GRACE", 5.0)
     began = time.monotonic()
     results = {r.student: r for r in grade_submissions(subs, tmp_path / "out", workers=2,
-                                                       labs_directory=labs, **{**KW, "budget": 20})}
-    assert time.monotonic() - began < 25 + 30  # budget + grace, and slack for a loaded machine
+                                                       labs_directory=labs, **{**KW, "budget": 10})}
+    assert time.monotonic() - began < 15 + 30  # budget + grace, and slack for a loaded machine
     assert results["alice"].status == "graded" and results["alice"].points == results["alice"].max_points
     bob = results["bob"]
-    assert bob.status == "error" and "not done within 25 s" in bob.reason, bob.reason
+    assert bob.status == "error" and "not done within 15 s" in bob.reason, bob.reason
     assert bob.points == 0 and bob.max_points == 5.0
     assert all(_gone(int(p)) for p in pids.read_text().split())
     assert not (tmp_path / "out" / ".results" / "bob").exists()  # not saved: a rerun grades it again
