@@ -232,8 +232,8 @@ def measure_worker_speedup(client, model, total_rows: int, n_partitions: int,
     worker_counts : sequence of int
         Worker counts to time, each at most the cluster's workers.
     rounds : int, default 8
-        Timed rounds (>= 2): one run per count each (a paired bootstrap of a median ratio
-        covers about 95 % from 8 rounds, about 82 % from 4).
+        Timed rounds (>= 2): one run per count each. A percentile bootstrap of a median ratio
+        covers less than its stated level from few rounds, hence 8 by default rather than 4.
 
     Returns
     -------
