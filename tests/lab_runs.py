@@ -95,8 +95,8 @@ class MachineShare:
     @contextlib.contextmanager
     def heavy(self, label: str = "heavy job"):
         """One heavy job at a time (a lab run, the grading of a lab): a lab's timed run never has
-        the grading of another lab beside it. How long
-        each waited and ran goes to the run's timeline (:func:`timeline_report`)."""
+        the grading of another lab beside it. How long each waited and ran goes to the run's
+        timeline (:func:`timeline_report`)."""
         if not self.active:
             yield
             return

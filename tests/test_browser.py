@@ -324,6 +324,12 @@ def lab_page(browser, jupyterlab):
 _JS_CLOSE_ALL = """() => {
   for (const w of [...window.jupyterapp.shell.widgets('main')]) w.dispose();
 }"""
+
+
+def _close_documents(page, server: dict) -> None:
+    """Close what the page shows and shut its kernels down: the lab's memory goes before the next."""
+    page.evaluate(_JS_CLOSE_ALL)
+    _shutdown_kernels(server)
 _JS_CLOSE_OTHERS = """() => {
   const shell = window.jupyterapp.shell;
   for (const w of [...shell.widgets('main')]) if (w !== shell.currentWidget) w.dispose();
@@ -332,10 +338,9 @@ _JS_CLOSE_OTHERS = """() => {
 
 def _open_in_page(lab_page, server: dict, name: str):
     """Notebook ``name`` of the workspace open in the module's page, the only open document, its
-    kernel idle; returns the page and the JavaScript errors raised since it was asked for."""
+    kernel idle; returns the page and the JavaScript errors raised since it was asked for. The
+    test closes it with :func:`_close_documents`."""
     page, errors = lab_page
-    page.evaluate(_JS_CLOSE_ALL)
-    _shutdown_kernels(server)
     errors.clear()
     page.evaluate("(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", name)
     page.wait_for_function(_JS_READY, arg=name, timeout=120_000, polling=250)
@@ -408,8 +413,7 @@ def test_lab_renders_in_a_real_browser(lab, jupyterlab, lab_page, executed_labs)
         assert done.get("ok") is True, f"{lab.stem}: the suite's headless run did not succeed: {done}"
         _assert_rendered(lab.stem, cells, console_errors)
     finally:
-        page.evaluate(_JS_CLOSE_ALL)  # the lab's kernel (and its memory) go before the next lab
-        _shutdown_kernels(jupyterlab)
+        _close_documents(page, jupyterlab)
 
 
 #: Lab 01's live memory gauge on a workload of its own: two phases, 300 MB held in the first.
@@ -468,5 +472,4 @@ def test_the_live_memory_gauge_moves_while_its_cell_runs_in_jupyterlab(jupyterla
         assert sum(o["widget"] and o["live"] for c in cells for o in c["outputs"]) == 1, cells
         _assert_rendered(name, cells, console_errors)
     finally:
-        page.evaluate(_JS_CLOSE_ALL)
-        _shutdown_kernels(jupyterlab)
+        _close_documents(page, jupyterlab)
