@@ -9,7 +9,9 @@ over again, whatever its age. For such a fork this module counts its unique set 
 pages no other process maps, which is what the fork really adds (the pages it wrote, and those
 its parent wrote since the fork). USS costs a walk of the fork's page tables (a few ms a GB),
 so a fork's USS is read again at most every ``uss_refresh_s`` and its RSS growth (new pages of
-its own) is added in between.
+its own) is added in between. A child made by ``vfork`` (what ``subprocess`` uses on Linux) runs
+in its parent's memory until it execs, a few milliseconds: it shows the parent's own counters,
+and its USS is the parent's whole private memory, so it counts nothing.
 """
 
 from __future__ import annotations
@@ -96,9 +98,14 @@ class ProcessTree:
 
         Raises psutil's errors (the process ended, access denied) for the caller to handle.
         """
-        rss = proc.memory_info().rss
+        # Which kind first, its memory after: a child that execs in between shows its new
+        # program's memory, where the other order could count its parent's as its own
         if proc.pid in self._execed or not self._is_unexeced_fork(proc):
-            return rss
+            return proc.memory_info().rss
+        mem = proc.memory_info()
+        if self._shares_parents_memory(proc, mem):
+            return 0
+        rss = mem.rss
         now = time.monotonic()
         seen = self._uss.get(proc.pid)
         if seen is None or now - seen[0] >= self.uss_refresh_s:
@@ -109,6 +116,19 @@ class ProcessTree:
             self._uss[proc.pid] = seen
         _, uss, rss_then = seen
         return uss + max(0, rss - rss_then)
+
+    def _shares_parents_memory(self, proc: psutil.Process, mem) -> bool:
+        """Whether ``proc`` runs in its parent's memory (a ``vfork`` child before its exec): the
+        same memory, so the same counters, read a moment apart. A true fork's differ (its
+        page tables are its own), and one that matched by chance would hold almost nothing of
+        its own anyway."""
+        parent = self._procs.get(proc.ppid())
+        try:
+            theirs = parent.memory_info() if parent is not None else None
+        except psutil.Error:
+            return False
+        return theirs is not None and (theirs.rss, theirs.vms, theirs.shared, theirs.data) == (
+            mem.rss, mem.vms, mem.shared, mem.data)
 
     def _is_unexeced_fork(self, proc: psutil.Process) -> bool:
         parent = self._procs.get(proc.ppid())
